@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mlbd.conf: the daemon's own settings (INI, parsed with inih by conf-ini.c). Every key
+ * of spec.md with its default; every value range-checked; unknown sections and keys are
+ * errors. Relative paths are resolved against the directory of mlbd.conf.
+ */
+#pragma once
+
+#include "addr.h"
+#include "util/diag.h"
+
+#define MLBD_DEFAULT_CONF SYSCONFDIR "/mlbd/mlbd.conf"
+
+typedef struct HostPort {
+        bool set;  /* false: empty value (feature off / not configured) */
+        u128 addr; /* 0.0.0.0 / :: mean "any" of that family */
+        uint16_t port;
+} HostPort;
+
+typedef struct Peer {
+        char *name;
+        u128 addr;
+} Peer;
+
+typedef struct Conf {
+        char *file; /* path read, for messages */
+        /* [mlbd] */
+        char *node_name; /* default: gethostname() */
+        char *pools;     /* default /etc/mlbd/pools.yaml */
+        char *socket;    /* default /run/mlbd/mlbd.sock */
+        char *socket_group;
+        char *state_dir;
+        int log_level; /* LOG_DEBUG..LOG_ERR */
+        /* [announce] */
+        char *announce_interface; /* NULL: choose per address */
+        unsigned garp_count;      /* 0..100, default 3 */
+        unsigned garp_interval_ms; /* 1..60000, default 250 */
+        unsigned garp_refresh_s;   /* 0..86400, default 0 (off) */
+        /* [cluster] */
+        HostPort cluster_listen; /* default 0.0.0.0:7947 */
+        Peer *peers;
+        size_t n_peers;
+        unsigned heartbeat_interval_ms; /* 5..10000, default 100 */
+        unsigned dead_after_ms;         /* > 2*heartbeat_interval_ms, <= 600000; default 400 */
+        char *key_file;
+        /* [metrics] */
+        HostPort metrics_listen; /* default 127.0.0.1:7472; empty = off */
+} Conf;
+
+/*
+ * Parses mlbd.conf held in memory; `file` names it in messages and gives the directory
+ * for relative paths. Returns 0 with *ret set, -EINVAL if diags received errors,
+ * -ENOMEM.
+ */
+int conf_parse(const char *file, const char *buf, size_t len, Conf **ret, DiagList *diags);
+int conf_load(const char *path, Conf **ret, DiagList *diags);
+Conf *conf_free(Conf *c);
+DEFINE_FREEP(Conf, conf_free)
+
+/* "host:port" / "[v6]:port" -> HostPort; empty string -> set=false. */
+bool hostport_parse(const char *s, HostPort *ret);
+const char *hostport_format(const HostPort *hp, char *buf, size_t len);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool model: what pools.yaml says, in either of its two forms (native `pools:` or
+ * MetalLB IPAddressPool/L2Advertisement documents), after validation. Produced by
+ * pools-yaml.c, read by the allocator and (later) the announcer.
+ *
+ * Invariants once pools_parse() returned without errors:
+ *   - pool names are unique and non-empty;
+ *   - every pool has at least one range; ranges of all pools are pairwise disjoint;
+ *   - pool->ranges keep the order they were written in (MetalLB hands addresses out
+ *     in that order, lowest first within each entry);
+ *   - PoolSet.order lists pool indexes in the order the allocator tries them.
+ */
+#pragma once
+
+#include "addr.h"
+#include "labels.h"
+#include "util/diag.h"
+
+typedef struct SourcePos {
+        unsigned line, column; /* 1-based; 0 = unknown */
+} SourcePos;
+
+/* One L2 announcement rule: which nodes and interfaces announce the pools it covers.
+ * Native pools get one implicit Advert each (interface from the pool). */
+typedef struct Advert {
+        char *name;                      /* L2Advertisement metadata.name, or pool name */
+        LabelSelector *node_selectors;   /* any matches; none = every node */
+        size_t n_node_selectors;
+        LabelSelector *preferred_node_selectors; /* accepted; a node matching them is preferred */
+        size_t n_preferred_node_selectors;
+        char **interfaces; /* none = the default interface choice */
+        size_t n_interfaces;
+        LabelSelector *service_selectors; /* any matches; none = every Service */
+        size_t n_service_selectors;
+        size_t *pools; /* indexes into PoolSet.pools this advert applies to */
+        size_t n_pools;
+        SourcePos pos;
+} Advert;
+
+typedef struct Pool {
+        char *name;
+        Labels labels; /* metadata.labels (MetalLB), for ipAddressPoolSelectors */
+        AddrRange *ranges;
+        size_t n_ranges;
+        SourcePos *range_pos; /* where each range was written */
+        bool auto_assign;     /* default true */
+        bool avoid_buggy_ips; /* skip IPv4 x.x.x.0 and x.x.x.255 when allocating */
+        /* serviceAllocation (MetalLB) or the native equivalents */
+        bool has_service_allocation;
+        int priority; /* lower first; 0 = unset (tried after every set priority) */
+        char **namespaces;
+        size_t n_namespaces;
+        LabelSelector *namespace_selectors;
+        size_t n_namespace_selectors;
+        LabelSelector *service_selectors;
+        size_t n_service_selectors;
+        char *interface; /* native `interface:`; NULL if unset */
+        SourcePos pos;
+} Pool;
+
+typedef struct PoolSet {
+        char *file; /* path the set was read from, for messages */
+        Pool *pools;
+        size_t n_pools;
+        Advert *adverts;
+        size_t n_adverts;
+        size_t *order; /* allocation order: indexes into pools (see pools_order()) */
+        bool metallb;  /* read from MetalLB documents */
+} PoolSet;
+
+/*
+ * Parses a pools file held in memory. `file` is only used in messages. Every error and
+ * warning goes to diags as FILE:LINE:COLUMN; returns 0 and a PoolSet when there was no
+ * error, -EINVAL when diags holds at least one error (and *ret is untouched), -ENOMEM.
+ */
+int pools_parse(const char *file, const char *buf, size_t len, PoolSet **ret, DiagList *diags);
+/* Reads the file and calls pools_parse(); a read error is a diagnostic too. */
+int pools_load(const char *path, PoolSet **ret, DiagList *diags);
+
+PoolSet *pool_set_free(PoolSet *s);
+DEFINE_FREEP(PoolSet, pool_set_free)
+
+const Pool *pool_set_find(const PoolSet *s, const char *name);
+/* True if some advert covers the pool (MetalLB: a pool without an L2Advertisement is
+ * allocated from but not announced). */
+bool pool_is_announced(const PoolSet *s, size_t pool_index);
+/* Address totals of one pool per family. */
+void pool_count(const Pool *p, AddrCount *v4, AddrCount *v6);

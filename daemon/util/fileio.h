@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* Whole-file reads for the config loaders (which then call their pure parsers). */
+#pragma once
+
+#include "util/macro.h"
+
+#define READ_FILE_MAX (16u * 1024 * 1024)
+
+/* Reads the whole file (at most READ_FILE_MAX bytes) into a NUL-terminated buffer;
+ * returns 0 or -errno (-EFBIG when too large). */
+int read_full_file(const char *path, char **ret, size_t *ret_len);
