@@ -209,6 +209,21 @@ const char *range_format(const AddrRange *r, char buf[static RANGE_STR_MAX])
         return buf;
 }
 
+const char *range_format_cidr(const AddrRange *r, char buf[static RANGE_STR_MAX])
+{
+        unsigned bits = addr_bits(r->first);
+        char a[ADDR_STR_MAX];
+
+        for (unsigned plen = 0; plen < bits; plen++) {
+                u128 host = addr_prefix_mask(bits, plen);
+                if ((r->first & host) == 0 && (r->first | host) == r->last) {
+                        snprintf(buf, RANGE_STR_MAX, "%s/%u", addr_format(r->first, a), plen);
+                        return buf;
+                }
+        }
+        return range_format(r, buf);
+}
+
 u128 range_size(const AddrRange *r, bool *full)
 {
         u128 n = r->last - r->first + 1;

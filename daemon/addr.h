@@ -72,6 +72,8 @@ typedef enum RangeParse {
 int range_parse(const char *s, bool allow_host_bits, AddrRange *ret, char *err, size_t err_len,
                 size_t *err_ofs);
 const char *range_format(const AddrRange *r, char buf[static RANGE_STR_MAX]);
+/* Like range_format(), but a range that is exactly one prefix prints as a CIDR. */
+const char *range_format_cidr(const AddrRange *r, char buf[static RANGE_STR_MAX]);
 
 /* Number of addresses in r. The only range that does not fit is ::/0 (2^128); it is
  * reported as size 0 with *full set. */

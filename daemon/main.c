@@ -1,8 +1,175 @@
 /* SPDX-License-Identifier: MIT */
-/* mlbd entry point: placeholder until config loading lands (issue 3). */
+/*
+ * mlbd entry point: command line, --check-config, --version, --help. The daemon proper
+ * (event loop, addresses, control socket) lives in manager.c once it lands; until then
+ * running without --check-config refuses with a clear message.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "conf.h"
+#include "pools.h"
 #include "util/log.h"
+
+typedef enum Action {
+        ACTION_RUN,
+        ACTION_CHECK_CONFIG,
+        ACTION_FLUSH,
+        ACTION_VERSION,
+        ACTION_HELP,
+} Action;
+
+static void help(void)
+{
+        printf("Usage: mlbd [OPTIONS]\n"
+               "\n"
+               "Bare-metal LoadBalancer address daemon: hands out addresses from pools,\n"
+               "puts each on exactly one live node and announces it with ARP/NDP.\n"
+               "\n"
+               "  -c, --config FILE   configuration file (default %s)\n"
+               "      --check-config  validate mlbd.conf and the pools file, print a summary\n"
+               "      --flush         remove every address mlbd added, then exit\n"
+               "      --version       print the version and exit\n"
+               "  -h, --help          print this help and exit\n"
+               "\n"
+               "See mlbd(8), mlbd.conf(5) and mlbd-pools.yaml(5).\n",
+               MLBD_DEFAULT_CONF);
+}
+
+static int parse_argv(int argc, char **argv, Action *action, const char **config)
+{
+        enum { ARG_CHECK_CONFIG = 0x100, ARG_FLUSH, ARG_VERSION };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+                {"flush", no_argument, NULL, ARG_FLUSH},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        int c;
+
+        *action = ACTION_RUN;
+        *config = MLBD_DEFAULT_CONF;
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        *config = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        *action = ACTION_CHECK_CONFIG;
+                        break;
+                case ARG_FLUSH:
+                        *action = ACTION_FLUSH;
+                        break;
+                case ARG_VERSION:
+                        *action = ACTION_VERSION;
+                        break;
+                case 'h':
+                        *action = ACTION_HELP;
+                        break;
+                default:
+                        fprintf(stderr, "Try 'mlbd --help'.\n");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "mlbd: unexpected argument \"%s\". Try 'mlbd --help'.\n",
+                        argv[optind]);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void print_pool(const PoolSet *set, size_t idx)
+{
+        const Pool *p = &set->pools[idx];
+        AddrCount v4 = {0}, v6 = {0};
+        char c4[COUNT_STR_MAX], c6[COUNT_STR_MAX], rb[RANGE_STR_MAX];
+
+        pool_count(p, &v4, &v6);
+        printf("  pool %s:", p->name);
+        if (v4.n || v4.overflow)
+                printf(" %s IPv4", addr_count_format(&v4, c4));
+        if ((v4.n || v4.overflow) && (v6.n || v6.overflow))
+                printf(" +");
+        if (v6.n || v6.overflow)
+                printf(" %s IPv6", addr_count_format(&v6, c6));
+        printf(" addresses (");
+        for (size_t i = 0; i < p->n_ranges; i++)
+                printf("%s%s", i ? ", " : "", range_format_cidr(&p->ranges[i], rb));
+        printf(")");
+        if (!p->auto_assign)
+                printf(", on request only");
+        if (p->avoid_buggy_ips)
+                printf(", avoiding .0/.255");
+        if (p->priority)
+                printf(", priority %d", p->priority);
+        if (!pool_is_announced(set, idx))
+                printf(", not announced");
+        printf("\n");
+}
+
+static int check_config(const char *path)
+{
+        _cleanup_(conf_freep) Conf *conf = NULL;
+        _cleanup_(pool_set_freep) PoolSet *pools = NULL;
+        DiagList diags = {0};
+        int r;
+
+        r = conf_load(path, &conf, &diags);
+        if (r >= 0)
+                r = pools_load(conf->pools, &pools, &diags);
+        else if (r != -ENOMEM)
+                fprintf(stderr, "%s: the pools file was not checked because of the errors above\n",
+                        path);
+        diag_print(&diags, stderr, DIAG_NOTICE);
+        if (r < 0 || diags.n_errors > 0) {
+                fprintf(stderr, "%zu error%s found; configuration not valid\n", diags.n_errors,
+                        diags.n_errors == 1 ? "" : "s");
+                diag_list_clear(&diags);
+                return r == -ENOMEM ? log_oom() : -EINVAL;
+        }
+        diag_list_clear(&diags);
+
+        AddrCount t4 = {0}, t6 = {0};
+        char c4[COUNT_STR_MAX], c6[COUNT_STR_MAX];
+        for (size_t i = 0; i < pools->n_pools; i++) {
+                for (size_t j = 0; j < pools->pools[i].n_ranges; j++) {
+                        const AddrRange *rg = &pools->pools[i].ranges[j];
+                        addr_count_add_range(addr_is_v4(rg->first) ? &t4 : &t6, rg);
+                }
+        }
+        printf("%s: OK (node %s, socket %s)\n", conf->file, conf->node_name, conf->socket);
+        printf("%s: OK, %zu pool%s%s: %s IPv4 and %s IPv6 addresses\n", conf->pools,
+               pools->n_pools, pools->n_pools == 1 ? "" : "s",
+               pools->metallb ? " (MetalLB form)" : "", addr_count_format(&t4, c4),
+               addr_count_format(&t6, c6));
+        for (size_t i = 0; i < pools->n_pools; i++)
+                print_pool(pools, pools->order ? pools->order[i] : i);
+        return 0;
+}
 
 int main(int argc, char **argv)
 {
-        return log_error("mlbd: not yet"), 1;
+        const char *config;
+        Action action;
+
+        if (parse_argv(argc, argv, &action, &config) < 0)
+                return 2;
+
+        switch (action) {
+        case ACTION_HELP:
+                help();
+                return 0;
+        case ACTION_VERSION:
+                printf("mlbd %s\n", PACKAGE_VERSION);
+                return 0;
+        case ACTION_CHECK_CONFIG:
+                return check_config(config) < 0 ? 1 : 0;
+        default:
+                fprintf(stderr, "mlbd: the daemon is not implemented in this build yet; only "
+                                "--check-config, --version and --help work.\n");
+                return 1;
+        }
 }
