@@ -75,18 +75,18 @@ int main(void)
 
         {
                 AddrRange r;
-                char err[256], buf[RANGE_STR_MAX];
+                char err[256], rb[RANGE_STR_MAX];
                 range_parse("2001:db8:1::/64", false, &r, err, sizeof(err), NULL);
-                is_str(range_format_cidr(&r, buf), "2001:db8:1::/64", "a /64 prints as CIDR");
+                is_str(range_format_cidr(&r, rb), "2001:db8:1::/64", "a /64 prints as CIDR");
                 range_parse("192.0.2.0/28", false, &r, err, sizeof(err), NULL);
-                is_str(range_format_cidr(&r, buf), "192.0.2.0/28", "a /28 prints as CIDR");
+                is_str(range_format_cidr(&r, rb), "192.0.2.0/28", "a /28 prints as CIDR");
                 range_parse("0.0.0.0/0", false, &r, err, sizeof(err), NULL);
-                is_str(range_format_cidr(&r, buf), "0.0.0.0/0", "0.0.0.0/0 prints as CIDR");
+                is_str(range_format_cidr(&r, rb), "0.0.0.0/0", "0.0.0.0/0 prints as CIDR");
                 range_parse("192.0.2.150-192.0.2.200", false, &r, err, sizeof(err), NULL);
-                is_str(range_format_cidr(&r, buf), "192.0.2.150-192.0.2.200",
+                is_str(range_format_cidr(&r, rb), "192.0.2.150-192.0.2.200",
                        "a range that is not a prefix prints as a range");
                 range_parse("192.0.2.7", false, &r, err, sizeof(err), NULL);
-                is_str(range_format_cidr(&r, buf), "192.0.2.7", "one address prints plain");
+                is_str(range_format_cidr(&r, rb), "192.0.2.7", "one address prints plain");
         }
         check_count("192.0.2.150-192.0.2.200", "51");
         check_count("2001:db8::/64", "2^64");
