@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtnetlink requests and the monitor; see netlink.h. Requests carry NLM_F_ACK and a
+ * sequence number; replies with another sequence or port are ignored by mnl_cb_run(), so
+ * a late answer to an earlier request can never be taken for this one.
+ */
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
+#include <time.h>
+
+#include "netlink.h"
+#include "util/log.h"
+
+#define NL_BUF_SIZE (64 * 1024) /* larger than any single dump datagram */
+
+struct Netlink {
+        struct mnl_socket *sock;
+        uint32_t portid, seq;
+        uint8_t buf[NL_BUF_SIZE];
+};
+
+int netlink_new(Netlink **ret)
+{
+        _cleanup_(netlink_freep) Netlink *nl = calloc(1, sizeof(*nl));
+        int one = 1;
+
+        if (!nl)
+                return -ENOMEM;
+        nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+        if (!nl->sock)
+                return -errno;
+        if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
+                return -errno;
+        /* Extended ACKs give better kernel messages in strace; failure is harmless. */
+        (void)mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &one, sizeof(one));
+        nl->portid = mnl_socket_get_portid(nl->sock);
+        nl->seq = (uint32_t)time(NULL);
+        *ret = TAKE_PTR(nl);
+        return 0;
+}
+
+Netlink *netlink_free(Netlink *nl)
+{
+        if (!nl)
+                return NULL;
+        if (nl->sock)
+                mnl_socket_close(nl->sock);
+        free(nl);
+        return NULL;
+}
+
+/* Sends the request in nl->buf and reads replies until the ACK or NLMSG_DONE. */
+static int netlink_transact(Netlink *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+        int r;
+
+        nlh->nlmsg_seq = ++nl->seq;
+        nlh->nlmsg_flags |= NLM_F_ACK;
+        if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n = mnl_socket_recvfrom(nl->sock, nl->buf, sizeof(nl->buf));
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                r = mnl_cb_run(nl->buf, (size_t)n, nl->seq, nl->portid, cb, data);
+                if (r < 0)
+                        return errno > 0 ? -errno : -EIO; /* NLMSG_ERROR carries -errno */
+                if (r == MNL_CB_STOP)
+                        return 0;
+        }
+}
+
+static struct nlmsghdr *put_addr_request(Netlink *nl, uint16_t type, uint16_t flags, int ifindex,
+                                         u128 addr)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct ifaddrmsg *ifa;
+        uint8_t bytes[16];
+        size_t len = addr_to_bytes(addr, bytes);
+
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+        ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+        ifa->ifa_family = (uint8_t)addr_family(addr);
+        ifa->ifa_prefixlen = (uint8_t)addr_bits(addr);
+        ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+        ifa->ifa_index = (uint32_t)ifindex;
+        mnl_attr_put(nlh, IFA_LOCAL, len, bytes);
+        mnl_attr_put(nlh, IFA_ADDRESS, len, bytes);
+        return nlh;
+}
+
+int netlink_addr_add(Netlink *nl, int ifindex, u128 addr)
+{
+        struct nlmsghdr *nlh;
+        uint32_t flags = IFA_F_NODAD | IFA_F_NOPREFIXROUTE;
+
+        if (ifindex <= 0)
+                return -EINVAL;
+        nlh = put_addr_request(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, addr);
+        /* ifa_flags is 8 bits; IFA_F_NOPREFIXROUTE (0x200) needs IFA_FLAGS. */
+        ((struct ifaddrmsg *)mnl_nlmsg_get_payload(nlh))->ifa_flags = (uint8_t)flags;
+        mnl_attr_put_u32(nlh, IFA_FLAGS, flags);
+        mnl_attr_put_u8(nlh, IFA_PROTO, MLBD_IFA_PROTO);
+        return netlink_transact(nl, nlh, NULL, NULL);
+}
+
+int netlink_addr_del(Netlink *nl, int ifindex, u128 addr)
+{
+        if (ifindex <= 0)
+                return -EINVAL;
+        return netlink_transact(nl, put_addr_request(nl, RTM_DELADDR, 0, ifindex, addr), NULL,
+                                NULL);
+}
+
+static int addr_attr_cb(const struct nlattr *attr, void *data)
+{
+        const struct nlattr **tb = data;
+        uint16_t type = mnl_attr_get_type(attr);
+
+        if (mnl_attr_type_valid(attr, IFA_MAX) < 0)
+                return MNL_CB_OK; /* newer than our headers: ignore */
+        switch (type) {
+        case IFA_FLAGS:
+                if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+                        return MNL_CB_ERROR;
+                break;
+        case IFA_PROTO:
+                if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
+                        return MNL_CB_ERROR;
+                break;
+        default:
+                break;
+        }
+        tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+int nl_parse_addr(const struct nlmsghdr *nlh, NlAddr *ret)
+{
+        const struct nlattr *tb[IFA_MAX + 1] = {};
+        const struct ifaddrmsg *ifa;
+        const struct nlattr *a;
+        NlAddr x = {};
+        size_t want;
+
+        if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
+            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*ifa)))
+                return -EBADMSG;
+        ifa = mnl_nlmsg_get_payload(nlh);
+        if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+                return -EBADMSG;
+        if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
+                return -EBADMSG;
+        want = ifa->ifa_family == AF_INET ? 4 : 16;
+        /* IFA_LOCAL is the address itself (IFA_ADDRESS is the peer on point-to-point). */
+        a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+        if (!a || mnl_attr_get_payload_len(a) != want)
+                return -EBADMSG;
+        if (ifa->ifa_prefixlen > want * 8)
+                return -EBADMSG;
+        x.ifindex = (int)ifa->ifa_index;
+        x.addr = addr_from_bytes(ifa->ifa_family, mnl_attr_get_payload(a));
+        x.prefixlen = ifa->ifa_prefixlen;
+        x.scope = ifa->ifa_scope;
+        x.flags = tb[IFA_FLAGS] ? mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+        x.proto = tb[IFA_PROTO] ? mnl_attr_get_u8(tb[IFA_PROTO]) : 0;
+        *ret = x;
+        return 0;
+}
+
+typedef struct AddrList {
+        NlAddr *items;
+        size_t n, cap;
+} AddrList;
+
+static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+        AddrList *l = data;
+        NlAddr a;
+
+        if (nlh->nlmsg_type != RTM_NEWADDR)
+                return MNL_CB_OK;
+        if (nl_parse_addr(nlh, &a) < 0) {
+                log_debug("netlink: skipping malformed address message");
+                return MNL_CB_OK;
+        }
+        if (GROW(l->items, l->cap, l->n + 1) < 0) {
+                errno = ENOMEM;
+                return MNL_CB_ERROR;
+        }
+        l->items[l->n++] = a;
+        return MNL_CB_OK;
+}
+
+int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct ifaddrmsg *ifa;
+        AddrList l = {};
+        int r;
+
+        nlh->nlmsg_type = RTM_GETADDR;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+        ifa->ifa_family = (uint8_t)family;
+        r = netlink_transact(nl, nlh, addr_dump_cb, &l);
+        if (r < 0) {
+                free(l.items);
+                return r;
+        }
+        *ret = l.items;
+        *ret_n = l.n;
+        return 0;
+}
+
+int netlink_flush_tagged(Netlink *nl)
+{
+        _cleanup_free_ NlAddr *a = NULL;
+        size_t n = 0;
+        int r, removed = 0, first_error = 0;
+
+        r = netlink_addr_dump(nl, AF_UNSPEC, &a, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char buf[ADDR_STR_MAX];
+
+                if (a[i].proto != MLBD_IFA_PROTO)
+                        continue;
+                r = netlink_addr_del(nl, a[i].ifindex, a[i].addr);
+                if (r == -EADDRNOTAVAIL)
+                        continue; /* gone meanwhile */
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to remove %s from ifindex %d: %m",
+                                          addr_format(a[i].addr, buf), a[i].ifindex);
+                        if (!first_error)
+                                first_error = r;
+                        continue;
+                }
+                removed++;
+        }
+        return first_error ? first_error : removed;
+}
+
+static int link_attr_cb(const struct nlattr *attr, void *data)
+{
+        const struct nlattr **tb = data;
+        uint16_t type = mnl_attr_get_type(attr);
+
+        if (mnl_attr_type_valid(attr, IFLA_MAX) < 0)
+                return MNL_CB_OK;
+        switch (type) {
+        case IFLA_IFNAME:
+                if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0)
+                        return MNL_CB_ERROR;
+                break;
+        case IFLA_OPERSTATE:
+                if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
+                        return MNL_CB_ERROR;
+                break;
+        default:
+                break;
+        }
+        tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+int nl_parse_link(const struct nlmsghdr *nlh, NlLink *ret)
+{
+        const struct nlattr *tb[IFLA_MAX + 1] = {};
+        const struct ifinfomsg *ifi;
+        NlLink l = {};
+
+        if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
+            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*ifi)))
+                return -EBADMSG;
+        ifi = mnl_nlmsg_get_payload(nlh);
+        if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
+                return -EBADMSG;
+        l.ifindex = ifi->ifi_index;
+        l.flags = ifi->ifi_flags;
+        if (tb[IFLA_IFNAME]) {
+                const char *name = mnl_attr_get_str(tb[IFLA_IFNAME]);
+
+                if (strlen(name) >= sizeof(l.name))
+                        return -EBADMSG;
+                strcpy(l.name, name);
+        }
+        if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == ETH_ALEN) {
+                memcpy(l.mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), ETH_ALEN);
+                l.has_mac = true;
+        }
+        l.operstate = tb[IFLA_OPERSTATE] ? mnl_attr_get_u8(tb[IFLA_OPERSTATE]) : IF_OPER_UNKNOWN;
+        *ret = l;
+        return 0;
+}
+
+typedef struct LinkList {
+        NlLink *items;
+        size_t n, cap;
+} LinkList;
+
+static int link_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+        LinkList *l = data;
+        NlLink k;
+
+        if (nlh->nlmsg_type != RTM_NEWLINK)
+                return MNL_CB_OK;
+        if (nl_parse_link(nlh, &k) < 0) {
+                log_debug("netlink: skipping malformed link message");
+                return MNL_CB_OK;
+        }
+        if (GROW(l->items, l->cap, l->n + 1) < 0) {
+                errno = ENOMEM;
+                return MNL_CB_ERROR;
+        }
+        l->items[l->n++] = k;
+        return MNL_CB_OK;
+}
+
+static int link_request(Netlink *nl, int ifindex, LinkList *l)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct ifinfomsg *ifi;
+
+        nlh->nlmsg_type = RTM_GETLINK;
+        nlh->nlmsg_flags = NLM_F_REQUEST | (ifindex > 0 ? 0 : NLM_F_DUMP);
+        ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = ifindex > 0 ? ifindex : 0;
+        return netlink_transact(nl, nlh, link_dump_cb, l);
+}
+
+int netlink_link_list(Netlink *nl, NlLink **ret, size_t *ret_n)
+{
+        LinkList l = {};
+        int r = link_request(nl, 0, &l);
+
+        if (r < 0) {
+                free(l.items);
+                return r;
+        }
+        *ret = l.items;
+        *ret_n = l.n;
+        return 0;
+}
+
+int netlink_link_get(Netlink *nl, int ifindex, NlLink *ret)
+{
+        LinkList l = {};
+        int r;
+
+        if (ifindex <= 0)
+                return -ENODEV;
+        r = link_request(nl, ifindex, &l);
+        if (r >= 0 && l.n == 0)
+                r = -ENODEV;
+        if (r >= 0)
+                *ret = l.items[0];
+        free(l.items);
+        return r;
+}
+
+typedef struct DefaultRoute {
+        int family;
+        int ifindex;
+        uint32_t metric;
+} DefaultRoute;
+
+static int route_attr_cb(const struct nlattr *attr, void *data)
+{
+        const struct nlattr **tb = data;
+        uint16_t type = mnl_attr_get_type(attr);
+
+        if (mnl_attr_type_valid(attr, RTA_MAX) < 0)
+                return MNL_CB_OK;
+        switch (type) {
+        case RTA_OIF:
+        case RTA_PRIORITY:
+        case RTA_TABLE:
+                if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+                        return MNL_CB_ERROR;
+                break;
+        default:
+                break;
+        }
+        tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+        const struct nlattr *tb[RTA_MAX + 1] = {};
+        DefaultRoute *d = data;
+        const struct rtmsg *rtm;
+        uint32_t table, metric;
+        int oif = 0;
+
+        if (nlh->nlmsg_type != RTM_NEWROUTE ||
+            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*rtm)))
+                return MNL_CB_OK;
+        rtm = mnl_nlmsg_get_payload(nlh);
+        if (rtm->rtm_family != d->family || rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST)
+                return MNL_CB_OK;
+        if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb) < 0)
+                return MNL_CB_OK;
+        table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+        if (table != RT_TABLE_MAIN)
+                return MNL_CB_OK;
+        metric = tb[RTA_PRIORITY] ? mnl_attr_get_u32(tb[RTA_PRIORITY]) : 0;
+        if (tb[RTA_OIF])
+                oif = (int)mnl_attr_get_u32(tb[RTA_OIF]);
+        else if (tb[RTA_MULTIPATH] &&
+                 mnl_attr_get_payload_len(tb[RTA_MULTIPATH]) >= sizeof(struct rtnexthop)) {
+                const struct rtnexthop *nh = mnl_attr_get_payload(tb[RTA_MULTIPATH]);
+
+                oif = nh->rtnh_ifindex; /* first hop: all share the L2 segment question */
+        }
+        if (oif > 0 && (d->ifindex == 0 || metric < d->metric)) {
+                d->ifindex = oif;
+                d->metric = metric;
+        }
+        return MNL_CB_OK;
+}
+
+int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex)
+{
+        _cleanup_free_ NlAddr *a = NULL;
+        size_t n = 0;
+        int r, best = 0, best_len = -1;
+        unsigned bits = addr_bits(addr);
+        DefaultRoute d = {.family = addr_family(addr)};
+        struct nlmsghdr *nlh;
+        struct rtmsg *rtm;
+
+        r = netlink_addr_dump(nl, addr_family(addr), &a, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                u128 host = addr_prefix_mask(bits, a[i].prefixlen);
+
+                if (a[i].prefixlen >= bits || addr_family(a[i].addr) != addr_family(addr))
+                        continue;
+                if ((a[i].addr & ~host) != (addr & ~host))
+                        continue;
+                if (a[i].prefixlen > best_len) {
+                        best_len = a[i].prefixlen;
+                        best = a[i].ifindex;
+                }
+        }
+        if (best > 0) {
+                *ret_ifindex = best;
+                return 0;
+        }
+
+        nlh = mnl_nlmsg_put_header(nl->buf);
+        nlh->nlmsg_type = RTM_GETROUTE;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+        rtm->rtm_family = (uint8_t)d.family;
+        r = netlink_transact(nl, nlh, route_dump_cb, &d);
+        if (r < 0)
+                return r;
+        if (d.ifindex <= 0)
+                return -ENETUNREACH;
+        *ret_ifindex = d.ifindex;
+        return 0;
+}
+
+/* ---- monitor ---- */
+
+typedef struct LinkState {
+        int ifindex;
+        bool up;
+} LinkState;
+
+struct NlMonitor {
+        struct mnl_socket *sock;
+        sd_event_source *io;
+        nl_monitor_cb_t cb;
+        void *userdata;
+        LinkState *links;
+        size_t n_links, cap_links;
+        uint8_t buf[NL_BUF_SIZE];
+};
+
+static const char *const nl_event_type_table[_NL_EVENT_MAX] = {
+    [NL_EVENT_ADDR_NEW] = "addr-new",   [NL_EVENT_ADDR_DEL] = "addr-del",
+    [NL_EVENT_LINK_UP] = "link-up",     [NL_EVENT_LINK_DOWN] = "link-down",
+    [NL_EVENT_LINK_GONE] = "link-gone", [NL_EVENT_OVERRUN] = "overrun",
+    [NL_EVENT_ERROR] = "error",
+};
+
+const char *nl_event_type_to_string(NlEventType t)
+{
+        return t >= 0 && t < _NL_EVENT_MAX ? nl_event_type_table[t] : NULL;
+}
+
+static LinkState *monitor_find_link(NlMonitor *m, int ifindex)
+{
+        for (size_t i = 0; i < m->n_links; i++)
+                if (m->links[i].ifindex == ifindex)
+                        return &m->links[i];
+        return NULL;
+}
+
+static int monitor_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+        NlMonitor *m = data;
+        NlEvent ev = {};
+        LinkState *s;
+
+        switch (nlh->nlmsg_type) {
+        case RTM_NEWADDR:
+        case RTM_DELADDR:
+                if (nl_parse_addr(nlh, &ev.addr) < 0)
+                        return MNL_CB_OK;
+                ev.type = nlh->nlmsg_type == RTM_NEWADDR ? NL_EVENT_ADDR_NEW : NL_EVENT_ADDR_DEL;
+                break;
+        case RTM_NEWLINK:
+                if (nl_parse_link(nlh, &ev.link) < 0)
+                        return MNL_CB_OK;
+                s = monitor_find_link(m, ev.link.ifindex);
+                if (s && s->up == nl_link_is_up(&ev.link))
+                        return MNL_CB_OK; /* no change of up/down */
+                if (!s) {
+                        if (GROW(m->links, m->cap_links, m->n_links + 1) < 0) {
+                                log_oom();
+                                return MNL_CB_OK;
+                        }
+                        s = &m->links[m->n_links++];
+                        s->ifindex = ev.link.ifindex;
+                }
+                s->up = nl_link_is_up(&ev.link);
+                ev.type = s->up ? NL_EVENT_LINK_UP : NL_EVENT_LINK_DOWN;
+                break;
+        case RTM_DELLINK:
+                if (nl_parse_link(nlh, &ev.link) < 0)
+                        return MNL_CB_OK;
+                s = monitor_find_link(m, ev.link.ifindex);
+                if (s)
+                        *s = m->links[--m->n_links];
+                ev.type = NL_EVENT_LINK_GONE;
+                break;
+        default:
+                return MNL_CB_OK;
+        }
+        m->cb(m, &ev, m->userdata);
+        return MNL_CB_OK;
+}
+
+static int monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        NlMonitor *m = userdata;
+
+        /* Bounded: at most 64 datagrams per wake-up so other sources get their turn. */
+        for (int i = 0; i < 64; i++) {
+                ssize_t n = mnl_socket_recvfrom(m->sock, m->buf, sizeof(m->buf));
+
+                if (n < 0) {
+                        NlEvent ev = {};
+
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        if (errno == ENOBUFS) {
+                                log_warning("netlink monitor overrun: events were lost");
+                                ev.type = NL_EVENT_OVERRUN;
+                        } else {
+                                ev.type = NL_EVENT_ERROR;
+                                ev.error = -errno;
+                                log_warning_errno(ev.error, "netlink monitor: %m");
+                        }
+                        m->cb(m, &ev, m->userdata);
+                        return 0;
+                }
+                /* seq 0, portid 0: multicast notifications. */
+                if (mnl_cb_run(m->buf, (size_t)n, 0, 0, monitor_msg_cb, m) < 0)
+                        log_debug_errno(-errno, "netlink monitor: bad datagram: %m");
+        }
+        return 0;
+}
+
+int nl_monitor_new(NlMonitor **ret, nl_monitor_cb_t cb, void *userdata)
+{
+        _cleanup_(nl_monitor_freep) NlMonitor *m = NULL;
+        _cleanup_(netlink_freep) Netlink *nl = NULL;
+        _cleanup_free_ NlLink *links = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!cb)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->cb = cb;
+        m->userdata = userdata;
+        m->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (!m->sock)
+                return -errno;
+        if (mnl_socket_bind(m->sock, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+                            MNL_SOCKET_AUTOPID) < 0)
+                return -errno;
+
+        /* Seed after subscribing, so no change falls between the dump and the events. */
+        r = netlink_new(&nl);
+        if (r < 0)
+                return r;
+        r = netlink_link_list(nl, &links, &n);
+        if (r < 0)
+                return r;
+        if (GROW(m->links, m->cap_links, n) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                m->links[m->n_links++] = (LinkState){links[i].ifindex, nl_link_is_up(&links[i])};
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int nl_monitor_attach_event(NlMonitor *m, sd_event *e, int64_t priority)
+{
+        int r;
+
+        if (m->io)
+                return -EBUSY;
+        r = sd_event_add_io(e, &m->io, mnl_socket_get_fd(m->sock), EPOLLIN, monitor_io, m);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_description(m->io, "netlink-monitor");
+        return sd_event_source_set_priority(m->io, priority);
+}
+
+void nl_monitor_detach_event(NlMonitor *m)
+{
+        m->io = sd_event_source_disable_unref(m->io);
+}
+
+NlMonitor *nl_monitor_free(NlMonitor *m)
+{
+        if (!m)
+                return NULL;
+        nl_monitor_detach_event(m);
+        if (m->sock)
+                mnl_socket_close(m->sock);
+        free(m->links);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtnetlink through libmnl: the only code that changes addresses in the kernel.
+ *
+ * Netlink: synchronous requests on their own socket, each acknowledged; the kernel's
+ * NLMSG_ERROR comes back unchanged as -errno (e.g. -EEXIST, -EADDRNOTAVAIL, -EPERM).
+ * NlMonitor: a second socket subscribed to link and address groups, read on sd-event,
+ * reporting address removals/additions and link up/down changes through a callback.
+ *
+ * Our addresses: /32 or /128, IFA_F_NODAD (the owner probed the LAN itself; DAD would
+ * keep an IPv6 address tentative for a second and, on a duplicate, silently unusable),
+ * IFA_F_NOPREFIXROUTE (a service address must not pull routes for a subnet), and
+ * IFA_PROTO = MLBD_IFA_PROTO so that `mlbd --flush` can find exactly what mlbd added.
+ */
+#pragma once
+
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <linux/if.h> /* after net/if.h: IFF_LOWER_UP */
+#include <systemd/sd-event.h>
+
+#include "addr.h"
+
+/*
+ * IFA_PROTO (Linux 5.18+) tags an address with the protocol that added it. The kernel
+ * reserves 0-3 (unspec, loopback, kernel_lo, kernel_ra, kernel_ll); 0x6d is 'm' for mlbd.
+ * keepalived uses 0x12 on the same principle. Older kernels drop the attribute: flush
+ * then finds nothing tagged and the daemon falls back to its state file.
+ */
+#define MLBD_IFA_PROTO 0x6d
+
+typedef struct NlAddr {
+        int ifindex;
+        u128 addr;
+        uint8_t prefixlen; /* within the family: 0..32 or 0..128 */
+        uint8_t scope;
+        uint8_t proto;  /* IFA_PROTO, 0 when absent */
+        uint32_t flags; /* IFA_F_* (IFA_FLAGS when present) */
+} NlAddr;
+
+typedef struct NlLink {
+        int ifindex;
+        char name[IF_NAMESIZE];
+        uint8_t mac[ETH_ALEN];
+        bool has_mac;      /* IFLA_ADDRESS is 6 bytes */
+        unsigned flags;    /* IFF_* */
+        uint8_t operstate; /* IF_OPER_* */
+} NlLink;
+
+static inline bool nl_link_is_up(const NlLink *l)
+{
+        return (l->flags & IFF_UP) && (l->flags & IFF_LOWER_UP);
+}
+
+typedef struct Netlink Netlink;
+
+int netlink_new(Netlink **ret);
+Netlink *netlink_free(Netlink *nl);
+DEFINE_FREEP(Netlink, netlink_free)
+
+/* Adds addr (/32 or /128) to ifindex with the flags and tag above. -EEXIST if present. */
+int netlink_addr_add(Netlink *nl, int ifindex, u128 addr);
+/* Deletes addr (/32 or /128) from ifindex. -EADDRNOTAVAIL if absent. */
+int netlink_addr_del(Netlink *nl, int ifindex, u128 addr);
+/* All addresses of family (AF_INET, AF_INET6 or AF_UNSPEC). *ret is malloc'ed. */
+int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n);
+/* Deletes every address tagged MLBD_IFA_PROTO on any interface, and nothing else.
+ * Returns the number removed, or -errno (after removing what it could). */
+int netlink_flush_tagged(Netlink *nl);
+int netlink_link_list(Netlink *nl, NlLink **ret, size_t *ret_n);
+/* -ENODEV if there is no such link. */
+int netlink_link_get(Netlink *nl, int ifindex, NlLink *ret);
+/* The interface to announce addr on: the one with the longest non-host prefix (not /32,
+ * /128) containing addr, else the interface of the main table's default route of the
+ * family with the lowest metric. -ENETUNREACH if neither exists. */
+int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex);
+
+/* Pure decoders of one RTM_*ADDR / RTM_*LINK message; -EBADMSG if malformed. */
+struct nlmsghdr;
+int nl_parse_addr(const struct nlmsghdr *nlh, NlAddr *ret);
+int nl_parse_link(const struct nlmsghdr *nlh, NlLink *ret);
+
+typedef enum NlEventType {
+        NL_EVENT_ADDR_NEW,
+        NL_EVENT_ADDR_DEL,
+        NL_EVENT_LINK_UP,   /* IFF_UP and IFF_LOWER_UP became true (or a new link is up) */
+        NL_EVENT_LINK_DOWN, /* either became false (or a new link is down) */
+        NL_EVENT_LINK_GONE,
+        NL_EVENT_OVERRUN, /* the kernel dropped events (ENOBUFS): re-dump what you need */
+        NL_EVENT_ERROR,   /* reading failed; error holds -errno; the monitor goes on */
+        _NL_EVENT_MAX,
+} NlEventType;
+
+typedef struct NlEvent {
+        NlEventType type;
+        NlAddr addr; /* ADDR_* */
+        NlLink link; /* LINK_* */
+        int error;   /* ERROR */
+} NlEvent;
+
+const char *nl_event_type_to_string(NlEventType t);
+
+typedef struct NlMonitor NlMonitor;
+typedef void (*nl_monitor_cb_t)(NlMonitor *m, const NlEvent *ev, void *userdata);
+
+/* Subscribes to RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR and seeds the link
+ * table (so LINK_UP/DOWN are changes, not repeats). */
+int nl_monitor_new(NlMonitor **ret, nl_monitor_cb_t cb, void *userdata);
+int nl_monitor_attach_event(NlMonitor *m, sd_event *e, int64_t priority);
+void nl_monitor_detach_event(NlMonitor *m);
+NlMonitor *nl_monitor_free(NlMonitor *m);
+DEFINE_FREEP(NlMonitor, nl_monitor_free)
