@@ -10,6 +10,15 @@
 #include "util/diag.h"
 
 #define MLBD_DEFAULT_CONF SYSCONFDIR "/mlbd/mlbd.conf"
+#define MLBD_DEFAULT_POOLS SYSCONFDIR "/mlbd/pools.yaml"
+#define MLBD_DEFAULT_KEY_FILE SYSCONFDIR "/mlbd/cluster.key"
+#define MLBD_DEFAULT_SOCKET "/run/mlbd/mlbd.sock"
+#define MLBD_DEFAULT_SOCKET_GROUP "mlbd"
+#define MLBD_DEFAULT_STATE_DIR "/var/lib/mlbd"
+#define MLBD_DEFAULT_CLUSTER_PORT 7947
+#define MLBD_DEFAULT_METRICS_PORT 7472
+#define NODE_NAME_MAX 253 /* Kubernetes node names are DNS-1123 subdomains */
+#define HOSTPORT_STR_MAX (ADDR_STR_MAX + 2 + 1 + 5 + 1) /* "[v6]:65535" */
 
 typedef struct HostPort {
         bool set;  /* false: empty value (feature off / not configured) */
@@ -28,8 +37,8 @@ typedef struct Conf {
         char *node_name; /* default: gethostname() */
         char *pools;     /* default /etc/mlbd/pools.yaml */
         char *socket;    /* default /run/mlbd/mlbd.sock */
-        char *socket_group;
-        char *state_dir;
+        char *socket_group; /* default "mlbd"; NULL (empty value): leave the group alone */
+        char *state_dir;    /* default /var/lib/mlbd */
         int log_level; /* LOG_DEBUG..LOG_ERR */
         /* [announce] */
         char *announce_interface; /* NULL: choose per address */
@@ -41,8 +50,8 @@ typedef struct Conf {
         Peer *peers;
         size_t n_peers;
         unsigned heartbeat_interval_ms; /* 5..10000, default 100 */
-        unsigned dead_after_ms;         /* > 2*heartbeat_interval_ms, <= 600000; default 400 */
-        char *key_file;
+        unsigned dead_after_ms;         /* >= 2*heartbeat_interval_ms, <= 600000; default 400 */
+        char *key_file;                 /* default /etc/mlbd/cluster.key */
         /* [metrics] */
         HostPort metrics_listen; /* default 127.0.0.1:7472; empty = off */
 } Conf;
@@ -57,6 +66,14 @@ int conf_load(const char *path, Conf **ret, DiagList *diags);
 Conf *conf_free(Conf *c);
 DEFINE_FREEP(Conf, conf_free)
 
-/* "host:port" / "[v6]:port" -> HostPort; empty string -> set=false. */
+/* "host:port" / "[v6]:port" -> HostPort; empty string -> set=false. The host is an IP
+ * literal (names are not resolved), the port 1..65535 in decimal. */
 bool hostport_parse(const char *s, HostPort *ret);
+/* "a.b.c.d:port" / "[v6]:port", "" when !set; NULL if len is too small (use
+ * HOSTPORT_STR_MAX). */
 const char *hostport_format(const HostPort *hp, char *buf, size_t len);
+
+/* NULL if s is a valid Kubernetes node name (DNS-1123 subdomain: lowercase letters,
+ * digits, '-' and '.', each dot-separated part starting and ending with a letter or
+ * digit, 1..253 characters); otherwise the reason, with the byte offset it refers to. */
+const char *node_name_invalid(const char *s, size_t *ret_ofs);
