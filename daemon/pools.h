@@ -80,6 +80,16 @@ int pools_load(const char *path, PoolSet **ret, DiagList *diags);
 
 PoolSet *pool_set_free(PoolSet *s);
 DEFINE_FREEP(PoolSet, pool_set_free)
+/* Free what a Pool / Advert owns (not the struct itself) and zero it. */
+void pool_clear(Pool *p);
+void advert_clear(Advert *a);
+
+/*
+ * (Re)computes s->order: pools with service allocation first, by priority (1, 2, ... and
+ * 0 = unset last among them), then pools without it; ties keep file order. Returns 0 or
+ * -ENOMEM. pools_parse() calls it; exposed for sets built by hand (tests, reload).
+ */
+int pools_order(PoolSet *s);
 
 const Pool *pool_set_find(const PoolSet *s, const char *name);
 /* True if some advert covers the pool (MetalLB: a pool without an L2Advertisement is
