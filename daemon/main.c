@@ -123,6 +123,7 @@ static int check_config(const char *path)
         else if (r != -ENOMEM)
                 fprintf(stderr, "%s: the pools file was not checked because of the errors above\n",
                         path);
+        diag_sort(&diags);
         diag_print(&diags, stderr, DIAG_NOTICE);
         if (r < 0 || diags.n_errors > 0) {
                 fprintf(stderr, "%zu error%s found; configuration not valid\n", diags.n_errors,
@@ -141,10 +142,15 @@ static int check_config(const char *path)
                 }
         }
         printf("%s: OK (node %s, socket %s)\n", conf->file, conf->node_name, conf->socket);
-        printf("%s: OK, %zu pool%s%s: %s IPv4 and %s IPv6 addresses\n", conf->pools,
-               pools->n_pools, pools->n_pools == 1 ? "" : "s",
-               pools->metallb ? " (MetalLB form)" : "", addr_count_format(&t4, c4),
-               addr_count_format(&t6, c6));
+        printf("%s: OK, %zu pool%s%s:", conf->pools, pools->n_pools,
+               pools->n_pools == 1 ? "" : "s", pools->metallb ? " (MetalLB form)" : "");
+        if (t4.n || t4.overflow)
+                printf(" %s IPv4", addr_count_format(&t4, c4));
+        if ((t4.n || t4.overflow) && (t6.n || t6.overflow))
+                printf(" and");
+        if (t6.n || t6.overflow)
+                printf(" %s IPv6", addr_count_format(&t6, c6));
+        printf(" addresses\n");
         for (size_t i = 0; i < pools->n_pools; i++)
                 print_pool(pools, pools->order ? pools->order[i] : i);
         return 0;

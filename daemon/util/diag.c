@@ -62,6 +62,38 @@ void diag_print(const DiagList *d, FILE *f, DiagLevel min)
         }
 }
 
+typedef struct DiagOrder {
+        Diag d;
+        size_t index; /* original position: keeps the sort stable */
+} DiagOrder;
+
+static int diag_cmp(const void *a, const void *b)
+{
+        const DiagOrder *x = a, *y = b;
+        int c = strcmp(x->d.file ? x->d.file : "", y->d.file ? y->d.file : "");
+
+        if (c)
+                return c;
+        if (x->d.line != y->d.line)
+                return x->d.line < y->d.line ? -1 : 1;
+        if (x->d.column != y->d.column)
+                return x->d.column < y->d.column ? -1 : 1;
+        return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void diag_sort(DiagList *d)
+{
+        _cleanup_free_ DiagOrder *v = calloc(d->n ? d->n : 1, sizeof(*v));
+
+        if (!v)
+                return; /* unsorted is still complete */
+        for (size_t i = 0; i < d->n; i++)
+                v[i] = (DiagOrder){d->items[i], i};
+        qsort(v, d->n, sizeof(*v), diag_cmp);
+        for (size_t i = 0; i < d->n; i++)
+                d->items[i] = v[i].d;
+}
+
 void diag_list_clear(DiagList *d)
 {
         for (size_t i = 0; i < d->n; i++) {

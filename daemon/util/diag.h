@@ -43,4 +43,6 @@ void diag_add(DiagList *d, DiagLevel level, const char *file, unsigned line, uns
 char *diag_format(const Diag *x);
 /* Prints every diagnostic of at least `min` severity (DIAG_ERROR < WARNING < NOTICE). */
 void diag_print(const DiagList *d, FILE *f, DiagLevel min);
+/* Orders diagnostics by file, then line, then column (stable), as an operator reads them. */
+void diag_sort(DiagList *d);
 void diag_list_clear(DiagList *d);
