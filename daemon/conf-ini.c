@@ -119,30 +119,34 @@ static bool parse_uint(ConfParser *p, const KeyDef *k, const char *v, unsigned c
 static bool parse_listen(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
 static bool parse_peers(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
 
-#define F(field) offsetof(Conf, field)
+#define KEY(sec, n, fn, field, lo, hi)                                                             \
+        {                                                                                          \
+                .section = (sec), .name = (n), .parse = (fn), .offset = offsetof(Conf, field),     \
+                .min = (lo), .max = (hi)                                                           \
+        }
 static const KeyDef keys[_KEY_MAX] = {
-    [KEY_NODE_NAME] = {SECTION_MLBD, "node_name", parse_node_name, F(node_name)},
-    [KEY_POOLS] = {SECTION_MLBD, "pools", parse_path, F(pools)},
-    [KEY_SOCKET] = {SECTION_MLBD, "socket", parse_path, F(socket)},
-    [KEY_SOCKET_GROUP] = {SECTION_MLBD, "socket_group", parse_group, F(socket_group)},
-    [KEY_STATE_DIR] = {SECTION_MLBD, "state_dir", parse_path, F(state_dir)},
-    [KEY_LOG_LEVEL] = {SECTION_MLBD, "log_level", parse_log_level, F(log_level)},
-    [KEY_INTERFACE] = {SECTION_ANNOUNCE, "interface", parse_ifname, F(announce_interface)},
-    [KEY_GARP_COUNT] = {SECTION_ANNOUNCE, "garp_count", parse_uint, F(garp_count), 0, 100},
-    [KEY_GARP_INTERVAL_MS] = {SECTION_ANNOUNCE, "garp_interval_ms", parse_uint, F(garp_interval_ms),
-                              1, 60000},
-    [KEY_GARP_REFRESH_S] = {SECTION_ANNOUNCE, "garp_refresh_s", parse_uint, F(garp_refresh_s), 0,
-                            86400},
-    [KEY_CLUSTER_LISTEN] = {SECTION_CLUSTER, "listen", parse_listen, F(cluster_listen)},
-    [KEY_PEERS] = {SECTION_CLUSTER, "peers", parse_peers, F(peers)},
-    [KEY_HEARTBEAT_INTERVAL_MS] = {SECTION_CLUSTER, "heartbeat_interval_ms", parse_uint,
-                                   F(heartbeat_interval_ms), 5, 10000},
-    [KEY_DEAD_AFTER_MS] = {SECTION_CLUSTER, "dead_after_ms", parse_uint, F(dead_after_ms), 1,
-                           600000},
-    [KEY_KEY_FILE] = {SECTION_CLUSTER, "key_file", parse_path, F(key_file)},
-    [KEY_METRICS_LISTEN] = {SECTION_METRICS, "listen", parse_listen, F(metrics_listen)},
+    [KEY_NODE_NAME] = KEY(SECTION_MLBD, "node_name", parse_node_name, node_name, 0, 0),
+    [KEY_POOLS] = KEY(SECTION_MLBD, "pools", parse_path, pools, 0, 0),
+    [KEY_SOCKET] = KEY(SECTION_MLBD, "socket", parse_path, socket, 0, 0),
+    [KEY_SOCKET_GROUP] = KEY(SECTION_MLBD, "socket_group", parse_group, socket_group, 0, 0),
+    [KEY_STATE_DIR] = KEY(SECTION_MLBD, "state_dir", parse_path, state_dir, 0, 0),
+    [KEY_LOG_LEVEL] = KEY(SECTION_MLBD, "log_level", parse_log_level, log_level, 0, 0),
+    [KEY_INTERFACE] = KEY(SECTION_ANNOUNCE, "interface", parse_ifname, announce_interface, 0, 0),
+    [KEY_GARP_COUNT] = KEY(SECTION_ANNOUNCE, "garp_count", parse_uint, garp_count, 0, 100),
+    [KEY_GARP_INTERVAL_MS] =
+        KEY(SECTION_ANNOUNCE, "garp_interval_ms", parse_uint, garp_interval_ms, 1, 60000),
+    [KEY_GARP_REFRESH_S] =
+        KEY(SECTION_ANNOUNCE, "garp_refresh_s", parse_uint, garp_refresh_s, 0, 86400),
+    [KEY_CLUSTER_LISTEN] = KEY(SECTION_CLUSTER, "listen", parse_listen, cluster_listen, 0, 0),
+    [KEY_PEERS] = KEY(SECTION_CLUSTER, "peers", parse_peers, peers, 0, 0),
+    [KEY_HEARTBEAT_INTERVAL_MS] =
+        KEY(SECTION_CLUSTER, "heartbeat_interval_ms", parse_uint, heartbeat_interval_ms, 5, 10000),
+    [KEY_DEAD_AFTER_MS] =
+        KEY(SECTION_CLUSTER, "dead_after_ms", parse_uint, dead_after_ms, 1, 600000),
+    [KEY_KEY_FILE] = KEY(SECTION_CLUSTER, "key_file", parse_path, key_file, 0, 0),
+    [KEY_METRICS_LISTEN] = KEY(SECTION_METRICS, "listen", parse_listen, metrics_listen, 0, 0),
 };
-#undef F
+#undef KEY
 
 #define FIELD(p, k, type) ((type *)((char *)(p)->conf + (k)->offset))
 
@@ -691,10 +695,11 @@ static void section_header(ConfParser *p, const char *s, const char *end)
 /* Judges a line inih called no handler for: blank, comment, section header or junk. */
 static void finish_line(ConfParser *p)
 {
-        const char *end = p->raw + p->raw_len, *s;
+        const char *end, *s;
 
         if (p->line == 0 || p->handled || p->replaced)
                 return;
+        end = p->raw + p->raw_len;
         s = skip_space(p->raw, end);
         if (s == end || *s == ';' || *s == '#')
                 return;
