@@ -205,7 +205,7 @@ lan_wait_for() {
 
 lan_capture_start() {
         local iface=$1 file=$2
-        ip netns exec "$(lan_ns sw)" tcpdump -i "$iface" -U -n -w "$file" \
+        ip netns exec "$(lan_ns sw)" tcpdump -i "$iface" --immediate-mode -U -n -w "$file" \
                 >"$file.log" 2>&1 &
         LAN_CAPTURE_PID=$!
         lan_wait_for "$file.log" 'listening on' 5
