@@ -475,6 +475,16 @@ static int parse_selector(Parser *p, const yaml_node_t *n, const char *what, Lab
                                 r = parse_expr(p, e, &s->exprs[s->n_exprs++]);
                                 if (r < 0)
                                         return r;
+                                /* an expression without a key was reported; selector
+                                 * matching must never see it */
+                                SelectorExpr *x = &s->exprs[s->n_exprs - 1];
+                                if (!x->key) {
+                                        for (size_t j = 0; j < x->n_values; j++)
+                                                free(x->values[j]);
+                                        free(x->values);
+                                        *x = (SelectorExpr){0};
+                                        s->n_exprs--;
+                                }
                         }
                 } else
                         unknown_key(p, k, key, what, known);
@@ -999,7 +1009,7 @@ static int parse_object(Parser *p, const yaml_node_t *root, unsigned depth);
 /* `kubectl get ipaddresspools,l2advertisements -o yaml` prints one v1 List. */
 static int parse_list(Parser *p, const yaml_node_t *items, unsigned depth)
 {
-        if (is_null(items) || !expect(p, items, YAML_SEQUENCE_NODE, "items"))
+        if (!items || is_null(items) || !expect(p, items, YAML_SEQUENCE_NODE, "items"))
                 return 0;
         FOREACH_ITEM(p, items, item, n)
         {
@@ -1101,27 +1111,66 @@ static int parse_document(Parser *p, const yaml_node_t *root)
         return form == FORM_NATIVE ? parse_native(p, root) : parse_object(p, root, 0);
 }
 
+/* Length of the line break at buf[i] as libyaml counts them (LF, CR, CRLF, NEL, LS,
+ * PS), 0 if there is none. */
+static size_t line_break(const char *buf, size_t len, size_t i)
+{
+        const unsigned char *u = (const unsigned char *)buf + i;
+        size_t left = len - i;
+
+        if (u[0] == '\n')
+                return 1;
+        if (u[0] == '\r')
+                return left > 1 && u[1] == '\n' ? 2 : 1;
+        if (left > 1 && u[0] == 0xc2 && u[1] == 0x85)
+                return 2;
+        if (left > 2 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+                return 3;
+        return 0;
+}
+
+/* Line and column of a byte offset, for reader errors (which carry no mark) and for
+ * marks past the end of the input. */
+static SourcePos pos_at_offset(const char *buf, size_t len, size_t offset)
+{
+        SourcePos pos = {1, 1};
+
+        for (size_t i = 0; i < offset && i < len;) {
+                size_t b = line_break(buf, len, i);
+                if (b) {
+                        pos = (SourcePos){pos.line + 1, 1};
+                        i += b;
+                        continue;
+                }
+                if (((unsigned char)buf[i] & 0xc0) != 0x80)
+                        pos.column++;
+                i++;
+        }
+        return pos;
+}
+
 static void yaml_error(Parser *p, const yaml_parser_t *y, const char *buf, size_t len)
 {
         SourcePos pos;
 
         if (y->error == YAML_READER_ERROR) {
-                /* reader errors (bad encoding) only carry a byte offset */
-                pos = (SourcePos){1, 1};
-                for (size_t i = 0; i < y->problem_offset && i < len; i++) {
-                        if (buf[i] == '\n')
-                                pos = (SourcePos){pos.line + 1, 1};
-                        else if (((unsigned char)buf[i] & 0xc0) != 0x80)
-                                pos.column++;
-                }
+                pos = pos_at_offset(buf, len, y->problem_offset);
                 say(p, DIAG_ERROR, pos, "%s", y->problem ? y->problem : "cannot read the input");
                 return;
         }
-        pos = (SourcePos){(unsigned)y->problem_mark.line + 1, (unsigned)y->problem_mark.column + 1};
+        /* at the end of the stream libyaml moves its mark to a new line that may not
+         * exist in the file: point just after the last character instead */
+        SourcePos end = pos_at_offset(buf, len, len);
+        if (y->problem_mark.line + 1 > end.line)
+                pos = end;
+        else
+                pos = (SourcePos){(unsigned)MIN(y->problem_mark.line + 1, (size_t)UINT32_MAX),
+                                  (unsigned)MIN(y->problem_mark.column + 1, (size_t)UINT32_MAX)};
         if (y->context)
                 say(p, DIAG_ERROR, pos, "YAML syntax error: %s (%s started at line %u, column %u)",
                     y->problem ? y->problem : "invalid YAML", y->context,
-                    (unsigned)y->context_mark.line + 1, (unsigned)y->context_mark.column + 1);
+                    (unsigned)MIN(y->context_mark.line + 1, (size_t)UINT32_MAX),
+                    (unsigned)MIN(y->context_mark.column + 1, (size_t)UINT32_MAX));
         else
                 say(p, DIAG_ERROR, pos, "YAML syntax error: %s",
                     y->problem ? y->problem : "invalid YAML");

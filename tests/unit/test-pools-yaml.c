@@ -314,6 +314,12 @@ static void test_errors(void)
         check_errors("unclosed flow list", "pools:\n  - name: a\n    addresses: [192.0.2.1\n",
                      "t.yaml:4:1: YAML syntax error: did not find expected ',' or ']' (while "
                      "parsing a flow sequence started at line 3, column 16)");
+        check_errors("syntax error at the end of a file without a final newline",
+                     "pools:\n  - name: a\n  b",
+                     "t.yaml:3:4: YAML syntax error: could not find expected ':' (while scanning a "
+                     "simple key started at line 3, column 3)");
+        check_errors("List without items", "apiVersion: v1\nkind: List\n",
+                     "t.yaml:1:1: no IPAddressPool in the file");
         check_errors("root is a list", "- a\n- b\n",
                      "t.yaml:1:1: expected a mapping (a \"pools:\" list or a MetalLB object), got "
                      "a list");
@@ -350,6 +356,13 @@ static void test_errors(void)
                      "t.yaml:8:7: label selector expression has no operator\n"
                      "t.yaml:9:7: operator In needs at least one value\n"
                      "t.yaml:10:42: operator Exists takes no values");
+        check_errors("selector expression without a key",
+                     "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
+                     "metadata: {name: a}\nspec: {addresses: [192.0.2.0/28]}\n---\n"
+                     "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\n"
+                     "metadata: {name: x}\nspec:\n  ipAddressPoolSelectors:\n"
+                     "  - matchExpressions: [{operator: Exists}]\n",
+                     "t.yaml:11:24: label selector expression has no key");
         check_errors("unsupported apiVersion",
                      "apiVersion: metallb.io/v1alpha1\nkind: IPAddressPool\n"
                      "metadata: {name: a}\nspec: {addresses: [192.0.2.0/28]}\n",
