@@ -644,8 +644,9 @@ static Section section_lookup(const char *name)
 }
 
 /* A section header "[name]" as inih reads it: the name ends at the first ']', or at a ';'
- * after whitespace (an inline comment: then there is no ']'). Only a comment may follow. */
-static void section_header(ConfParser *p, const char *s, const char *end)
+ * after whitespace (an inline comment: then there is no ']'). Only a comment may follow.
+ * Returns false if there is no ']', which inih counts as a syntax error. */
+static bool section_header(ConfParser *p, const char *s, const char *end)
 {
         const char *lb = s, *name, *name_end, *rest;
         bool was_space = false;
@@ -657,26 +658,22 @@ static void section_header(ConfParser *p, const char *s, const char *end)
                 was_space = isspace((unsigned char)*s);
         if (s >= end || *s != ']') {
                 conf_error(p, 1, "syntax error: section header without a closing ']'");
-                if (!p->first_syntax_error)
-                        p->first_syntax_error = p->line;
-                return;
+                return false;
         }
         name = skip_space(lb + 1, s);
         name_end = trim_end(name, s);
         rest = skip_space(s + 1, end);
-        if (rest < end && *rest != ';' && *rest != '#') {
+        if (rest < end && *rest != ';' && *rest != '#')
+                /* inih ignores this, so it does not count as inih's syntax error */
                 conf_error(p, (unsigned)(rest - p->raw) + 1,
                            "syntax error: unexpected text after section header");
-                if (!p->first_syntax_error)
-                        p->first_syntax_error = p->line;
-        }
 
         size_t n = MIN((size_t)(name_end - name), sizeof(buf) - 1);
         memcpy(buf, name, n);
         buf[n] = 0;
         p->section = section_lookup(buf);
         if (p->section != SECTION_SKIP)
-                return;
+                return true;
 
         const char *guess = NULL;
         for (Section g = SECTION_MLBD; g <= SECTION_METRICS && !guess; g++)
@@ -690,6 +687,7 @@ static void section_header(ConfParser *p, const char *s, const char *end)
                            "unknown section [%s]; known sections are [mlbd], [announce], "
                            "[cluster] and [metrics]",
                            buf);
+        return true;
 }
 
 /* Judges a line inih called no handler for: blank, comment, section header or junk. */
@@ -704,7 +702,8 @@ static void finish_line(ConfParser *p)
         if (s == end || *s == ';' || *s == '#')
                 return;
         if (*s == '[') {
-                section_header(p, s, end);
+                if (!section_header(p, s, end) && !p->first_syntax_error)
+                        p->first_syntax_error = p->line;
                 return;
         }
         conf_error(p, 1, "syntax error: expected \"KEY = VALUE\", \"[SECTION]\" or a comment");
@@ -716,8 +715,8 @@ static void finish_line(ConfParser *p)
 static char *reader(char *str, int num, void *userdata)
 {
         ConfParser *p = userdata;
-        const char *start, *nl, *nul;
-        size_t n, content;
+        const char *start, *nl;
+        size_t n, content, bad = SIZE_MAX;
 
         finish_line(p);
         if (p->oom || p->pos >= p->len || num < 4)
@@ -739,16 +738,29 @@ static char *reader(char *str, int num, void *userdata)
 
         /* inih needs room for "\r\n\0" after the text. */
         content = n > 0 && start[n - 1] == '\r' ? n - 1 : n;
-        nul = memchr(start, 0, n);
-        if (nul)
-                conf_error(p, (unsigned)(nul - start) + 1, "line contains a NUL byte");
+        /* Control characters would cut the line (NUL) or end up in messages; tabs are
+         * whitespace. */
+        for (size_t i = 0; i < content && bad == SIZE_MAX; i++)
+                if (((unsigned char)start[i] < 0x20 && start[i] != '\t') || start[i] == 0x7f)
+                        bad = i;
+        if (bad != SIZE_MAX && start[bad] == 0)
+                conf_error(p, (unsigned)bad + 1, "line contains a NUL byte");
+        else if (bad != SIZE_MAX)
+                conf_error(p, (unsigned)bad + 1, "line contains a control character (0x%02x)",
+                           (unsigned char)start[bad]);
         else if (content > (size_t)num - 3)
                 conf_error(p, 1, "line is too long (%zu characters, at most %d)", content, num - 3);
         else
                 p->replaced = false;
         if (p->replaced) {
-                /* A comment keeps inih in step without the text; a continuation of the line
-                 * before (if any) still follows. */
+                /* A header we cannot read: ignore its keys rather than report them against
+                 * the section before. */
+                const char *h = skip_space(start, start + n);
+                if (h < start + n && *h == '[')
+                        p->section = SECTION_SKIP;
+                /* Nor blame the lines indented under it on the key before. */
+                p->last_key = KEY_INVALID;
+                /* A comment keeps inih in step without the text. */
                 strcpy(str, ";");
                 return str;
         }
@@ -779,7 +791,7 @@ static void continuation(ConfParser *p, const char *value, unsigned col)
          * it are judged in the right section. */
         if (value[0] == '[') {
                 const char *end = p->raw + p->raw_len;
-                section_header(p, skip_space(p->raw, end), end);
+                (void)section_header(p, skip_space(p->raw, end), end);
         }
 }
 

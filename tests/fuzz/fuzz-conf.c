@@ -39,6 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 char *s = diag_format(&d.items[i]);
                 if (d.items[i].line > lines || !s)
                         __builtin_trap();
+                /* inih found a syntax error our reading of the lines missed */
+                if (strcmp(d.items[i].msg, "syntax error") == 0)
+                        __builtin_trap();
                 free(s);
         }
         if (c) {

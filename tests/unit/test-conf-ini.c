@@ -664,6 +664,10 @@ static void test_syntax(void)
         is_str(error_of("[mlbd] junk\n"),
                "mlbd.conf:1:8: syntax error: unexpected text after section header",
                "text after a header");
+        is_str(error_of("[mlbd] junk\nbad line\n"),
+               "mlbd.conf:1:8: syntax error: unexpected text after section header\n"
+               "mlbd.conf:2:1: syntax error: expected \"KEY = VALUE\", \"[SECTION]\" or a comment",
+               "inih's first syntax error is not reported twice");
         is_str(error_of("[mlbd]\n = x\n"),
                "mlbd.conf:2:2: syntax error: missing key name before '='", "missing key name");
         is_str(error_of("[mlbd]\nlog_level = info\n  state_dir = /x\n"),
@@ -729,6 +733,14 @@ static void test_lines(void)
                "mlbd.conf:4:14: garp_count = 1000 is out of range (0-100)",
                "198-character line is an error, not cut; line numbers stay right");
 
+        memset(val, 'x', 250);
+        val[250] = 0;
+        snprintf(text, sizeof(text), "[mlbd]\n[%s]\nfoo = 1\n[cluster]\nbar = 2\n", val);
+        is_str(error_of(text),
+               "mlbd.conf:2:1: line is too long (252 characters, at most 197)\n"
+               "mlbd.conf:5:1: unknown key \"bar\" in section [cluster]",
+               "keys under an over-long header are not blamed on the section before");
+
         const char nul[] = "[mlbd]\nlog_level = in\0fo\n";
         DiagList d = {0};
         Conf *c = NULL;
@@ -737,6 +749,21 @@ static void test_lines(void)
         is_str(messages, "mlbd.conf:2:15: line contains a NUL byte", "NUL byte reported");
         diag_list_clear(&d);
 
+        is_str(error_of("[mlbd]\nnode_name = node1 \x1b[31m\n[announce]\ngarp_count = 101\n"),
+               "mlbd.conf:2:19: line contains a control character (0x1b)\n"
+               "mlbd.conf:4:14: garp_count = 101 is out of range (0-100)",
+               "control characters are refused, never printed");
+        is_str(error_of("[ml\x7f]\ngarp_count = 1\n"),
+               "mlbd.conf:1:4: line contains a control character (0x7f)",
+               "DEL in a header; its keys are ignored");
+        is_str(error_of("[mlbd]\nnode_name = a\rb\r\n"),
+               "mlbd.conf:2:14: line contains a control character (0x0d)",
+               "CR inside a line (only a CR before the newline is a line end)");
+        {
+                _cleanup_(conf_freep) Conf *k = NULL;
+                is_int(parse("[announce]\n\tgarp_count\t=\t4\t\n", &k), 0, "tabs are whitespace");
+                is_int(k ? k->garp_count : 0, 4, "value read with tabs around");
+        }
         {
                 _cleanup_(conf_freep) Conf *k = NULL;
                 is_int(parse("\xEF\xBB\xBF[announce]\r\ngarp_count = 9\r\n", &k), 0,
