@@ -363,6 +363,15 @@ static void test_errors(void)
                      "metadata: {name: x}\nspec:\n  ipAddressPoolSelectors:\n"
                      "  - matchExpressions: [{operator: Exists}]\n",
                      "t.yaml:11:24: label selector expression has no key");
+        check_errors("duplicate namespace, bad interface in an L2Advertisement",
+                     "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
+                     "metadata: {name: a}\nspec:\n  addresses: [192.0.2.0/28]\n"
+                     "  serviceAllocation: {namespaces: [x, y, x]}\n---\n"
+                     "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\n"
+                     "metadata: {name: x}\nspec: {interfaces: [eth0, averyveryverylongname]}\n",
+                     "t.yaml:6:42: namespaces: \"x\" is listed twice (first at t.yaml:6:36)\n"
+                     "t.yaml:11:27: interfaces: \"averyveryverylongname\" is not a valid "
+                     "interface name (1-15 characters, no '/' or ':')");
         check_errors("unsupported apiVersion",
                      "apiVersion: metallb.io/v1alpha1\nkind: IPAddressPool\n"
                      "metadata: {name: a}\nspec: {addresses: [192.0.2.0/28]}\n",
