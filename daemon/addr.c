@@ -91,7 +91,7 @@ u128 addr_prefix_mask(unsigned bits, unsigned prefixlen)
 }
 
 static int fail(char *err, size_t err_len, size_t *err_ofs, size_t ofs, const char *fmt, ...)
-        _printf_(5, 6);
+    _printf_(5, 6);
 static int fail(char *err, size_t err_len, size_t *err_ofs, size_t ofs, const char *fmt, ...)
 {
         va_list ap;
@@ -142,8 +142,8 @@ int range_parse(const char *s, bool allow_host_bits, AddrRange *ret, char *err, 
                         return fail(err, err_len, err_ofs, ofs_b,
                                     "\"%s\" is not a valid IPv4 or IPv6 address (range end)", b);
                 if (addr_is_v4(first) != addr_is_v4(last))
-                        return fail(err, err_len, err_ofs, 0,
-                                    "range %s-%s mixes IPv4 and IPv6", a, b);
+                        return fail(err, err_len, err_ofs, 0, "range %s-%s mixes IPv4 and IPv6", a,
+                                    b);
                 if (last < first)
                         return fail(err, err_len, err_ofs, ofs_b,
                                     "range end %s is below its start %s; "
@@ -174,11 +174,11 @@ int range_parse(const char *s, bool allow_host_bits, AddrRange *ret, char *err, 
                         addr_format(first & ~host, net);
                         if (!allow_host_bits)
                                 return fail(err, err_len, err_ofs, 0,
-                                            "%s/%lu has host bits set; the network is %s/%lu",
-                                            a, plen, net, plen);
+                                            "%s/%lu has host bits set; the network is %s/%lu", a,
+                                            plen, net, plen);
                         fail(err, err_len, err_ofs, 0,
-                             "%s/%lu has host bits set; using %s/%lu as MetalLB does", a, plen,
-                             net, plen);
+                             "%s/%lu has host bits set; using %s/%lu as MetalLB does", a, plen, net,
+                             plen);
                         result = RANGE_MASKED;
                 }
                 if (bits == 32)

@@ -156,9 +156,8 @@ static void client_process_lines(ControlClient *c)
                 nl = memchr(c->in, '\n', c->in_len);
                 if ((nl ? (size_t)(nl - c->in) : c->in_len) > s->max_line) {
                         _cleanup_free_ char *reply =
-                                s->cb.overflow_reply
-                                        ? s->cb.overflow_reply(c, s->max_line, s->userdata)
-                                        : NULL;
+                            s->cb.overflow_reply ? s->cb.overflow_reply(c, s->max_line, s->userdata)
+                                                 : NULL;
                         if (reply)
                                 control_client_send(c, reply);
                         client_drop(c, "line too long");

@@ -54,10 +54,10 @@ void labels_clear(Labels *l)
 }
 
 static const char *const op_names[_SELECTOR_OP_MAX] = {
-        [SELECTOR_IN] = "In",
-        [SELECTOR_NOT_IN] = "NotIn",
-        [SELECTOR_EXISTS] = "Exists",
-        [SELECTOR_DOES_NOT_EXIST] = "DoesNotExist",
+    [SELECTOR_IN] = "In",
+    [SELECTOR_NOT_IN] = "NotIn",
+    [SELECTOR_EXISTS] = "Exists",
+    [SELECTOR_DOES_NOT_EXIST] = "DoesNotExist",
 };
 
 SelectorOp selector_op_from_string(const char *s)

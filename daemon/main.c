@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mlbd entry point: command line, --check-config, --version, --help. The daemon proper
- * (event loop, addresses, control socket) lives in manager.c once it lands; until then
- * running without --check-config refuses with a clear message.
+ * mlbd entry point: command line, --check-config, --flush, --version, --help; the daemon
+ * itself is manager.c.
  */
 #include <getopt.h>
 #include <string.h>
 
 #include "conf.h"
+#include "manager.h"
 #include "pools.h"
 #include "util/log.h"
 
@@ -40,12 +40,12 @@ static int parse_argv(int argc, char **argv, Action *action, const char **config
 {
         enum { ARG_CHECK_CONFIG = 0x100, ARG_FLUSH, ARG_VERSION };
         static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
-                {"flush", no_argument, NULL, ARG_FLUSH},
-                {"version", no_argument, NULL, ARG_VERSION},
-                {"help", no_argument, NULL, 'h'},
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+            {"flush", no_argument, NULL, ARG_FLUSH},
+            {"version", no_argument, NULL, ARG_VERSION},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         int c;
 
@@ -142,8 +142,8 @@ static int check_config(const char *path)
                 }
         }
         printf("%s: OK (node %s, socket %s)\n", conf->file, conf->node_name, conf->socket);
-        printf("%s: OK, %zu pool%s%s:", conf->pools, pools->n_pools,
-               pools->n_pools == 1 ? "" : "s", pools->metallb ? " (MetalLB form)" : "");
+        printf("%s: OK, %zu pool%s%s:", conf->pools, pools->n_pools, pools->n_pools == 1 ? "" : "s",
+               pools->metallb ? " (MetalLB form)" : "");
         if (t4.n || t4.overflow)
                 printf(" %s IPv4", addr_count_format(&t4, c4));
         if ((t4.n || t4.overflow) && (t6.n || t6.overflow))
@@ -173,9 +173,13 @@ int main(int argc, char **argv)
                 return 0;
         case ACTION_CHECK_CONFIG:
                 return check_config(config) < 0 ? 1 : 0;
-        default:
-                fprintf(stderr, "mlbd: the daemon is not implemented in this build yet; only "
-                                "--check-config, --version and --help work.\n");
-                return 1;
+        case ACTION_FLUSH:
+                return manager_flush() < 0 ? 1 : 0;
+        default: {
+                _cleanup_(manager_freep) Manager *m = NULL;
+                if (manager_new(&m, config) < 0)
+                        return 1;
+                return manager_run(m) < 0 ? 1 : 0;
+        }
         }
 }

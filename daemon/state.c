@@ -75,8 +75,7 @@ int state_parse(const char *buf, size_t len, State **ret, char *err, size_t err_
 
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root) {
-                snprintf(err, err_len, "line %d column %d: %s", jerr.line, jerr.column,
-                         jerr.text);
+                snprintf(err, err_len, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
                 return -EBADMSG;
         }
         s = calloc(1, sizeof(*s));
@@ -85,7 +84,8 @@ int state_parse(const char *buf, size_t len, State **ret, char *err, size_t err_
                 return -ENOMEM;
         }
         v = json_object_get(root, "version");
-        if (!json_is_object(root) || !json_is_integer(v) || json_integer_value(v) != STATE_VERSION) {
+        if (!json_is_object(root) || !json_is_integer(v) ||
+            json_integer_value(v) != STATE_VERSION) {
                 r = bad(err, err_len, "not a version 1 state file");
                 goto out;
         }
@@ -104,7 +104,8 @@ int state_parse(const char *buf, size_t len, State **ret, char *err, size_t err_
                 r = bad(err, err_len, "\"allocations\" is not a list");
                 goto out;
         }
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
                 json_t *svc = json_object_get(item, "service"), *uid = json_object_get(item, "uid");
                 json_t *addrs = json_object_get(item, "addresses"), *a;
                 u128 av[2];
@@ -115,7 +116,8 @@ int state_parse(const char *buf, size_t len, State **ret, char *err, size_t err_
                         r = bad(err, err_len, "malformed entry in \"allocations\"");
                         goto out;
                 }
-                json_array_foreach(addrs, j, a) {
+                json_array_foreach(addrs, j, a)
+                {
                         if (!json_addr(a, &av[j])) {
                                 r = bad(err, err_len, "malformed address in \"allocations\"");
                                 goto out;
@@ -132,7 +134,8 @@ int state_parse(const char *buf, size_t len, State **ret, char *err, size_t err_
                 r = bad(err, err_len, "\"owned\" is not a list");
                 goto out;
         }
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
                 json_t *ifn = json_object_get(item, "interface");
                 u128 a;
 

@@ -25,20 +25,20 @@ void diag_add(DiagList *d, DiagLevel level, const char *file, unsigned line, uns
                 return;
         }
         d->items[d->n++] = (Diag){
-                .level = level,
-                .file = strdup_or_null(file),
-                .line = line,
-                .column = column,
-                .msg = msg,
+            .level = level,
+            .file = strdup_or_null(file),
+            .line = line,
+            .column = column,
+            .msg = msg,
         };
 }
 
 char *diag_format(const Diag *x)
 {
         static const char *const prefix[] = {
-                [DIAG_ERROR] = "",
-                [DIAG_WARNING] = "warning: ",
-                [DIAG_NOTICE] = "notice: ",
+            [DIAG_ERROR] = "",
+            [DIAG_WARNING] = "warning: ",
+            [DIAG_NOTICE] = "notice: ",
         };
         char *s = NULL;
         int r;

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The announcer makes the kernel and the LAN match the desired set of addresses this node
+ * should answer for. One entry per address, with a small state machine:
+ *
+ *   idle -> probing -> owned -> (unwanted) removed
+ *             \-> refused (another host answered the probe; never added)
+ *
+ * probing: an RFC 5227 ARP probe / DAD-style NS on the chosen interface (skipped when the
+ *          address was ours before, e.g. after a restart);
+ * owned:   the address is on the interface (/32 or /128, nodad, noprefixroute, tagged
+ *          with MLBD_IFA_PROTO), garp_count announcements were sent, a claim watch logs
+ *          and counts foreign claims. If someone removes it, it is put back; if the link
+ *          goes down it stays and is announced again when the link comes back.
+ * Only this module adds or removes service addresses (design.md: data flows one way).
+ */
+#pragma once
+
+#include <net/if.h>
+#include <systemd/sd-event.h>
+
+#include "addr.h"
+#include "netlink.h"
+
+typedef enum AnnState {
+        ANN_PROBING,
+        ANN_OWNED,
+        ANN_REFUSED,
+        _ANN_STATE_MAX,
+        _ANN_STATE_INVALID = -EINVAL,
+} AnnState;
+
+const char *ann_state_to_string(AnnState s);
+
+typedef struct AnnouncerCallbacks {
+        /* The address is on the interface and announced. */
+        void (*owned)(u128 addr, const char *ifname, void *userdata);
+        /* Another host uses the address (mac); it was not added. Or an error (mac NULL). */
+        void (*refused)(u128 addr, const uint8_t *mac, const char *reason, void *userdata);
+} AnnouncerCallbacks;
+
+typedef struct AnnounceSettings {
+        const char *interface; /* NULL: choose per address */
+        unsigned garp_count;
+        uint64_t garp_interval_usec;
+        uint64_t refresh_usec; /* 0: off */
+} AnnounceSettings;
+
+typedef struct Announcer Announcer;
+
+int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSettings *s,
+                  const AnnouncerCallbacks *cb, void *userdata);
+Announcer *announcer_free(Announcer *a); /* leaves addresses on the interfaces */
+DEFINE_FREEP(Announcer, announcer_free)
+void announcer_set_settings(Announcer *a, const AnnounceSettings *s);
+
+/* Wants addr owned. probe=false skips the conflict probe (the address was ours).
+ * ifname: a preferred interface (pool interface) or NULL. Idempotent. */
+int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe);
+/* Withdraws addr: removes it from the interface (if owned) and forgets it. */
+void announcer_unwant(Announcer *a, u128 addr);
+/* Forgets a refused address so a later want probes again. */
+bool announcer_has(const Announcer *a, u128 addr, AnnState *state, char ifname[IF_NAMESIZE]);
+size_t announcer_count(const Announcer *a, AnnState state);
+/* Calls cb for every address in the given state. */
+void announcer_foreach(const Announcer *a, AnnState state,
+                       void (*cb)(u128 addr, const char *ifname, void *userdata), void *userdata);
+/* Removes every address (graceful stop). */
+void announcer_withdraw_all(Announcer *a);
+/* Kernel events from the netlink monitor. */
+void announcer_netlink_event(Announcer *a, const NlEvent *ev);

@@ -1,0 +1,1138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: event loop, configuration and reload, control-socket requests, reconcile,
+ * state file and sd_notify; see manager.h.
+ *
+ * Invariants:
+ *   - only the leader (told by its bridge) allocates; every node adopts addresses found in
+ *     Service status, and only after the allocator's pool check;
+ *   - an address is announced only while a Service holds it through the allocator;
+ *   - a Service is told "allocated" only once every address it was given is known not to
+ *     be used by another host (probed), or when this node will not announce it;
+ *   - a bad reload or a bad message changes nothing.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "alloc.h"
+#include "announcer.h"
+#include "conf.h"
+#include "control-proto.h"
+#include "control.h"
+#include "manager.h"
+#include "model.h"
+#include "netlink.h"
+#include "pools.h"
+#include "state.h"
+#include "util/log.h"
+
+typedef enum SvcState {
+        SVC_PENDING,
+        SVC_ALLOCATED,
+        SVC_FAILED,
+} SvcState;
+
+static const char *const svc_state_names[] = {
+    [SVC_PENDING] = "pending", [SVC_ALLOCATED] = "allocated", [SVC_FAILED] = "failed"};
+
+/* What the manager remembers per Service between reconciles. */
+typedef struct SvcInfo {
+        char *key, *uid;
+        SvcState state;
+        char *reason;  /* why pending/failed */
+        bool notified; /* "allocated" sent for the current addresses */
+        bool refused;  /* one of its addresses is used by another host */
+        bool seen;     /* marker during reconcile */
+} SvcInfo;
+
+typedef struct Client {
+        bool hello;
+        bool subscribe;
+        bool bridge;
+        Model *pending_sync;
+} Client;
+
+struct Manager {
+        sd_event *event;
+        char *conf_path;
+        Conf *conf;
+        PoolSet *pools;
+        Allocator *alloc;
+        Model *model;
+        Netlink *nl;
+        NlMonitor *monitor;
+        Announcer *announcer;
+        ControlServer *control;
+        sd_event_source *reconcile_source;
+        SvcInfo *svcs;
+        size_t n_svcs, cap_svcs;
+        State *restored; /* state.json of the previous run, until the first full sync */
+        bool leader;
+        bool synced;
+        bool stopping;
+        char *status_line;
+};
+
+static SvcInfo *svc_find(Manager *m, const char *key)
+{
+        for (size_t i = 0; i < m->n_svcs; i++)
+                if (strcmp(m->svcs[i].key, key) == 0)
+                        return &m->svcs[i];
+        return NULL;
+}
+
+static SvcInfo *svc_get(Manager *m, const char *key, const char *uid)
+{
+        SvcInfo *s = svc_find(m, key);
+
+        if (s)
+                return s;
+        if (GROW(m->svcs, m->cap_svcs, m->n_svcs + 1) < 0)
+                return NULL;
+        s = &m->svcs[m->n_svcs];
+        *s = (SvcInfo){.key = strdup(key), .uid = strdup_or_null(uid)};
+        if (!s->key)
+                return NULL;
+        m->n_svcs++;
+        return s;
+}
+
+static void svc_set(SvcInfo *s, SvcState state, const char *reason)
+{
+        s->state = state;
+        free(s->reason);
+        s->reason = strdup_or_null(reason);
+}
+
+static void svc_drop(Manager *m, size_t i)
+{
+        free(m->svcs[i].key);
+        free(m->svcs[i].uid);
+        free(m->svcs[i].reason);
+        m->svcs[i] = m->svcs[--m->n_svcs];
+}
+
+static bool want_notifications(ControlClient *c, void *userdata)
+{
+        Client *cl = control_client_get_data(c);
+        return cl && cl->subscribe;
+}
+
+static void notify_clients(Manager *m, char *text)
+{
+        if (!text)
+                return;
+        /* ctl_* encoders end lines with '\n'; the transport adds its own */
+        size_t len = strlen(text);
+        if (len && text[len - 1] == '\n')
+                text[len - 1] = 0;
+        control_server_broadcast(m->control, text, want_notifications);
+        free(text);
+}
+
+static void schedule_reconcile(Manager *m)
+{
+        if (m->reconcile_source)
+                (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_ONESHOT);
+}
+
+static void update_status(Manager *m)
+{
+        bool bridge = false;
+        size_t alloc = 0, failed = 0;
+
+        for (size_t i = 0; i < m->n_svcs; i++) {
+                alloc += m->svcs[i].state == SVC_ALLOCATED;
+                failed += m->svcs[i].state == SVC_FAILED;
+        }
+        (void)bridge;
+        free(m->status_line);
+        if (asprintf(&m->status_line,
+                     "%zu services (%zu allocated, %zu failed), %zu addresses owned, 1 of 1 "
+                     "nodes alive, %s%s",
+                     m->n_svcs, alloc, failed, announcer_count(m->announcer, ANN_OWNED),
+                     control_server_n_clients(m->control) ? "clients connected" : "no bridge",
+                     m->leader ? ", leader" : "") < 0)
+                m->status_line = NULL;
+        if (m->status_line)
+                (void)sd_notifyf(false, "STATUS=%s", m->status_line);
+}
+
+/* ---- reconcile -------------------------------------------------------------------- */
+
+static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr, AllocRequest *r,
+                         AllocPort *ports, char *selector, size_t selector_len)
+{
+        const Namespace *ns = model_namespace(m->model, s->meta.namespace);
+        size_t n = 0;
+
+        *r = (AllocRequest){
+            .key = s->meta.key,
+            .namespace = s->meta.namespace,
+            .service_labels = &s->meta.labels,
+            .namespace_labels = ns ? &ns->meta.labels : NULL,
+            .pool = sr->pool,
+            .n_requested = sr->n_addresses,
+            .policy = (AllocFamilyPolicy)s->ip_family_policy,
+            .n_families = s->n_ip_families,
+            .sharing_key = sr->sharing_key,
+            .traffic_local = s->external_traffic_policy == TRAFFIC_LOCAL,
+        };
+        memcpy(r->requested, sr->addresses, sizeof(r->requested));
+        memcpy(r->families, s->ip_families, sizeof(r->families));
+        for (size_t i = 0; i < s->n_ports && i < 64; i++) {
+                static const uint8_t proto[] = {[PROTO_TCP] = IPPROTO_TCP,
+                                                [PROTO_UDP] = IPPROTO_UDP,
+                                                [PROTO_SCTP] = IPPROTO_SCTP};
+                ports[i] = (AllocPort){proto[s->ports[i].protocol], s->ports[i].port};
+                n++;
+        }
+        r->ports = ports;
+        r->n_ports = n;
+        /* spec.selector as sorted "k=v,..." for MetalLB's Local sharing rule */
+        selector[0] = 0;
+        const Labels *sel = &s->selector;
+        bool used[64] = {0};
+        for (size_t k = 0; k < sel->n && k < 64; k++) {
+                size_t best = SIZE_MAX;
+                for (size_t j = 0; j < sel->n && j < 64; j++)
+                        if (!used[j] && (best == SIZE_MAX ||
+                                         strcmp(sel->items[j].key, sel->items[best].key) < 0))
+                                best = j;
+                used[best] = true;
+                size_t l = strlen(selector);
+                snprintf(selector + l, selector_len - l, "%s%s=%s", l ? "," : "",
+                         sel->items[best].key, sel->items[best].value);
+        }
+        r->pod_selector = selector;
+}
+
+/* Whether this node should announce the Service's addresses. */
+static bool eligible_here(Manager *m, const Service *s)
+{
+        if (s->external_traffic_policy != TRAFFIC_LOCAL)
+                return true;
+        return model_service_has_ready_endpoint(m->model, s->meta.namespace, s->meta.name,
+                                                m->conf->node_name);
+}
+
+static const char *pool_interface(Manager *m, size_t pool)
+{
+        const PoolSet *ps = allocator_pools(m->alloc);
+        return pool < ps->n_pools ? ps->pools[pool].interface : NULL;
+}
+
+static bool restored_owned(Manager *m, u128 addr)
+{
+        for (size_t i = 0; m->restored && i < m->restored->n_owned; i++)
+                if (m->restored->owned[i].addr == addr)
+                        return true;
+        return false;
+}
+
+typedef struct Desired {
+        u128 *addrs;
+        size_t n, cap;
+} Desired;
+
+static bool desired_has(const Desired *d, u128 a)
+{
+        for (size_t i = 0; i < d->n; i++)
+                if (d->addrs[i] == a)
+                        return true;
+        return false;
+}
+
+static int desired_add(Desired *d, u128 a)
+{
+        if (desired_has(d, a))
+                return 0;
+        if (GROW(d->addrs, d->cap, d->n + 1) < 0)
+                return -ENOMEM;
+        d->addrs[d->n++] = a;
+        return 0;
+}
+
+static void reconcile_service(Manager *m, const Service *s, Desired *want)
+{
+        ServiceRequest sr;
+        AllocRequest req;
+        AllocPort ports[64];
+        AllocResult res = {0};
+        char selector[1024], err[512];
+        SvcInfo *info = svc_get(m, s->meta.key, s->meta.uid);
+        bool had = alloc_lookup(m->alloc, s->meta.key, &res);
+        int r;
+
+        if (!info)
+                return (void)log_oom();
+        info->seen = true;
+        if (service_resolve_request(s, &sr, err, sizeof(err)) < 0) {
+                if (info->state != SVC_FAILED || !info->reason || strcmp(info->reason, err)) {
+                        svc_set(info, SVC_FAILED, err);
+                        char *t = NULL;
+                        ctl_notify_allocation_failed(s->meta.key, s->meta.uid, err, &t, NULL);
+                        notify_clients(m, t);
+                }
+                return;
+        }
+        fill_request(m, s, &sr, &req, ports, selector, sizeof(selector));
+
+        if (s->n_ingress > 0)
+                r = alloc_adopt(m->alloc, &req, s->ingress, MIN(s->n_ingress, 2), &res);
+        else if (m->leader)
+                r = alloc_service(m->alloc, &req, &res);
+        else if (had)
+                r = 0; /* keep what we had until the leader's status arrives */
+        else {
+                svc_set(info, SVC_PENDING, "waiting for the leader to allocate an address");
+                return;
+        }
+        if (r > 0) {
+                bool changed = info->state != SVC_FAILED || !info->reason ||
+                               strcmp(info->reason, res.reason) != 0;
+                svc_set(info, SVC_FAILED, res.reason);
+                if (changed) {
+                        log_notice("%s: %s", s->meta.key, res.reason);
+                        char *t = NULL;
+                        ctl_notify_allocation_failed(s->meta.key, s->meta.uid, res.reason, &t,
+                                                     NULL);
+                        notify_clients(m, t);
+                }
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "%s: allocation failed: %m", s->meta.key);
+                return;
+        }
+        if (had) {
+                AllocResult old;
+                alloc_lookup(m->alloc, s->meta.key, &old);
+        }
+        if (info->refused)
+                return; /* stays failed until the Service changes its request */
+        if (info->state != SVC_ALLOCATED)
+                svc_set(info, SVC_ALLOCATED, NULL);
+
+        bool here = eligible_here(m, s);
+        bool all_owned = true;
+        for (size_t i = 0; i < res.n_addrs; i++) {
+                AnnState st;
+                if (!here)
+                        continue;
+                desired_add(want, res.addrs[i]);
+                if (!announcer_has(m->announcer, res.addrs[i], NULL, NULL))
+                        announcer_want(m->announcer, res.addrs[i], pool_interface(m, res.pool),
+                                       !restored_owned(m, res.addrs[i]) && s->n_ingress == 0);
+                if (!announcer_has(m->announcer, res.addrs[i], &st, NULL) || st != ANN_OWNED)
+                        all_owned = false;
+        }
+        if (!info->notified && all_owned && s->n_ingress == 0) {
+                const PoolSet *ps = allocator_pools(m->alloc);
+                char *t = NULL;
+                ctl_notify_allocated(s->meta.key, s->meta.uid, res.addrs, res.n_addrs,
+                                     res.pool < ps->n_pools ? ps->pools[res.pool].name : NULL, &t,
+                                     NULL);
+                notify_clients(m, t);
+                info->notified = true;
+                for (size_t i = 0; here && i < res.n_addrs; i++) {
+                        t = NULL;
+                        ctl_notify_node_assigned(s->meta.key, s->meta.uid, res.addrs[i],
+                                                 m->conf->node_name, &t, NULL);
+                        notify_clients(m, t);
+                }
+        }
+}
+
+static int collect_release(const char *key, const AllocResult *r, void *userdata)
+{
+        Manager *m = userdata;
+        const char *slash = strchr(key, '/');
+        char ns[K8S_LABEL_NAME_MAX + 1];
+
+        if (!slash || (size_t)(slash - key) > K8S_LABEL_NAME_MAX)
+                return 0;
+        memcpy(ns, key, (size_t)(slash - key));
+        ns[slash - key] = 0;
+        const Service *s = model_service(m->model, ns, slash + 1);
+        SvcInfo *info = svc_find(m, key);
+        if (s && service_wants_load_balancer(s, NULL))
+                return 0;
+        if (!m->synced && !s)
+                return 0; /* restored from state.json: keep until the first full sync */
+        if (info)
+                info->seen = false;
+        return 1; /* stop: the caller releases this key and walks again */
+}
+
+static void release_gone(Manager *m)
+{
+        /* allocator_foreach can't be mutated while walking; release one key per pass */
+        for (size_t guard = 0; guard < 1000000; guard++) {
+                char *key = NULL;
+                AllocResult res;
+                struct {
+                        Manager *m;
+                        char **key;
+                } ctx = {m, &key};
+                (void)ctx;
+                int found = 0;
+                for (size_t i = 0; i < m->n_svcs && !found; i++) {
+                        SvcInfo *info = &m->svcs[i];
+                        if (!alloc_lookup(m->alloc, info->key, &res))
+                                continue;
+                        if (collect_release(info->key, &res, m) == 0)
+                                continue;
+                        key = strdup(info->key);
+                        found = 1;
+                }
+                if (!found)
+                        break;
+                char *t = NULL;
+                SvcInfo *info = svc_find(m, key);
+                ctl_notify_released(key, info ? info->uid : NULL, res.addrs, res.n_addrs, &t, NULL);
+                notify_clients(m, t);
+                alloc_release(m->alloc, key);
+                log_info("%s: released", key);
+                if (info)
+                        svc_drop(m, (size_t)(info - m->svcs));
+                free(key);
+        }
+}
+
+static void unwant_cb(u128 addr, const char *ifname, void *userdata)
+{
+        Desired *d = ((Desired **)userdata)[0];
+        Desired *drop = ((Desired **)userdata)[1];
+        if (!desired_has(d, addr))
+                desired_add(drop, addr);
+}
+
+static void save_state(Manager *m);
+
+static int reconcile(sd_event_source *source, void *userdata)
+{
+        Manager *m = userdata;
+        Desired want = {0}, drop = {0};
+        const void **list = NULL;
+        size_t n = 0;
+
+        if (m->stopping)
+                return 0;
+        for (size_t i = 0; i < m->n_svcs; i++)
+                m->svcs[i].seen = false;
+
+        if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
+                return log_oom(), 0;
+        for (size_t i = 0; i < n; i++) {
+                const Service *s = list[i];
+                if (service_wants_load_balancer(s, NULL))
+                        reconcile_service(m, s, &want);
+        }
+        free(list);
+        release_gone(m);
+
+        /* forget Services that are gone and held nothing */
+        for (size_t i = 0; i < m->n_svcs;) {
+                AllocResult res;
+                if (!m->svcs[i].seen && !alloc_lookup(m->alloc, m->svcs[i].key, &res))
+                        svc_drop(m, i);
+                else
+                        i++;
+        }
+        /* restored addresses stay wanted until the first full sync */
+        for (size_t i = 0; !m->synced && m->restored && i < m->restored->n_allocs; i++)
+                for (size_t j = 0; j < m->restored->allocs[i].n_addrs; j++)
+                        desired_add(&want, m->restored->allocs[i].addrs[j]);
+
+        Desired *pair[2] = {&want, &drop};
+        announcer_foreach(m->announcer, ANN_OWNED, unwant_cb, pair);
+        announcer_foreach(m->announcer, ANN_PROBING, unwant_cb, pair);
+        announcer_foreach(m->announcer, ANN_REFUSED, unwant_cb, pair);
+        for (size_t i = 0; i < drop.n; i++)
+                announcer_unwant(m->announcer, drop.addrs[i]);
+        free(want.addrs);
+        free(drop.addrs);
+        save_state(m);
+        update_status(m);
+        return 0;
+}
+
+/* ---- announcer callbacks ---------------------------------------------------------- */
+
+static void on_owned(u128 addr, const char *ifname, void *userdata)
+{
+        schedule_reconcile(userdata); /* may complete an "allocated" notification */
+}
+
+static void on_refused(u128 addr, const uint8_t *mac, const char *reason, void *userdata)
+{
+        Manager *m = userdata;
+        const char *keys[16];
+        size_t n = alloc_users(m->alloc, addr, keys, ELEMENTSOF(keys));
+
+        for (size_t i = 0; i < n && i < ELEMENTSOF(keys); i++) {
+                SvcInfo *info = svc_find(m, keys[i]);
+                if (!info)
+                        continue;
+                info->refused = true;
+                svc_set(info, SVC_FAILED, reason);
+                char *t = NULL;
+                ctl_notify_allocation_failed(info->key, info->uid, reason, &t, NULL);
+                notify_clients(m, t);
+        }
+        schedule_reconcile(m);
+}
+
+/* ---- state file ------------------------------------------------------------------- */
+
+static int state_add_cb(const char *key, const AllocResult *r, void *userdata)
+{
+        State *s = userdata;
+        return state_add_alloc(s, key, NULL, r->addrs, r->n_addrs) < 0 ? -ENOMEM : 0;
+}
+
+static void state_owned_cb(u128 addr, const char *ifname, void *userdata)
+{
+        (void)state_add_owned(userdata, addr, ifname);
+}
+
+static void save_state(Manager *m)
+{
+        _cleanup_(state_freep) State *s = calloc(1, sizeof(State));
+
+        if (!s || !(s->node = strdup(m->conf->node_name)))
+                return (void)log_oom();
+        (void)allocator_foreach(m->alloc, state_add_cb, s);
+        for (size_t i = 0; i < s->n_allocs; i++) {
+                SvcInfo *info = svc_find(m, s->allocs[i].service);
+                if (info && info->uid)
+                        s->allocs[i].uid = strdup(info->uid);
+        }
+        /* until the first sync, keep what the previous run knew */
+        for (size_t i = 0; !m->synced && m->restored && i < m->restored->n_allocs; i++) {
+                StateAlloc *a = &m->restored->allocs[i];
+                bool present = false;
+                for (size_t j = 0; j < s->n_allocs; j++)
+                        present |= strcmp(s->allocs[j].service, a->service) == 0;
+                if (!present)
+                        (void)state_add_alloc(s, a->service, a->uid, a->addrs, a->n_addrs);
+        }
+        announcer_foreach(m->announcer, ANN_OWNED, state_owned_cb, s);
+        (void)mkdir(m->conf->state_dir, 0750);
+        (void)state_save(m->conf->state_dir, s);
+}
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, char ***ret_msgs,
+                       size_t *ret_n)
+{
+        DiagList diags = {0};
+        int r = conf_load(path, ret_conf, &diags);
+
+        if (r >= 0) {
+                r = pools_load((*ret_conf)->pools, ret_pools, &diags);
+                if (r < 0)
+                        *ret_conf = conf_free(*ret_conf);
+        }
+        diag_sort(&diags);
+        char **msgs = calloc(diags.n + 1, sizeof(char *));
+        size_t n = 0;
+        for (size_t i = 0; i < diags.n; i++) {
+                char *s = diag_format(&diags.items[i]);
+                if (!s)
+                        continue;
+                int lvl = diags.items[i].level == DIAG_ERROR     ? LOG_ERR
+                          : diags.items[i].level == DIAG_WARNING ? LOG_WARNING
+                                                                 : LOG_NOTICE;
+                log_full_errno(lvl, 0, "%s", s);
+                if (msgs && diags.items[i].level != DIAG_NOTICE)
+                        msgs[n++] = s;
+                else
+                        free(s);
+        }
+        diag_list_clear(&diags);
+        if (ret_msgs) {
+                *ret_msgs = msgs;
+                *ret_n = n;
+        } else {
+                for (size_t i = 0; i < n; i++)
+                        free(msgs[i]);
+                free(msgs);
+        }
+        return r;
+}
+
+static void free_msgs(char **msgs, size_t n)
+{
+        for (size_t i = 0; msgs && i < n; i++)
+                free(msgs[i]);
+        free(msgs);
+}
+
+static AnnounceSettings announce_settings(const Conf *c)
+{
+        return (AnnounceSettings){
+            .interface = c->announce_interface,
+            .garp_count = c->garp_count,
+            .garp_interval_usec = (uint64_t)c->garp_interval_ms * 1000,
+            .refresh_usec = (uint64_t)c->garp_refresh_s * 1000000,
+        };
+}
+
+/* Validates first; on any error nothing changes. */
+static int reload(Manager *m, char **reply, const json_t *id)
+{
+        Conf *conf = NULL;
+        PoolSet *pools = NULL;
+        Allocator *alloc = NULL;
+        AllocDropped *dropped = NULL;
+        size_t n_dropped = 0, n_msgs = 0;
+        char **msgs = NULL;
+        int r;
+
+        (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration");
+        log_info("Reloading %s", m->conf_path);
+        r = load_config(m->conf_path, &conf, &pools, &msgs, &n_msgs);
+        if (r >= 0)
+                r = allocator_rebuild(m->alloc, pools, &alloc, &dropped, &n_dropped);
+        if (r < 0) {
+                log_error("Reload failed; the running configuration is unchanged");
+                if (reply) {
+                        CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
+                        snprintf(e.detail, sizeof(e.detail),
+                                 "the configuration has errors; nothing was changed");
+                        ctl_reply_error(&e, msgs, n_msgs, reply, NULL);
+                }
+                conf_free(conf);
+                pool_set_free(pools);
+                free_msgs(msgs, n_msgs);
+                (void)sd_notifyf(false, "READY=1\nSTATUS=Reload failed (see the log); running "
+                                        "with the previous configuration");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n_dropped; i++) {
+                log_notice("%s: %s", dropped[i].key, dropped[i].reason);
+                SvcInfo *info = svc_find(m, dropped[i].key);
+                char *t = NULL;
+                ctl_notify_released(dropped[i].key, info ? info->uid : NULL, dropped[i].addrs,
+                                    dropped[i].n_addrs, &t, NULL);
+                notify_clients(m, t);
+                if (info) {
+                        svc_set(info, SVC_PENDING, dropped[i].reason);
+                        info->notified = false;
+                }
+        }
+        alloc_dropped_free(dropped, n_dropped);
+        allocator_free(m->alloc);
+        m->alloc = alloc;
+        pool_set_free(m->pools);
+        m->pools = pools;
+        conf_free(m->conf);
+        m->conf = conf;
+        log_max_level = conf->log_level;
+        AnnounceSettings as = announce_settings(conf);
+        announcer_set_settings(m->announcer, &as);
+        if (reply) {
+                AddrCount total = {0};
+                for (size_t i = 0; i < pools->n_pools; i++)
+                        for (size_t j = 0; j < pools->pools[i].n_ranges; j++)
+                                addr_count_add_range(&total, &pools->pools[i].ranges[j]);
+                CtlReloadReply rr = {pools->n_pools, total, msgs, n_msgs};
+                ctl_reply_reload(id, &rr, reply, NULL);
+        }
+        free_msgs(msgs, n_msgs);
+        log_info("Reloaded: %zu pools", pools->n_pools);
+        (void)sd_notify(false, "READY=1");
+        schedule_reconcile(m);
+        return 0;
+}
+
+/* ---- control requests ------------------------------------------------------------- */
+
+static void send_line(ControlClient *c, char *text)
+{
+        if (!text)
+                return;
+        size_t len = strlen(text);
+        if (len && text[len - 1] == '\n')
+                text[len - 1] = 0;
+        control_client_send(c, text);
+        free(text);
+}
+
+static void reply_error(ControlClient *c, CtlError *e)
+{
+        char *t = NULL;
+        ctl_reply_error(e, NULL, 0, &t, NULL);
+        send_line(c, t);
+}
+
+static char *reply_status(Manager *m, const json_t *id)
+{
+        size_t n_owned = announcer_count(m->announcer, ANN_OWNED), alloc = 0, failed = 0, k = 0;
+        u128 *owned = calloc(n_owned + 1, sizeof(u128));
+        bool bridge = false;
+        char *t = NULL;
+
+        for (size_t i = 0; i < m->n_svcs; i++) {
+                alloc += m->svcs[i].state == SVC_ALLOCATED;
+                failed += m->svcs[i].state == SVC_FAILED;
+        }
+        for (size_t i = 0; owned && i < m->n_svcs; i++) {
+                AllocResult res;
+                if (!alloc_lookup(m->alloc, m->svcs[i].key, &res))
+                        continue;
+                for (size_t j = 0; j < res.n_addrs && k < n_owned; j++) {
+                        AnnState st;
+                        bool dup = false;
+                        for (size_t x = 0; x < k; x++)
+                                dup |= owned[x] == res.addrs[j];
+                        if (!dup && announcer_has(m->announcer, res.addrs[j], &st, NULL) &&
+                            st == ANN_OWNED)
+                                owned[k++] = res.addrs[j];
+                }
+        }
+        (void)bridge;
+        CtlStatus st = {
+            .node = m->conf->node_name,
+            .version = PACKAGE_VERSION,
+            .leader = m->leader,
+            .bridge_connected = m->synced,
+            .generation = m->model->generation,
+            .services = m->n_svcs,
+            .services_allocated = alloc,
+            .services_failed = failed,
+            .owned = owned,
+            .n_owned = k,
+            .peers_alive = 1,
+            .peers_total = 1,
+        };
+        ctl_reply_status(id, &st, &t, NULL);
+        free(owned);
+        return t;
+}
+
+static char *reply_pools(Manager *m, const json_t *id)
+{
+        const PoolSet *ps = allocator_pools(m->alloc);
+        CtlPoolInfo *p = calloc(ps->n_pools + 1, sizeof(*p));
+        char *t = NULL;
+
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < ps->n_pools; i++) {
+                AllocPoolStats st = {0};
+                alloc_pool_stats(m->alloc, i, &st);
+                p[i] = (CtlPoolInfo){ps->pools[i].name,
+                                     ps->pools[i].ranges,
+                                     ps->pools[i].n_ranges,
+                                     ps->pools[i].auto_assign,
+                                     st.size,
+                                     st.used};
+        }
+        ctl_reply_pools(id, p, ps->n_pools, &t, NULL);
+        free(p);
+        return t;
+}
+
+static char *reply_services(Manager *m, const json_t *id)
+{
+        CtlServiceInfo *v = calloc(m->n_svcs + 1, sizeof(*v));
+        AllocResult *res = calloc(m->n_svcs + 1, sizeof(*res));
+        const PoolSet *ps = allocator_pools(m->alloc);
+        char *t = NULL;
+
+        if (!v || !res) {
+                free(v);
+                free(res);
+                return NULL;
+        }
+        for (size_t i = 0; i < m->n_svcs; i++) {
+                SvcInfo *s = &m->svcs[i];
+                const char *slash = strchr(s->key, '/');
+                bool has = alloc_lookup(m->alloc, s->key, &res[i]);
+                AnnState st;
+                static char ns_buf[1][K8S_LABEL_NAME_MAX + 1];
+                (void)ns_buf;
+                v[i] = (CtlServiceInfo){
+                    .namespace = s->key, /* trimmed below */
+                    .name = slash ? slash + 1 : s->key,
+                    .uid = s->uid,
+                    .state = svc_state_names[s->state],
+                    .addresses = has ? res[i].addrs : NULL,
+                    .n_addresses = has ? res[i].n_addrs : 0,
+                    .pool = has && res[i].pool < ps->n_pools ? ps->pools[res[i].pool].name : NULL,
+                    .owner = has && announcer_has(m->announcer, res[i].addrs[0], &st, NULL) &&
+                                     st == ANN_OWNED
+                                 ? m->conf->node_name
+                                 : NULL,
+                    .reason = s->reason,
+                };
+        }
+        /* namespaces are the part of the key before '/': copy them out */
+        char **nss = calloc(m->n_svcs + 1, sizeof(char *));
+        for (size_t i = 0; nss && i < m->n_svcs; i++) {
+                const char *slash = strchr(m->svcs[i].key, '/');
+                nss[i] = strndup(m->svcs[i].key, slash ? (size_t)(slash - m->svcs[i].key) : 0);
+                v[i].namespace = nss[i];
+        }
+        ctl_reply_services(id, v, m->n_svcs, &t, NULL);
+        for (size_t i = 0; nss && i < m->n_svcs; i++)
+                free(nss[i]);
+        free(nss);
+        free(v);
+        free(res);
+        return t;
+}
+
+static char *reply_peers(Manager *m, const json_t *id)
+{
+        CtlPeerInfo self = {
+            .name = m->conf->node_name,
+            .state = "alive",
+            .self = true,
+            .last_seen_ms = -1,
+            .owned = announcer_count(m->announcer, ANN_OWNED),
+        };
+        char *t = NULL;
+        ctl_reply_peers(id, &self, 1, &t, NULL);
+        return t;
+}
+
+static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c)
+{
+        CtlError e = {0};
+        char *t = NULL;
+
+        if (ctl_sync_gather(&cl->pending_sync, req, &e) < 0) {
+                cl->pending_sync = model_free(cl->pending_sync);
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return;
+        }
+        CtlSyncReply sr = {.pending = req->sync.more};
+        if (!req->sync.more) {
+                model_replace(m->model, &cl->pending_sync);
+                m->synced = true;
+                m->restored = state_free(m->restored);
+                schedule_reconcile(m);
+        }
+        for (int k = 0; k < _OBJ_KIND_MAX; k++)
+                sr.counts[k] = model_count(req->sync.more ? cl->pending_sync : m->model, k);
+        sr.generation = m->model->generation;
+        ctl_reply_sync(req->id, &sr, &t, NULL);
+        send_line(c, t);
+}
+
+static void on_line(ControlClient *c, const char *line, size_t len, void *userdata)
+{
+        Manager *m = userdata;
+        Client *cl = control_client_get_data(c);
+        _cleanup_(ctl_request_freep) CtlRequest *req = NULL;
+        CtlError e = {0};
+        char *t = NULL;
+        int r;
+
+        if (!cl) {
+                cl = calloc(1, sizeof(*cl));
+                if (!cl)
+                        return (void)log_oom();
+                control_client_set_data(c, cl);
+        }
+        r = ctl_request_parse(line, len, 0, &req, &e);
+        if (r < 0) {
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return;
+        }
+        if (!cl->hello && req->op != CTL_OP_HELLO) {
+                ctl_error_set(&e, CTL_ERR_HELLO_REQUIRED, "send hello first");
+                e.id = req->id ? json_incref(req->id) : NULL;
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return;
+        }
+        if (cl->pending_sync && req->op != CTL_OP_SYNC) {
+                ctl_error_set(&e, CTL_ERR_SYNC_IN_PROGRESS,
+                              "a multi-part sync is unfinished; it was dropped");
+                cl->pending_sync = model_free(cl->pending_sync);
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return;
+        }
+        switch (req->op) {
+        case CTL_OP_HELLO:
+                if (ctl_check_version(req, &e) < 0) {
+                        reply_error(c, &e);
+                        ctl_error_clear(&e);
+                        return;
+                }
+                cl->hello = true;
+                cl->subscribe = req->hello.subscribe;
+                cl->bridge = req->hello.client && strcmp(req->hello.client, "mlbd-bridge") == 0;
+                CtlHelloReply h = {req->hello.version, PACKAGE_VERSION, m->conf->node_name};
+                ctl_reply_hello(req->id, &h, &t, NULL);
+                break;
+        case CTL_OP_SYNC:
+                apply_sync(m, cl, req, c);
+                return;
+        case CTL_OP_UPSERT: {
+                char key[OBJ_KEY_MAX];
+                ObjMeta *meta = req->upsert.object;
+                snprintf(key, sizeof(key), "%s", meta->key);
+                r = model_upsert(m->model, TAKE_PTR(req->upsert.object));
+                if (r < 0) {
+                        ctl_error_set(&e, CTL_ERR_INTERNAL, "out of memory");
+                        reply_error(c, &e);
+                        return;
+                }
+                ctl_reply_change(req->id, req->op, req->upsert.kind, key, r, m->model->generation,
+                                 &t, NULL);
+                schedule_reconcile(m);
+                break;
+        }
+        case CTL_OP_DELETE: {
+                char key[OBJ_KEY_MAX];
+                obj_key(key, sizeof(key), req->del.namespace, req->del.name);
+                r = model_delete(m->model, req->del.kind, req->del.namespace, req->del.name,
+                                 req->del.uid);
+                ctl_reply_change(req->id, req->op, req->del.kind, key, r, m->model->generation, &t,
+                                 NULL);
+                schedule_reconcile(m);
+                break;
+        }
+        case CTL_OP_LEADER:
+                m->leader = req->leader.leader;
+                log_info("This node is %s the leader", m->leader ? "now" : "no longer");
+                ctl_reply_leader(req->id, m->leader, &t, NULL);
+                schedule_reconcile(m);
+                break;
+        case CTL_OP_STATUS:
+                t = reply_status(m, req->id);
+                break;
+        case CTL_OP_POOLS:
+                t = reply_pools(m, req->id);
+                break;
+        case CTL_OP_SERVICES:
+                t = reply_services(m, req->id);
+                break;
+        case CTL_OP_PEERS:
+                t = reply_peers(m, req->id);
+                break;
+        case CTL_OP_RELOAD:
+                (void)reload(m, &t, req->id);
+                break;
+        default:
+                ctl_error_set(&e, CTL_ERR_UNKNOWN_OP, "unknown op");
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return;
+        }
+        send_line(c, t);
+}
+
+static char *on_overflow(ControlClient *c, size_t max_line, void *userdata)
+{
+        CtlError e = {.code = CTL_ERR_LINE_TOO_LONG};
+        char *t = NULL;
+
+        snprintf(e.detail, sizeof(e.detail),
+                 "a message is longer than %zu bytes; closing the connection", max_line);
+        ctl_reply_error(&e, NULL, 0, &t, NULL);
+        if (t && *t && t[strlen(t) - 1] == '\n')
+                t[strlen(t) - 1] = 0;
+        return t;
+}
+
+static void on_gone(ControlClient *c, void *userdata)
+{
+        Manager *m = userdata;
+        Client *cl = control_client_get_data(c);
+
+        if (!cl)
+                return;
+        if (cl->bridge && m->leader) {
+                log_info("The bridge disconnected; no longer the leader");
+                m->leader = false;
+        }
+        model_free(cl->pending_sync);
+        free(cl);
+}
+
+/* ---- signals, kernel events, lifecycle --------------------------------------------- */
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        (void)reload(userdata, NULL, NULL);
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+
+        log_info("Stopping (signal %u)", si->ssi_signo);
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        m->stopping = true;
+        /* Single node: nobody to hand over to; the state file keeps what we announced so
+         * the next start announces it again. */
+        save_state(m);
+        announcer_withdraw_all(m->announcer);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void on_netlink(NlMonitor *mon, const NlEvent *ev, void *userdata)
+{
+        Manager *m = userdata;
+
+        if (ev->type == NL_EVENT_ERROR) {
+                log_warning_errno(ev->error, "netlink monitor: %m");
+                return;
+        }
+        announcer_netlink_event(m->announcer, ev);
+}
+
+static void restore_state(Manager *m)
+{
+        int r = state_load(m->conf->state_dir, &m->restored);
+        if (r < 0)
+                return;
+        for (size_t i = 0; i < m->restored->n_allocs; i++) {
+                StateAlloc *a = &m->restored->allocs[i];
+                for (size_t j = 0; j < a->n_addrs; j++) {
+                        size_t pool;
+                        char buf[ADDR_STR_MAX];
+                        if (!alloc_find_pool(m->alloc, a->addrs[j], &pool)) {
+                                log_warning("state: %s of %s is in no pool now; not announcing "
+                                            "it",
+                                            addr_format(a->addrs[j], buf), a->service);
+                                continue;
+                        }
+                        log_info("state: announcing %s for %s again", addr_format(a->addrs[j], buf),
+                                 a->service);
+                        announcer_want(m->announcer, a->addrs[j], pool_interface(m, pool),
+                                       !restored_owned(m, a->addrs[j]));
+                }
+        }
+}
+
+int manager_new(Manager **ret, const char *conf_path)
+{
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        int r;
+
+        if (!m || !(m->conf_path = strdup(conf_path)))
+                return log_oom();
+        r = load_config(conf_path, &m->conf, &m->pools, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Configuration %s is not valid; not starting", conf_path);
+        log_max_level = m->conf->log_level;
+        r = allocator_new(&m->alloc, m->pools);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the allocator: %m");
+        r = model_new(&m->model);
+        if (r < 0)
+                return log_oom();
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0)
+                return log_error_errno(r, "Cannot watch signals: %m");
+        (void)sd_event_set_watchdog(m->event, true);
+
+        r = netlink_new(&m->nl);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open rtnetlink: %m");
+        r = nl_monitor_new(&m->monitor, on_netlink, m);
+        if (r >= 0)
+                r = nl_monitor_attach_event(m->monitor, m->event, 0);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the kernel's addresses and links: %m");
+        AnnounceSettings as = announce_settings(m->conf);
+        AnnouncerCallbacks acb = {.owned = on_owned, .refused = on_refused};
+        r = announcer_new(&m->announcer, m->event, m->nl, &as, &acb, m);
+        if (r < 0)
+                return log_oom();
+        r = sd_event_add_defer(m->event, &m->reconcile_source, reconcile, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_priority(m->reconcile_source, SD_EVENT_PRIORITY_IDLE);
+        (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
+
+        ControlCallbacks ccb = {.line = on_line, .overflow_reply = on_overflow, .gone = on_gone};
+        _cleanup_free_ char *dir = strdup(m->conf->socket);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash && slash != dir) {
+                *slash = 0;
+                (void)mkdir(dir, 0755);
+        }
+        r = control_server_new(&m->control, m->event, m->conf->socket, m->conf->socket_group,
+                               CTL_LINE_MAX, &ccb, m);
+        if (r < 0)
+                return r;
+        restore_state(m);
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_run(Manager *m)
+{
+        log_info("mlbd %s started on node %s; control socket %s", PACKAGE_VERSION,
+                 m->conf->node_name, m->conf->socket);
+        update_status(m);
+        (void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status_line ? m->status_line : "");
+        schedule_reconcile(m);
+        return sd_event_loop(m->event);
+}
+
+Manager *manager_free(Manager *m)
+{
+        if (!m)
+                return NULL;
+        control_server_free(m->control);
+        announcer_free(m->announcer);
+        nl_monitor_free(m->monitor);
+        netlink_free(m->nl);
+        sd_event_source_disable_unref(m->reconcile_source);
+        sd_event_unref(m->event);
+        while (m->n_svcs)
+                svc_drop(m, m->n_svcs - 1);
+        free(m->svcs);
+        state_free(m->restored);
+        model_free(m->model);
+        allocator_free(m->alloc);
+        pool_set_free(m->pools);
+        conf_free(m->conf);
+        free(m->conf_path);
+        free(m->status_line);
+        free(m);
+        return NULL;
+}
+
+int manager_flush(void)
+{
+        _cleanup_(netlink_freep) Netlink *nl = NULL;
+        int r = netlink_new(&nl);
+
+        if (r < 0)
+                return log_error_errno(r, "Cannot open rtnetlink: %m");
+        r = netlink_flush_tagged(nl);
+        if (r < 0)
+                return log_error_errno(r, "Flushing addresses failed: %m");
+        log_info("Removed %d address%s added by mlbd", r, r == 1 ? "" : "es");
+        return r;
+}
