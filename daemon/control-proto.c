@@ -16,40 +16,40 @@
 /* ---- strings ------------------------------------------------------------------------ */
 
 static const char *const op_names[_CTL_OP_MAX] = {
-        [CTL_OP_HELLO] = "hello",       [CTL_OP_SYNC] = "sync",     [CTL_OP_UPSERT] = "upsert",
-        [CTL_OP_DELETE] = "delete",     [CTL_OP_LEADER] = "leader", [CTL_OP_STATUS] = "status",
-        [CTL_OP_POOLS] = "pools",       [CTL_OP_SERVICES] = "services", [CTL_OP_PEERS] = "peers",
-        [CTL_OP_RELOAD] = "reload",
+    [CTL_OP_HELLO] = "hello",   [CTL_OP_SYNC] = "sync",         [CTL_OP_UPSERT] = "upsert",
+    [CTL_OP_DELETE] = "delete", [CTL_OP_LEADER] = "leader",     [CTL_OP_STATUS] = "status",
+    [CTL_OP_POOLS] = "pools",   [CTL_OP_SERVICES] = "services", [CTL_OP_PEERS] = "peers",
+    [CTL_OP_RELOAD] = "reload",
 };
 
 static const char *const error_names[_CTL_ERR_MAX] = {
-        [CTL_ERR_LINE_TOO_LONG] = "line_too_long",
-        [CTL_ERR_BAD_JSON] = "bad_json",
-        [CTL_ERR_BAD_MESSAGE] = "bad_message",
-        [CTL_ERR_UNKNOWN_OP] = "unknown_op",
-        [CTL_ERR_UNKNOWN_KIND] = "unknown_kind",
-        [CTL_ERR_DUPLICATE] = "duplicate",
-        [CTL_ERR_VERSION_MISMATCH] = "version_mismatch",
-        [CTL_ERR_HELLO_REQUIRED] = "hello_required",
-        [CTL_ERR_SYNC_IN_PROGRESS] = "sync_in_progress",
-        [CTL_ERR_TOO_MANY_OBJECTS] = "too_many_objects",
-        [CTL_ERR_RELOAD_FAILED] = "reload_failed",
-        [CTL_ERR_INTERNAL] = "internal",
+    [CTL_ERR_LINE_TOO_LONG] = "line_too_long",
+    [CTL_ERR_BAD_JSON] = "bad_json",
+    [CTL_ERR_BAD_MESSAGE] = "bad_message",
+    [CTL_ERR_UNKNOWN_OP] = "unknown_op",
+    [CTL_ERR_UNKNOWN_KIND] = "unknown_kind",
+    [CTL_ERR_DUPLICATE] = "duplicate",
+    [CTL_ERR_VERSION_MISMATCH] = "version_mismatch",
+    [CTL_ERR_HELLO_REQUIRED] = "hello_required",
+    [CTL_ERR_SYNC_IN_PROGRESS] = "sync_in_progress",
+    [CTL_ERR_TOO_MANY_OBJECTS] = "too_many_objects",
+    [CTL_ERR_RELOAD_FAILED] = "reload_failed",
+    [CTL_ERR_INTERNAL] = "internal",
 };
 
 static const char *const notify_names[_CTL_NOTIFY_MAX] = {
-        [CTL_NOTIFY_ALLOCATED] = "allocated",
-        [CTL_NOTIFY_ALLOCATION_FAILED] = "allocation_failed",
-        [CTL_NOTIFY_NODE_ASSIGNED] = "node_assigned",
-        [CTL_NOTIFY_RELEASED] = "released",
+    [CTL_NOTIFY_ALLOCATED] = "allocated",
+    [CTL_NOTIFY_ALLOCATION_FAILED] = "allocation_failed",
+    [CTL_NOTIFY_NODE_ASSIGNED] = "node_assigned",
+    [CTL_NOTIFY_RELEASED] = "released",
 };
 
 /* The arrays of a sync, by kind. */
 static const char *const sync_arrays[_OBJ_KIND_MAX] = {
-        [OBJ_SERVICE] = "services",
-        [OBJ_ENDPOINT_SLICE] = "endpointslices",
-        [OBJ_NODE] = "nodes",
-        [OBJ_NAMESPACE] = "namespaces",
+    [OBJ_SERVICE] = "services",
+    [OBJ_ENDPOINT_SLICE] = "endpointslices",
+    [OBJ_NODE] = "nodes",
+    [OBJ_NAMESPACE] = "namespaces",
 };
 
 static int lookup(const char *const *t, size_t n, const char *s)
@@ -290,9 +290,9 @@ static bool has_control_chars(const char *s)
 }
 
 typedef enum StrRule {
-        STR_ANY,        /* any text without NUL */
-        STR_TEXT,       /* no control characters */
-        STR_DNS_LABEL,  /* DNS-1123 label, <= 63 */
+        STR_ANY,           /* any text without NUL */
+        STR_TEXT,          /* no control characters */
+        STR_DNS_LABEL,     /* DNS-1123 label, <= 63 */
         STR_DNS_SUBDOMAIN, /* DNS-1123 subdomain, <= 253 */
 } StrRule;
 
@@ -301,8 +301,7 @@ static bool dns_label_ok(const char *s, size_t n)
         if (n == 0 || n > K8S_LABEL_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-                      s[i] == '-'))
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
                         return false;
         return true;
 }
@@ -496,8 +495,8 @@ static bool label_name_ok(const char *s, size_t n)
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                             (c >= '0' && c <= '9');
+                bool alnum =
+                    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
                 if (!alnum && ((i == 0 || i == n - 1) || !(c == '-' || c == '_' || c == '.')))
                         return false;
         }
@@ -551,7 +550,8 @@ static int dec_map(Dec *d, const json_t *o, const char *key, bool annotations, L
         if (r <= 0)
                 return r;
         size_t mark = dec_field(d, key);
-        json_object_foreach((json_t *)m, k, v) {
+        json_object_foreach((json_t *)m, k, v)
+        {
                 size_t kn = strlen(k), km = dec_push(d, "[\"%.60s\"]", k);
                 const char *s = NULL;
 
@@ -602,8 +602,8 @@ static int dec_meta(Dec *d, const json_t *j, ObjKind kind, ObjMeta *meta)
                 return r;
         if (k && strcmp(k, obj_kind_to_string(kind)) != 0) {
                 size_t m = dec_field(d, "kind");
-                r = dec_fail(d, CTL_ERR_BAD_MESSAGE, "object of kind \"%s\" where a %s belongs",
-                             k, obj_kind_to_string(kind));
+                r = dec_fail(d, CTL_ERR_BAD_MESSAGE, "object of kind \"%s\" where a %s belongs", k,
+                             obj_kind_to_string(kind));
                 dec_pop(d, m);
                 return r;
         }
@@ -615,8 +615,7 @@ static int dec_meta(Dec *d, const json_t *j, ObjKind kind, ObjMeta *meta)
         r = dec_string(d, md, "name", true, label_name ? STR_DNS_LABEL : STR_DNS_SUBDOMAIN, 1,
                        label_name ? K8S_LABEL_NAME_MAX : K8S_NAME_MAX, &name);
         if (r >= 0 && obj_kind_namespaced(kind))
-                r = dec_string(d, md, "namespace", true, STR_DNS_LABEL, 1, K8S_LABEL_NAME_MAX,
-                               &ns);
+                r = dec_string(d, md, "namespace", true, STR_DNS_LABEL, 1, K8S_LABEL_NAME_MAX, &ns);
         if (r >= 0)
                 r = dec_strdup(d, md, "uid", kind == OBJ_SERVICE, STR_TEXT, 1, K8S_UID_MAX,
                                &meta->uid);
@@ -669,8 +668,7 @@ static int dec_service(Dec *d, const json_t *j, Service *s)
                         size_t m = dec_field(d, "ipFamilies");
                         if (json_array_size(a) > 2)
                                 return dec_fail(d, CTL_ERR_BAD_MESSAGE,
-                                                "at most 2 families, got %zu",
-                                                json_array_size(a));
+                                                "at most 2 families, got %zu", json_array_size(a));
                         for (size_t i = 0; i < json_array_size(a); i++) {
                                 const char *f = NULL;
                                 size_t mi = dec_push(d, "[%zu]", i);
@@ -685,8 +683,8 @@ static int dec_service(Dec *d, const json_t *j, Service *s)
                                                         "expected IPv4 or IPv6, got %s",
                                                         show(json_array_get(a, i), b));
                                 if (s->n_ip_families == 1 && s->ip_families[0] == af)
-                                        return dec_fail(d, CTL_ERR_BAD_MESSAGE,
-                                                        "%s listed twice", f);
+                                        return dec_fail(d, CTL_ERR_BAD_MESSAGE, "%s listed twice",
+                                                        f);
                                 s->ip_families[s->n_ip_families++] = af;
                                 dec_pop(d, mi);
                         }
@@ -725,8 +723,8 @@ static int dec_service(Dec *d, const json_t *j, Service *s)
                                 if (!json_is_object(p))
                                         return dec_expected(d, "an object", p);
                                 s->n_ports++;
-                                r = dec_strdup(d, p, "name", false, STR_TEXT, 0,
-                                               K8S_LABEL_NAME_MAX, &sp->name);
+                                r = dec_strdup(d, p, "name", false, STR_TEXT, 0, K8S_LABEL_NAME_MAX,
+                                               &sp->name);
                                 if (r < 0)
                                         return r;
                                 x = PROTO_TCP;
@@ -1063,8 +1061,8 @@ static int parse_request(const char *line, size_t len, unsigned line_no, CtlRequ
         int r;
 
         if (len > CTL_LINE_MAX)
-                return ctl_error_set(err, CTL_ERR_LINE_TOO_LONG,
-                                     "line %u: longer than %u bytes", line_no, CTL_LINE_MAX);
+                return ctl_error_set(err, CTL_ERR_LINE_TOO_LONG, "line %u: longer than %u bytes",
+                                     line_no, CTL_LINE_MAX);
         nul = memchr(line, 0, len);
         if (nul)
                 return ctl_error_set(err, CTL_ERR_BAD_JSON, "line %u: column %zu: NUL byte",
@@ -1473,8 +1471,7 @@ int ctl_reply_status(const json_t *id, const CtlStatus *s, char **ret, size_t *r
         return msg_end(&m, ret, ret_len);
 }
 
-int ctl_reply_pools(const json_t *id, const CtlPoolInfo *p, size_t n, char **ret,
-                    size_t *ret_len)
+int ctl_reply_pools(const json_t *id, const CtlPoolInfo *p, size_t n, char **ret, size_t *ret_len)
 {
         Msg m = msg_begin("pools", id);
         json_t *arr = json_array();
@@ -1483,8 +1480,8 @@ int ctl_reply_pools(const json_t *id, const CtlPoolInfo *p, size_t n, char **ret
                 char b[RANGE_STR_MAX];
                 json_t *ranges = json_array();
                 for (size_t k = 0; ranges && k < p[i].n_ranges; k++)
-                        if (json_array_append_new(ranges, json_string(range_format_cidr(
-                                                                  &p[i].ranges[k], b))) < 0)
+                        if (json_array_append_new(
+                                ranges, json_string(range_format_cidr(&p[i].ranges[k], b))) < 0)
                                 e.failed = true;
                 AddrCount used = {.n = p[i].used}, freec = p[i].size;
                 /* free = size - used, where size may be 2^128 (overflow set) */
@@ -1527,8 +1524,7 @@ int ctl_reply_services(const json_t *id, const CtlServiceInfo *s, size_t n, char
         return msg_end(&m, ret, ret_len);
 }
 
-int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret,
-                    size_t *ret_len)
+int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret, size_t *ret_len)
 {
         Msg m = msg_begin("peers", id);
         json_t *arr = json_array();
@@ -1571,8 +1567,8 @@ int ctl_notify_allocation_failed(const char *service, const char *uid, const cha
         return msg_end(&m, ret, ret_len);
 }
 
-int ctl_notify_node_assigned(const char *service, const char *uid, u128 address,
-                             const char *node, char **ret, size_t *ret_len)
+int ctl_notify_node_assigned(const char *service, const char *uid, u128 address, const char *node,
+                             char **ret, size_t *ret_len)
 {
         Msg m = msg_begin("node_assigned", NULL);
         put(&m, "service", jstr(service));

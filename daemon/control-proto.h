@@ -27,18 +27,18 @@
 #define CTL_PROTOCOL_VERSION 1     /* what this build speaks by default */
 #define CTL_PROTOCOL_VERSION_MIN 1 /* oldest version a peer may ask for */
 #define CTL_PROTOCOL_VERSION_MAX 1
-#define CTL_LINE_MAX (1024u * 1024) /* bytes per message, not counting the '\n' */
-#define CTL_ID_MAX 256              /* bytes of a string id */
-#define CTL_TEXT_MAX 1024           /* client/node names, reasons, other free text */
+#define CTL_LINE_MAX (1024u * 1024)     /* bytes per message, not counting the '\n' */
+#define CTL_ID_MAX 256                  /* bytes of a string id */
+#define CTL_TEXT_MAX 1024               /* client/node names, reasons, other free text */
 #define CTL_SYNC_OBJECTS_MAX (1u << 20) /* objects in one sync, all parts together */
 #define CTL_DETAIL_MAX 1024
 
 /* ---- framing ----------------------------------------------------------------------- */
 
 typedef enum CtlFrame {
-        CTL_FRAME_NONE = 0,  /* need more input */
-        CTL_FRAME_LINE,      /* a complete line */
-        CTL_FRAME_TOO_LONG,  /* a line passed the limit; it is skipped up to its '\n' */
+        CTL_FRAME_NONE = 0, /* need more input */
+        CTL_FRAME_LINE,     /* a complete line */
+        CTL_FRAME_TOO_LONG, /* a line passed the limit; it is skipped up to its '\n' */
 } CtlFrame;
 
 /*
@@ -54,8 +54,8 @@ typedef struct CtlFramer {
         char *buf;
         size_t start, len, cap;
         size_t max;
-        unsigned line_no;  /* lines completed so far */
-        bool discarding;   /* inside an overlong line */
+        unsigned line_no; /* lines completed so far */
+        bool discarding;  /* inside an overlong line */
 } CtlFramer;
 
 void ctl_framer_init(CtlFramer *f, size_t max); /* max 0 = CTL_LINE_MAX */
@@ -128,8 +128,8 @@ typedef struct CtlRequest {
         union {
                 struct {
                         unsigned version;
-                        char *client; /* e.g. "mlbd-bridge", "mlbctl" */
-                        char *node;   /* NULL if not given */
+                        char *client;   /* e.g. "mlbd-bridge", "mlbctl" */
+                        char *node;     /* NULL if not given */
                         bool subscribe; /* wants notifications */
                 } hello;
                 struct {
@@ -192,7 +192,7 @@ int ctl_reply_error(const CtlError *e, char *const *diagnostics, size_t n_diagno
                     size_t *ret_len);
 
 typedef struct CtlHelloReply {
-        unsigned version; /* the version agreed: the client's */
+        unsigned version;           /* the version agreed: the client's */
         const char *server_version; /* package version, e.g. "0.1.0" */
         const char *node;
 } CtlHelloReply;
@@ -200,8 +200,8 @@ int ctl_reply_hello(const json_t *id, const CtlHelloReply *h, char **ret, size_t
 
 typedef struct CtlSyncReply {
         uint64_t generation;
-        bool pending;                    /* more parts expected; nothing applied yet */
-        size_t counts[_OBJ_KIND_MAX];   /* objects received (pending) or now in the model */
+        bool pending;                 /* more parts expected; nothing applied yet */
+        size_t counts[_OBJ_KIND_MAX]; /* objects received (pending) or now in the model */
 } CtlSyncReply;
 int ctl_reply_sync(const json_t *id, const CtlSyncReply *s, char **ret, size_t *ret_len);
 
@@ -242,8 +242,7 @@ typedef struct CtlPoolInfo {
         AddrCount size;
         u128 used;
 } CtlPoolInfo;
-int ctl_reply_pools(const json_t *id, const CtlPoolInfo *p, size_t n, char **ret,
-                    size_t *ret_len);
+int ctl_reply_pools(const json_t *id, const CtlPoolInfo *p, size_t n, char **ret, size_t *ret_len);
 
 typedef struct CtlServiceInfo {
         const char *namespace, *name, *uid;
@@ -267,16 +266,15 @@ typedef struct CtlPeerInfo {
         uint64_t incarnation;
         size_t owned; /* addresses it announces */
 } CtlPeerInfo;
-int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret,
-                    size_t *ret_len);
+int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret, size_t *ret_len);
 
 /* Notifications (daemon -> subscribed clients; no id). */
 int ctl_notify_allocated(const char *service, const char *uid, const u128 *addresses, size_t n,
                          const char *pool, char **ret, size_t *ret_len);
 int ctl_notify_allocation_failed(const char *service, const char *uid, const char *reason,
                                  char **ret, size_t *ret_len);
-int ctl_notify_node_assigned(const char *service, const char *uid, u128 address,
-                             const char *node, char **ret, size_t *ret_len);
+int ctl_notify_node_assigned(const char *service, const char *uid, u128 address, const char *node,
+                             char **ret, size_t *ret_len);
 int ctl_notify_released(const char *service, const char *uid, const u128 *addresses, size_t n,
                         char **ret, size_t *ret_len);
 

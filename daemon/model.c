@@ -13,10 +13,10 @@
 /* ---- enums and their strings ---------------------------------------------------------- */
 
 static const char *const kind_names[_OBJ_KIND_MAX] = {
-        [OBJ_SERVICE] = "Service",
-        [OBJ_ENDPOINT_SLICE] = "EndpointSlice",
-        [OBJ_NODE] = "Node",
-        [OBJ_NAMESPACE] = "Namespace",
+    [OBJ_SERVICE] = "Service",
+    [OBJ_ENDPOINT_SLICE] = "EndpointSlice",
+    [OBJ_NODE] = "Node",
+    [OBJ_NAMESPACE] = "Namespace",
 };
 
 static int table_lookup(const char *const *table, size_t n, const char *s)
@@ -47,37 +47,37 @@ static const char *table_name(const char *const *table, size_t n, int i)
 DEFINE_STRING_TABLE(obj_kind, ObjKind, kind_names)
 
 static const char *const service_type_names[_SERVICE_TYPE_MAX] = {
-        [SERVICE_CLUSTER_IP] = "ClusterIP",
-        [SERVICE_NODE_PORT] = "NodePort",
-        [SERVICE_LOAD_BALANCER] = "LoadBalancer",
-        [SERVICE_EXTERNAL_NAME] = "ExternalName",
+    [SERVICE_CLUSTER_IP] = "ClusterIP",
+    [SERVICE_NODE_PORT] = "NodePort",
+    [SERVICE_LOAD_BALANCER] = "LoadBalancer",
+    [SERVICE_EXTERNAL_NAME] = "ExternalName",
 };
 DEFINE_STRING_TABLE(service_type, ServiceType, service_type_names)
 
 static const char *const ip_family_policy_names[_IP_FAMILY_POLICY_MAX] = {
-        [IP_FAMILY_SINGLE_STACK] = "SingleStack",
-        [IP_FAMILY_PREFER_DUAL_STACK] = "PreferDualStack",
-        [IP_FAMILY_REQUIRE_DUAL_STACK] = "RequireDualStack",
+    [IP_FAMILY_SINGLE_STACK] = "SingleStack",
+    [IP_FAMILY_PREFER_DUAL_STACK] = "PreferDualStack",
+    [IP_FAMILY_REQUIRE_DUAL_STACK] = "RequireDualStack",
 };
 DEFINE_STRING_TABLE(ip_family_policy, IpFamilyPolicy, ip_family_policy_names)
 
 static const char *const port_protocol_names[_PORT_PROTOCOL_MAX] = {
-        [PROTO_TCP] = "TCP",
-        [PROTO_UDP] = "UDP",
-        [PROTO_SCTP] = "SCTP",
+    [PROTO_TCP] = "TCP",
+    [PROTO_UDP] = "UDP",
+    [PROTO_SCTP] = "SCTP",
 };
 DEFINE_STRING_TABLE(port_protocol, PortProtocol, port_protocol_names)
 
 static const char *const traffic_policy_names[_TRAFFIC_POLICY_MAX] = {
-        [TRAFFIC_CLUSTER] = "Cluster",
-        [TRAFFIC_LOCAL] = "Local",
+    [TRAFFIC_CLUSTER] = "Cluster",
+    [TRAFFIC_LOCAL] = "Local",
 };
 DEFINE_STRING_TABLE(traffic_policy, TrafficPolicy, traffic_policy_names)
 
 static const char *const address_type_names[_ADDRESS_TYPE_MAX] = {
-        [ADDRESS_TYPE_IPV4] = "IPv4",
-        [ADDRESS_TYPE_IPV6] = "IPv6",
-        [ADDRESS_TYPE_FQDN] = "FQDN",
+    [ADDRESS_TYPE_IPV4] = "IPv4",
+    [ADDRESS_TYPE_IPV6] = "IPv6",
+    [ADDRESS_TYPE_FQDN] = "FQDN",
 };
 DEFINE_STRING_TABLE(address_type, AddressType, address_type_names)
 
@@ -110,10 +110,10 @@ static void meta_clear(ObjMeta *m)
 void *obj_new(ObjKind kind)
 {
         static const size_t sizes[_OBJ_KIND_MAX] = {
-                [OBJ_SERVICE] = sizeof(Service),
-                [OBJ_ENDPOINT_SLICE] = sizeof(EndpointSlice),
-                [OBJ_NODE] = sizeof(Node),
-                [OBJ_NAMESPACE] = sizeof(Namespace),
+            [OBJ_SERVICE] = sizeof(Service),
+            [OBJ_ENDPOINT_SLICE] = sizeof(EndpointSlice),
+            [OBJ_NODE] = sizeof(Node),
+            [OBJ_NAMESPACE] = sizeof(Namespace),
         };
         if (kind < 0 || kind >= _OBJ_KIND_MAX)
                 return NULL;
@@ -379,8 +379,7 @@ int model_add(Model *m, void *obj)
         return r;
 }
 
-int model_delete(Model *m, ObjKind kind, const char *namespace, const char *name,
-                 const char *uid)
+int model_delete(Model *m, ObjKind kind, const char *namespace, const char *name, const char *uid)
 {
         char key[OBJ_KEY_MAX];
         ObjTable *t = kind_table(m, kind);
@@ -545,19 +544,19 @@ const char *service_annotation_pick(const Service *s, const char *const *names, 
 }
 
 static const char *const ips_names[] = {
-        ANNOTATION_IPS_MLBD,
-        ANNOTATION_IPS_METALLB,
-        ANNOTATION_IPS_METALLB_OLD,
+    ANNOTATION_IPS_MLBD,
+    ANNOTATION_IPS_METALLB,
+    ANNOTATION_IPS_METALLB_OLD,
 };
 static const char *const pool_names[] = {
-        ANNOTATION_POOL_MLBD,
-        ANNOTATION_POOL_METALLB,
-        ANNOTATION_POOL_METALLB_OLD,
+    ANNOTATION_POOL_MLBD,
+    ANNOTATION_POOL_METALLB,
+    ANNOTATION_POOL_METALLB_OLD,
 };
 static const char *const shared_names[] = {
-        ANNOTATION_SHARED_MLBD,
-        ANNOTATION_SHARED_METALLB,
-        ANNOTATION_SHARED_METALLB_OLD,
+    ANNOTATION_SHARED_MLBD,
+    ANNOTATION_SHARED_METALLB,
+    ANNOTATION_SHARED_METALLB_OLD,
 };
 
 static bool is_space(char c)
@@ -604,9 +603,8 @@ static int parse_ip_list(const char *source, const char *value, u128 out[static 
                                         snprintf(err, err_len, "%s: %s is listed twice", source,
                                                  one);
                                 else
-                                        snprintf(err, err_len,
-                                                 "%s: more than one %s address (%s)", source,
-                                                 ip_family_to_string(addr_family(a)), one);
+                                        snprintf(err, err_len, "%s: more than one %s address (%s)",
+                                                 source, ip_family_to_string(addr_family(a)), one);
                                 return -EINVAL;
                         }
                 out[(*n)++] = a;
@@ -648,8 +646,8 @@ int service_resolve_request(const Service *s, ServiceRequest *ret, char *err, si
                 }
         }
         req.pool = service_annotation_pick(s, pool_names, ELEMENTSOF(pool_names), &req.pool_source);
-        req.sharing_key = service_annotation_pick(s, shared_names, ELEMENTSOF(shared_names),
-                                                  &req.sharing_source);
+        req.sharing_key =
+            service_annotation_pick(s, shared_names, ELEMENTSOF(shared_names), &req.sharing_source);
         *ret = req;
         return 0;
 }

@@ -29,7 +29,7 @@
 #include "util/macro.h"
 
 /* Kubernetes limits (apimachinery validation). */
-#define K8S_NAME_MAX 253     /* DNS-1123 subdomain: Node, EndpointSlice names */
+#define K8S_NAME_MAX 253      /* DNS-1123 subdomain: Node, EndpointSlice names */
 #define K8S_LABEL_NAME_MAX 63 /* DNS-1123 label: Namespace, Service names; label values */
 #define K8S_UID_MAX 128
 #define K8S_ANNOTATIONS_MAX (256u * 1024) /* total size of keys and values of one object */
@@ -215,8 +215,7 @@ int model_add(Model *m, void *obj);
  * delete of an old incarnation cannot remove a new object of the same name). Returns
  * MODEL_DELETED (generation bumped), MODEL_ABSENT or MODEL_UID_MISMATCH.
  */
-int model_delete(Model *m, ObjKind kind, const char *namespace, const char *name,
-                 const char *uid);
+int model_delete(Model *m, ObjKind kind, const char *namespace, const char *name, const char *uid);
 /*
  * Atomic full replace: m takes every object of *src (which is freed and set to NULL),
  * the previous objects of m are freed, and m's generation grows by one.
