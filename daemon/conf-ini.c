@@ -716,7 +716,7 @@ static char *reader(char *str, int num, void *userdata)
 {
         ConfParser *p = userdata;
         const char *start, *nl;
-        size_t n, content, bad = SIZE_MAX;
+        size_t n, content, bom = 0, bad = SIZE_MAX;
 
         finish_line(p);
         if (p->oom || p->pos >= p->len || num < 4)
@@ -726,18 +726,21 @@ static char *reader(char *str, int num, void *userdata)
         n = nl ? (size_t)(nl - start) : p->len - p->pos;
         p->pos += n + (nl ? 1 : 0);
         p->line++;
-        if (p->line == 1 && n >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) {
-                start += 3;
-                n -= 3;
-        }
-        p->raw = start;
-        p->raw_len = n;
-        p->lbuf = str;
+        /* inih skips one UTF-8 BOM at the start of the file itself; we pass it on and only
+         * leave it out of columns, so both read the same line. */
+        if (p->line == 1 && n >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0)
+                bom = 3;
+        p->raw = start + bom;
+        p->raw_len = n - bom;
+        p->lbuf = str + bom;
         p->handled = false;
         p->replaced = true;
 
         /* inih needs room for "\r\n\0" after the text. */
         content = n > 0 && start[n - 1] == '\r' ? n - 1 : n;
+        start += bom;
+        content -= bom;
+        n -= bom;
         /* Control characters would cut the line (NUL) or end up in messages; tabs are
          * whitespace. */
         for (size_t i = 0; i < content && bad == SIZE_MAX; i++)
@@ -748,8 +751,9 @@ static char *reader(char *str, int num, void *userdata)
         else if (bad != SIZE_MAX)
                 conf_error(p, (unsigned)bad + 1, "line contains a control character (0x%02x)",
                            (unsigned char)start[bad]);
-        else if (content > (size_t)num - 3)
-                conf_error(p, 1, "line is too long (%zu characters, at most %d)", content, num - 3);
+        else if (content + bom > (size_t)num - 3)
+                conf_error(p, 1, "line is too long (%zu characters, at most %zu)", content,
+                           (size_t)num - 3 - bom);
         else
                 p->replaced = false;
         if (p->replaced) {
@@ -764,8 +768,8 @@ static char *reader(char *str, int num, void *userdata)
                 strcpy(str, ";");
                 return str;
         }
-        memcpy(str, start, n);
-        str[n] = 0;
+        memcpy(str, start - bom, n + bom);
+        str[n + bom] = 0;
         return str;
 }
 

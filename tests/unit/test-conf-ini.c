@@ -773,6 +773,10 @@ static void test_lines(void)
         is_str(error_of("\xEF\xBB\xBF[announce]\ngarp_count = 900"),
                "mlbd.conf:2:14: garp_count = 900 is out of range (0-100)",
                "last line without newline");
+        is_str(error_of("\xEF\xBB\xBF\xEF\xBB\xBF[mlbd]\nfoo\n"),
+               "mlbd.conf:1:1: syntax error: expected \"KEY = VALUE\", \"[SECTION]\" or a comment\n"
+               "mlbd.conf:2:1: syntax error: expected \"KEY = VALUE\", \"[SECTION]\" or a comment",
+               "only one BOM is skipped, as inih does (fuzz finding)");
         is_str(error_of("\xEF\xBB\xBFgarp = 1\n"),
                "mlbd.conf:1:1: key \"garp\" is outside any section",
                "columns on the first line do not count a BOM");
