@@ -121,6 +121,15 @@ int netlink_addr_del(Netlink *nl, int ifindex, u128 addr)
                                 NULL);
 }
 
+/* libmnl walks attributes up to the aligned end of the message, so an unaligned
+ * nlmsg_len would let the last attribute reach past the buffer. The kernel pads every
+ * attribute (nla_put), so its messages are always aligned; anything else is refused. */
+static bool msg_len_ok(const struct nlmsghdr *nlh, size_t extra)
+{
+        return nlh->nlmsg_len == MNL_ALIGN(nlh->nlmsg_len) &&
+               nlh->nlmsg_len >= MNL_NLMSG_HDRLEN + MNL_ALIGN(extra);
+}
+
 static int addr_attr_cb(const struct nlattr *attr, void *data)
 {
         const struct nlattr **tb = data;
@@ -152,8 +161,7 @@ int nl_parse_addr(const struct nlmsghdr *nlh, NlAddr *ret)
         NlAddr x = {};
         size_t want;
 
-        if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
-            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*ifa)))
+        if (!msg_len_ok(nlh, sizeof(*ifa)))
                 return -EBADMSG;
         ifa = mnl_nlmsg_get_payload(nlh);
         if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
@@ -280,8 +288,7 @@ int nl_parse_link(const struct nlmsghdr *nlh, NlLink *ret)
         const struct ifinfomsg *ifi;
         NlLink l = {};
 
-        if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
-            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*ifi)))
+        if (!msg_len_ok(nlh, sizeof(*ifi)))
                 return -EBADMSG;
         ifi = mnl_nlmsg_get_payload(nlh);
         if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)

@@ -75,7 +75,8 @@ int netlink_link_get(Netlink *nl, int ifindex, NlLink *ret);
  * family with the lowest metric. -ENETUNREACH if neither exists. */
 int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex);
 
-/* Pure decoders of one RTM_*ADDR / RTM_*LINK message; -EBADMSG if malformed. */
+/* Pure decoders of one RTM_*ADDR / RTM_*LINK message; -EBADMSG if malformed. nlh must be
+ * a whole message (nlmsg_len within the buffer), as mnl_cb_run() guarantees. */
 struct nlmsghdr;
 int nl_parse_addr(const struct nlmsghdr *nlh, NlAddr *ret);
 int nl_parse_link(const struct nlmsghdr *nlh, NlLink *ret);
