@@ -1215,6 +1215,12 @@ int ctl_sync_gather(Model **pending, CtlRequest *part, CtlError *err)
 
         if (part->op != CTL_OP_SYNC || !part->sync.objects)
                 return -EINVAL;
+        if (part->sync.cont && !*pending)
+                return ctl_error_set(err, CTL_ERR_BAD_MESSAGE,
+                                     "line %u: continue: no unfinished sync on this connection",
+                                     part->line);
+        if (!part->sync.cont && *pending)
+                *pending = model_free(*pending); /* a new sync drops an unfinished one */
         if (!*pending) {
                 r = model_new(pending);
                 if (r < 0)

@@ -174,10 +174,13 @@ int ctl_object_from_json(ObjKind kind, const json_t *j, const char *path, unsign
 int ctl_check_version(const CtlRequest *hello, CtlError *err);
 
 /*
- * Adds the objects of one sync message to the objects gathered so far for a multi-part
- * sync (part->sync.objects is emptied into *pending, which is created when NULL). A key
- * already gathered, or more than CTL_SYNC_OBJECTS_MAX objects, is an error; then the
- * caller drops *pending and the whole sync is refused.
+ * Adds the objects of one sync message to the objects gathered so far on a connection
+ * (part->sync.objects is emptied into *pending, created when NULL). A message without
+ * "continue" starts a new sync (an unfinished *pending is dropped first); "continue"
+ * with nothing pending is an error. A key already gathered, or more than
+ * CTL_SYNC_OBJECTS_MAX objects, is an error; then the caller drops *pending and the whole
+ * sync is refused. When part->sync.more is false, *pending is complete: hand it to
+ * model_replace().
  */
 int ctl_sync_gather(Model **pending, CtlRequest *part, CtlError *err);
 

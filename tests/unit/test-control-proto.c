@@ -888,8 +888,23 @@ static void test_atomic_sync(void)
         model_replace(m, &pending);
         is_int(m->generation, 3, "one generation for the whole multi-part sync");
         is_int(total(m), 6, "same objects as the single-message sync");
-        ctl_request_free(req);
-        ctl_request_free(req2);
+        req = ctl_request_free(req);
+        req2 = ctl_request_free(req2);
+
+        /* a continuation with nothing pending; a new sync dropping an unfinished one */
+        is_int(parse(p2, 11, &req2, &err), 0, "part 2 alone decodes");
+        is_int(ctl_sync_gather(&pending, req2, &err), -EINVAL, "but continues nothing");
+        is_str(err.detail, "line 11: continue: no unfinished sync on this connection", "says so");
+        ok(pending == NULL, "nothing pending");
+        ctl_error_clear(&err);
+        req2 = ctl_request_free(req2);
+        is_int(parse(p1, 12, &req, &err), 0, "part 1");
+        ctl_sync_gather(&pending, req, &err);
+        req = ctl_request_free(req);
+        is_int(parse(good, 13, &req, &err), 0, "a fresh single-message sync");
+        is_int(ctl_sync_gather(&pending, req, &err), 0, "starts over");
+        is_int(total(pending), 6, "the unfinished part 1 was dropped");
+        req = ctl_request_free(req);
 }
 
 int main(void)
