@@ -23,6 +23,8 @@
 #   host_has_addr HOST ADDR       ADDR is on HOST's eth0 (any prefix length)
 #   wait_addr HOST ADDR [S]       wait (bounded) until host_has_addr; wait_no_addr likewise
 #   addr_protos HOST              "IFNAME ADDR/LEN proto N" lines (tests/lib/ifa-proto.py)
+#   not CMD...                    succeed when CMD fails (for tap_ok)
+#   host_has_addr_any HOST ADDR   ADDR is on any of HOST's interfaces
 #   json_get JSON EXPR            evaluate a Python expression on the parsed JSON `j`
 
 MLBD=${MLBD:-${top_builddir:-.}/mlbd}
@@ -149,6 +151,14 @@ wait_no_addr() {
 # HOST's addresses with their IFA_PROTO ("IFNAME ADDR/LEN proto N"), by ifa-proto.py.
 addr_protos() {
         lan_exec "$1" "$PY" "$(dirname "${BASH_SOURCE[0]}")/ifa-proto.py"
+}
+
+# For tap_ok: succeed when CMD fails ("!" is not a command "$@" can run).
+not() { ! "$@"; }
+
+# HOST has ADDR on any interface.
+host_has_addr_any() {
+        lan_exec "$1" ip -o addr show | grep -q " $2/"
 }
 
 json_get() {

@@ -1,0 +1,45 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# mlbd refuses to announce an address somebody else already uses: the client holds
+# 192.0.2.150, so the conflict probe sees its ARP reply and the Service gets
+# allocation_failed naming the client's MAC; nothing lands on node1. A Service whose
+# status already shows an address outside every pool (203.0.113.9) is never announced.
+. "$(dirname "$0")/../lib/lan.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
+lan_require_root
+
+lan_setup node1 client || { echo "Bail out! lan_setup failed"; exit 1; }
+tmp=$(lan_tmpdir)
+MACC=$(lan_mac client)
+lan_exec client ip addr add 192.0.2.150/24 dev eth0
+
+daemon_conf "$tmp" node1
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not start"; exit 1; }
+
+out=$(daemon_session "$tmp" '"(allocation_failed|node_assigned)"' \
+        "$(upsert_msg 3 "$(svc_json demo nginx-service u1)")")
+tap_diag "$out"
+fail=$(grep '"op": *"allocation_failed"' <<<"$out")
+tap_ok "the first Service gets allocation_failed" [ -n "$fail" ]
+reason=$(json_get "${fail:-{\}}" 'j.get("reason","")' 2>/dev/null)
+tap_ok "reason says 'in use on the network by $MACC' (got: $reason)" \
+        grep -q "in use on the network by $MACC" <<<"$reason"
+tap_ok "no node_assigned" not grep -q '"node_assigned"' <<<"$out"
+sleep 0.5 # longer than the probe; the address must not turn up late
+tap_ok "192.0.2.150 is not on node1" not host_has_addr node1 192.0.2.150
+tap_ok "the client still owns 192.0.2.150" host_has_addr client 192.0.2.150
+
+# A status address outside every pool: never announced.
+obj='{"metadata":{"namespace":"demo","name":"foreign","uid":"u2"},"spec":{"type":"LoadBalancer","selector":{"app":"x"},"ports":[{"protocol":"TCP","port":80}]},"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.9"}]}}}'
+out=$(daemon_session "$tmp" '"(allocation_failed|node_assigned)".*demo/foreign' "$(upsert_msg 4 "$obj")")
+tap_diag "$out"
+tap_ok "Service with status 203.0.113.9 (in no pool) gets allocation_failed" \
+        grep -q '"op": *"allocation_failed".*demo/foreign' <<<"$out"
+sleep 0.5
+tap_ok "203.0.113.9 is on none of node1's interfaces" not host_has_addr_any node1 203.0.113.9
+tap_is "$(addr_protos node1 | grep -c 'proto 109$')" 0 "node1 has no address tagged by mlbd"
+st=$(daemon_status "$tmp")
+tap_diag "$st"
+tap_is "$(json_get "$st" 'j["owned"]')" "[]" "status: mlbd owns no address"
+tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
+tap_done
