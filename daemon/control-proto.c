@@ -772,15 +772,15 @@ static int dec_service(Dec *d, const json_t *j, Service *s)
                 if (r < 0)
                         return r;
                 if (ip && *ip) {
+                        /* The API server's IP parser accepts forms addr_parse() does not
+                         * (IPv4-mapped IPv6, leading zeros in old versions); refusing the
+                         * object for its status would block every sync, so such an entry
+                         * is only counted. It is not an address mlbd handed out. */
                         u128 addr;
-                        char b[64];
-                        if (!addr_parse(ip, &addr)) {
-                                dec_field(d, "ip");
-                                return dec_fail(d, CTL_ERR_BAD_MESSAGE,
-                                                "expected an IP address, got %s",
-                                                show(field(e, "ip"), b));
-                        }
-                        s->ingress[s->n_ingress++] = addr;
+                        if (addr_parse(ip, &addr))
+                                s->ingress[s->n_ingress++] = addr;
+                        else
+                                s->n_ingress_invalid++;
                 }
                 dec_pop(d, mi);
         }

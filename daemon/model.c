@@ -322,6 +322,8 @@ static int table_put(ObjTable *t, ObjMeta *obj, bool no_replace)
 
 /* ---- model --------------------------------------------------------------------------- */
 
+static void slice_index_drop(Model *m);
+
 int model_new(Model **ret)
 {
         _cleanup_(model_freep) Model *m = calloc(1, sizeof(*m));
@@ -342,6 +344,7 @@ Model *model_free(Model *m)
                 return NULL;
         for (size_t k = 0; k < _OBJ_KIND_MAX; k++)
                 table_free(m->tables[k]);
+        free(m->slice_index);
         free(m);
         return NULL;
 }
@@ -408,6 +411,7 @@ void model_replace(Model *m, Model **src)
                 (*src)->tables[k] = old;
         }
         m->generation++;
+        slice_index_drop(m);
         *src = model_free(*src);
 }
 
@@ -424,6 +428,8 @@ int model_merge(Model *dst, Model *src, ObjKind *dup_kind, char dup_key[static O
                                 return MODEL_DUPLICATE;
                         }
         }
+        slice_index_drop(dst); /* contents change without a generation bump */
+        slice_index_drop(src);
         for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++) {
                 ObjTable *s = src->tables[k], *d = dst->tables[k];
                 for (size_t b = 0; b < s->n_buckets; b++) {
@@ -507,21 +513,82 @@ int model_list_sorted(const Model *m, ObjKind kind, const void ***ret, size_t *r
         return 0;
 }
 
-bool model_service_has_ready_endpoint(const Model *m, const char *ns, const char *service,
-                                      const char *node)
+static int cmp_slice(const void *a, const void *b)
 {
+        const EndpointSlice *x = *(const EndpointSlice *const *)a;
+        const EndpointSlice *y = *(const EndpointSlice *const *)b;
+        int c = strcmp(x->meta.namespace, y->meta.namespace);
+        return c ? c : strcmp(x->service_name, y->service_name);
+}
+
+static void slice_index_drop(Model *m)
+{
+        free(m->slice_index);
+        m->slice_index = NULL;
+        m->n_slice_index = 0;
+        m->slice_index_valid = false;
+}
+
+static int slice_index_build(Model *m)
+{
+        size_t n = model_count(m, OBJ_ENDPOINT_SLICE), i = 0;
+        const EndpointSlice **v = calloc(n ? n : 1, sizeof(*v));
         ModelIter it = {};
         const EndpointSlice *e;
 
-        while ((e = model_next(m, OBJ_ENDPOINT_SLICE, &it))) {
-                if (!e->service_name || strcmp(e->service_name, service) != 0 ||
-                    strcmp(e->meta.namespace, ns) != 0)
-                        continue;
-                for (size_t i = 0; i < e->n_endpoints; i++)
-                        if (e->endpoints[i].ready && e->endpoints[i].node_name &&
-                            strcmp(e->endpoints[i].node_name, node) == 0)
-                                return true;
+        if (!v)
+                return -ENOMEM;
+        while ((e = model_next(m, OBJ_ENDPOINT_SLICE, &it)))
+                if (e->service_name && i < n)
+                        v[i++] = e;
+        qsort(v, i, sizeof(*v), cmp_slice);
+        slice_index_drop(m);
+        m->slice_index = v;
+        m->n_slice_index = i;
+        m->slice_index_gen = m->generation;
+        m->slice_index_valid = true;
+        return 0;
+}
+
+size_t model_service_slices(const Model *cm, const char *ns, const char *service,
+                            const EndpointSlice *const **ret)
+{
+        /* The index is a cache: building it does not change what the model holds. */
+        Model *m = (Model *)cm;
+        EndpointSlice key = {.meta.namespace = (char *)ns, .service_name = (char *)service};
+        const EndpointSlice *kp = &key;
+
+        *ret = NULL;
+        if (!m->slice_index_valid || m->slice_index_gen != m->generation)
+                if (slice_index_build(m) < 0)
+                        return 0;
+        /* lower bound */
+        size_t lo = 0, hi = m->n_slice_index;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (cmp_slice(&m->slice_index[mid], &kp) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
         }
+        size_t end = lo;
+        while (end < m->n_slice_index && cmp_slice(&m->slice_index[end], &kp) == 0)
+                end++;
+        *ret = m->slice_index + lo;
+        return end - lo;
+}
+
+bool model_service_has_ready_endpoint(const Model *m, const char *ns, const char *service,
+                                      const char *node)
+{
+        const EndpointSlice *const *v;
+        size_t n = model_service_slices(m, ns, service, &v);
+
+        for (size_t k = 0; k < n; k++)
+                for (size_t i = 0; i < v[k]->n_endpoints; i++)
+                        if (v[k]->endpoints[i].ready && v[k]->endpoints[i].node_name &&
+                            strcmp(v[k]->endpoints[i].node_name, node) == 0)
+                                return true;
         return false;
 }
 

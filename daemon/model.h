@@ -126,6 +126,7 @@ typedef struct Service {
         Labels selector;                       /* spec.selector */
         u128 *ingress;                         /* status.loadBalancer.ingress[].ip */
         size_t n_ingress;
+        size_t n_ingress_invalid; /* ingress ips that are not addresses mlbd can parse */
 } Service;
 
 typedef struct Endpoint {
@@ -187,6 +188,12 @@ typedef struct ObjTable ObjTable;
 typedef struct Model {
         ObjTable *tables[_OBJ_KIND_MAX];
         uint64_t generation;
+        /* Cache: EndpointSlices sorted by (namespace, service name), rebuilt on the first
+         * lookup after a change. Valid while slice_index_gen == generation. */
+        const EndpointSlice **slice_index;
+        size_t n_slice_index;
+        uint64_t slice_index_gen;
+        bool slice_index_valid;
 } Model;
 
 int model_new(Model **ret);
@@ -260,7 +267,15 @@ const void *model_next(const Model *m, ObjKind kind, ModelIter *it);
 /* All objects of a kind sorted by key (a malloc'd array of borrowed pointers). */
 int model_list_sorted(const Model *m, ObjKind kind, const void ***ret, size_t *ret_n);
 
-/* True when some EndpointSlice of Service ns/name has a ready endpoint on node. O(slices). */
+/*
+ * The EndpointSlices of Service ns/service (by their kubernetes.io/service-name label):
+ * *ret points into an index owned by the model, valid until the model changes. The index
+ * is rebuilt on the first lookup after a change (O(slices log slices)); each lookup is
+ * then O(log slices). Returns the count (0 when there are none).
+ */
+size_t model_service_slices(const Model *m, const char *ns, const char *service,
+                            const EndpointSlice *const **ret);
+/* True when some EndpointSlice of Service ns/name has a ready endpoint on node. */
 bool model_service_has_ready_endpoint(const Model *m, const char *ns, const char *service,
                                       const char *node);
 

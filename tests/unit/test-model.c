@@ -158,6 +158,28 @@ static void test_endpoints(void)
         ok(!model_service_has_ready_endpoint(m, "demo", "web", "node1"), "not ready on node1");
         ok(!model_service_has_ready_endpoint(m, "other", "web", "node2"), "other namespace");
         ok(!model_service_has_ready_endpoint(m, "demo", "api", "node2"), "other service");
+
+        /* a second slice of the same Service, and one of another: the index follows */
+        EndpointSlice *e2 = named(OBJ_ENDPOINT_SLICE, "demo", "web-def");
+        e2->service_name = strdup("web");
+        e2->endpoints = calloc(1, sizeof(Endpoint));
+        e2->endpoints[0] = (Endpoint){strdup("node1"), true};
+        e2->n_endpoints = 1;
+        model_upsert(m, e2);
+        EndpointSlice *e3 = named(OBJ_ENDPOINT_SLICE, "demo", "api-1");
+        e3->service_name = strdup("api");
+        model_upsert(m, e3);
+        model_upsert(m, named(OBJ_ENDPOINT_SLICE, "demo", "orphan")); /* no service label */
+        const EndpointSlice *const *v;
+        is_int(model_service_slices(m, "demo", "web", &v), 2, "two slices for demo/web");
+        is_int(model_service_slices(m, "demo", "api", &v), 1, "one for demo/api");
+        is_int(model_service_slices(m, "demo", "nope", &v), 0, "none for demo/nope");
+        ok(model_service_has_ready_endpoint(m, "demo", "web", "node1"),
+           "node1 ready through the second slice (index rebuilt after the change)");
+        model_delete(m, OBJ_ENDPOINT_SLICE, "demo", "web-def", NULL);
+        ok(!model_service_has_ready_endpoint(m, "demo", "web", "node1"),
+           "and not after that slice is deleted");
+        is_int(model_service_slices(m, "demo", "web", &v), 1, "one slice left");
 }
 
 static void check_request(const char *what, Service *s, int want_r, const char *want_addrs,
