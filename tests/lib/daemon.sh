@@ -23,6 +23,7 @@
 #   host_has_addr HOST ADDR       ADDR is on HOST's eth0 (any prefix length)
 #   wait_addr HOST ADDR [S]       wait (bounded) until host_has_addr; wait_no_addr likewise
 #   addr_protos HOST              "IFNAME ADDR/LEN proto N" lines (tests/lib/ifa-proto.py)
+#   tap_todo_is GOT WANT DESC WHY like tap_is for a known daemon bug (TAP "# TODO")
 #   not CMD...                    succeed when CMD fails (for tap_ok)
 #   host_has_addr_any HOST ADDR   ADDR is on any of HOST's interfaces
 #   json_get JSON EXPR            evaluate a Python expression on the parsed JSON `j`
@@ -88,7 +89,7 @@ daemon_stop() {
                 echo "# mlbd (pid $DAEMON_PID) ignored SIG$sig for 10 s"
                 kill -KILL "$DAEMON_PID" 2>/dev/null
         fi
-        wait "$DAEMON_PID" 2>/dev/null
+        { wait "$DAEMON_PID"; } 2>/dev/null
         local rc=$?
         DAEMON_PID=
         return $rc
@@ -151,6 +152,20 @@ wait_no_addr() {
 # HOST's addresses with their IFA_PROTO ("IFNAME ADDR/LEN proto N"), by ifa-proto.py.
 addr_protos() {
         lan_exec "$1" "$PY" "$(dirname "${BASH_SOURCE[0]}")/ifa-proto.py"
+}
+
+# A check of a known daemon bug: "not ok N - DESC # TODO REASON" does not fail the run
+# (automake counts it XFAIL); once the bug is fixed it shows up as XPASS.
+tap_todo_is() {
+        local got=$1 want=$2 desc=$3 reason=$4
+        TAP_N=$((TAP_N + 1))
+        if [ "$got" = "$want" ]; then
+                echo "ok $TAP_N - $desc # TODO $reason"
+        else
+                echo "not ok $TAP_N - $desc # TODO $reason"
+                echo "#   got:  '$got'"
+                echo "#   want: '$want'"
+        fi
 }
 
 # For tap_ok: succeed when CMD fails ("!" is not a command "$@" can run).

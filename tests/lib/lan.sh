@@ -189,7 +189,10 @@ lan_setup() {
 lan_bg() {
         local host=$1 out=$2
         shift 2
-        lan_exec "$host" "$@" >"$out" 2>&1 &
+        # Not through the lan_exec function: a backgrounded function runs in a bash
+        # subshell, so $! would be that shell and kill would leave CMD running. ip netns
+        # exec execs CMD, so this PID is CMD's own.
+        ip netns exec "$(lan_ns "$host")" "$@" >"$out" 2>&1 &
         LAN_LAST_PID=$!
         LAN_PIDS+=("$LAN_LAST_PID")
 }
