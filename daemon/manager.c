@@ -52,6 +52,7 @@ typedef struct Client {
         bool hello;
         bool subscribe;
         bool bridge;
+        unsigned line_no; /* lines received, for error messages */
         Model *pending_sync;
 } Client;
 
@@ -844,7 +845,7 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
                         return (void)log_oom();
                 control_client_set_data(c, cl);
         }
-        r = ctl_request_parse(line, len, 0, &req, &e);
+        r = ctl_request_parse(line, len, ++cl->line_no, &req, &e);
         if (r < 0) {
                 reply_error(c, &e);
                 ctl_error_clear(&e);
