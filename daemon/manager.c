@@ -673,32 +673,31 @@ static void reply_error(ControlClient *c, CtlError *e)
         send_line(c, t);
 }
 
+typedef struct OwnedList {
+        u128 *addrs;
+        size_t n, max;
+} OwnedList;
+
+static void owned_collect(u128 addr, const char *ifname, void *userdata)
+{
+        OwnedList *l = userdata;
+        if (l->n < l->max)
+                l->addrs[l->n++] = addr;
+}
+
 static char *reply_status(Manager *m, const json_t *id)
 {
-        size_t n_owned = announcer_count(m->announcer, ANN_OWNED), alloc = 0, failed = 0, k = 0;
-        u128 *owned = calloc(n_owned + 1, sizeof(u128));
-        bool bridge = false;
+        size_t n_owned = announcer_count(m->announcer, ANN_OWNED), alloc = 0, failed = 0;
+        OwnedList owned = {calloc(n_owned + 1, sizeof(u128)), 0, n_owned};
         char *t = NULL;
 
         for (size_t i = 0; i < m->n_svcs; i++) {
                 alloc += m->svcs[i].state == SVC_ALLOCATED;
                 failed += m->svcs[i].state == SVC_FAILED;
         }
-        for (size_t i = 0; owned && i < m->n_svcs; i++) {
-                AllocResult res;
-                if (!alloc_lookup(m->alloc, m->svcs[i].key, &res))
-                        continue;
-                for (size_t j = 0; j < res.n_addrs && k < n_owned; j++) {
-                        AnnState st;
-                        bool dup = false;
-                        for (size_t x = 0; x < k; x++)
-                                dup |= owned[x] == res.addrs[j];
-                        if (!dup && announcer_has(m->announcer, res.addrs[j], &st, NULL) &&
-                            st == ANN_OWNED)
-                                owned[k++] = res.addrs[j];
-                }
-        }
-        (void)bridge;
+        /* what is on the interfaces, including addresses restored from state.json */
+        if (owned.addrs)
+                announcer_foreach(m->announcer, ANN_OWNED, owned_collect, &owned);
         CtlStatus st = {
             .node = m->conf->node_name,
             .version = PACKAGE_VERSION,
@@ -708,13 +707,13 @@ static char *reply_status(Manager *m, const json_t *id)
             .services = m->n_svcs,
             .services_allocated = alloc,
             .services_failed = failed,
-            .owned = owned,
-            .n_owned = k,
+            .owned = owned.addrs,
+            .n_owned = owned.n,
             .peers_alive = 1,
             .peers_total = 1,
         };
         ctl_reply_status(id, &st, &t, NULL);
-        free(owned);
+        free(owned.addrs);
         return t;
 }
 

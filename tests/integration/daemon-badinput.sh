@@ -95,8 +95,7 @@ tap_ok "malformed JSON: error bad_json" grep -q '"error": *"bad_json"' <<<"$out"
 tap_ok "wrong type (object: 7): error bad_message" grep -q '"id": *2.*"error": *"bad_message"\|"error": *"bad_message".*"id": *2' <<<"$out"
 tap_ok "unknown op: error unknown_op" grep -q '"error": *"unknown_op"' <<<"$out"
 tap_ok "the same connection still answers status" grep -q '"op": *"status", *"id": *4' <<<"$out"
-tap_todo_is "$(grep -c '"detail": *"line 0:' <<<"$out")" 0 "error details name the line (numbered from 1)" \
-        "mlbd says 'line 0' for every error; docs/protocol.md numbers lines from 1"
+tap_is "$(grep -c '"detail": *"line 0:' <<<"$out")" 0 "error details name the line (numbered from 1)"
 still_fine "bad messages"
 
 out=$(raw long)

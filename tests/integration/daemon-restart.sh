@@ -31,8 +31,7 @@ tap_ok "after restart without any client, 192.0.2.150 is on eth0 (${ms} ms after
 tap_is "$(addr_protos node1 | grep '^eth0 192\.0\.2\.150/')" "eth0 192.0.2.150/32 proto 109" "restored as /32, tagged"
 st=$(daemon_status "$tmp")
 tap_diag "$st"
-tap_todo_is "$(json_get "$st" 'j["owned"]')" "['192.0.2.150']" "status after restart owns 192.0.2.150" \
-        "reply_status() lists only addresses of known Services, not ones restored from state"
+tap_is "$(json_get "$st" 'j["owned"]')" "['192.0.2.150']" "status after restart owns 192.0.2.150"
 
 lan_exec node1 ip addr add 198.51.100.7/32 dev eth0
 daemon_stop KILL
