@@ -122,14 +122,20 @@ static bool want_notifications(ControlClient *c, void *userdata)
         return cl && cl->subscribe;
 }
 
-static void notify_clients(Manager *m, char *text)
+/* ctl_* encoders end lines with '\n'; the transport adds its own. */
+static char *chomp(char *text)
 {
-        if (!text)
-                return;
-        /* ctl_* encoders end lines with '\n'; the transport adds its own */
-        size_t len = strlen(text);
+        size_t len = text ? strlen(text) : 0;
+
         if (len && text[len - 1] == '\n')
                 text[len - 1] = 0;
+        return text;
+}
+
+static void notify_clients(Manager *m, char *text)
+{
+        if (!chomp(text))
+                return;
         control_server_broadcast(m->control, text, want_notifications);
         free(text);
 }
@@ -142,14 +148,12 @@ static void schedule_reconcile(Manager *m)
 
 static void update_status(Manager *m)
 {
-        bool bridge = false;
         size_t alloc = 0, failed = 0;
 
         for (size_t i = 0; i < m->n_svcs; i++) {
                 alloc += m->svcs[i].state == SVC_ALLOCATED;
                 failed += m->svcs[i].state == SVC_FAILED;
         }
-        (void)bridge;
         free(m->status_line);
         if (asprintf(&m->status_line,
                      "%zu services (%zu allocated, %zu failed), %zu addresses owned, 1 of 1 "
@@ -309,10 +313,6 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
                 log_error_errno(r, "%s: allocation failed: %m", s->meta.key);
                 return;
         }
-        if (had) {
-                AllocResult old;
-                alloc_lookup(m->alloc, s->meta.key, &old);
-        }
         if (info->refused)
                 return; /* stays failed until the Service changes its request */
         if (info->state != SVC_ALLOCATED)
@@ -375,11 +375,6 @@ static void release_gone(Manager *m)
         for (size_t guard = 0; guard < 1000000; guard++) {
                 char *key = NULL;
                 AllocResult res;
-                struct {
-                        Manager *m;
-                        char **key;
-                } ctx = {m, &key};
-                (void)ctx;
                 int found = 0;
                 for (size_t i = 0; i < m->n_svcs && !found; i++) {
                         SvcInfo *info = &m->svcs[i];
@@ -657,11 +652,8 @@ static int reload(Manager *m, char **reply, const json_t *id)
 
 static void send_line(ControlClient *c, char *text)
 {
-        if (!text)
+        if (!chomp(text))
                 return;
-        size_t len = strlen(text);
-        if (len && text[len - 1] == '\n')
-                text[len - 1] = 0;
         control_client_send(c, text);
         free(text);
 }
@@ -757,8 +749,6 @@ static char *reply_services(Manager *m, const json_t *id)
                 const char *slash = strchr(s->key, '/');
                 bool has = alloc_lookup(m->alloc, s->key, &res[i]);
                 AnnState st;
-                static char ns_buf[1][K8S_LABEL_NAME_MAX + 1];
-                (void)ns_buf;
                 v[i] = (CtlServiceInfo){
                     .namespace = s->key, /* trimmed below */
                     .name = slash ? slash + 1 : s->key,
@@ -944,9 +934,7 @@ static char *on_overflow(ControlClient *c, size_t max_line, void *userdata)
         snprintf(e.detail, sizeof(e.detail),
                  "a message is longer than %zu bytes; closing the connection", max_line);
         ctl_reply_error(&e, NULL, 0, &t, NULL);
-        if (t && *t && t[strlen(t) - 1] == '\n')
-                t[strlen(t) - 1] = 0;
-        return t;
+        return chomp(t);
 }
 
 static void on_gone(ControlClient *c, void *userdata)
