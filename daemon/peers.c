@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Membership and liveness over authenticated UDP heartbeats (see peers.h). The socket is
+ * non-blocking and drained at most RECV_BATCH datagrams per wakeup, so a flood delays the
+ * loop by a bounded amount; the level-triggered io source brings us back for the rest.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "peers.h"
+#include "util/log.h"
+
+#define RECV_BATCH 64
+#define TIMER_ACCURACY_USEC 1000 /* never sd-event's 250 ms default: it would add to failover */
+#define LOG_RATE_INTERVAL_USEC (10 * 1000000ULL)
+#define LOG_RATE_BURST 10
+
+typedef struct RateLimit {
+        uint64_t begin;
+        unsigned n;
+        uint64_t suppressed;
+} RateLimit;
+
+typedef struct Member {
+        PeerInfo info;
+        Peers *peers;
+        PeerSockaddr dest;
+        socklen_t dest_len;
+        sd_event_source *death;
+        RateLimit send_log;
+        bool keep; /* scratch for peers_set_members() */
+} Member;
+
+struct Peers {
+        sd_event *event;
+        sd_event_source *io, *timer;
+        int fd;
+        int family;
+        uint16_t port;
+        char *self;
+        uint8_t key[HB_KEY_SIZE];
+        uint64_t interval_usec, dead_after_usec, incarnation, sequence;
+        bool leaving;
+        u128 *owned;
+        size_t n_owned;
+        Member **members; /* sorted by name */
+        size_t n_members;
+        uint64_t drops[_HB_DROP_MAX];
+        uint64_t sent;
+        RateLimit drop_log;
+        uint8_t *tx, *rx;
+        void (*changed)(void *userdata);
+        void *userdata;
+};
+
+static bool ratelimit_ok(RateLimit *rl, uint64_t now)
+{
+        if (rl->begin == 0 || now >= rl->begin + LOG_RATE_INTERVAL_USEC) {
+                rl->begin = now;
+                rl->n = 0;
+        }
+        if (rl->n < LOG_RATE_BURST) {
+                rl->n++;
+                return true;
+        }
+        rl->suppressed++;
+        return false;
+}
+
+static uint64_t now_usec(Peers *p)
+{
+        uint64_t t = 0;
+
+        (void)sd_event_now(p->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+void addr_to_sockaddr(u128 addr, uint16_t port, PeerSockaddr *ret)
+{
+        *ret = (PeerSockaddr){0};
+        if (addr_is_v4(addr)) {
+                ret->in.sin_family = AF_INET;
+                ret->in.sin_port = htons(port);
+                ret->in.sin_addr.s_addr = htonl(addr_to_v4(addr));
+        } else {
+                ret->in6.sin6_family = AF_INET6;
+                ret->in6.sin6_port = htons(port);
+                addr_to_in6(addr, &ret->in6.sin6_addr);
+        }
+}
+
+/* Address (mapped for IPv4) and port of a sockaddr; false for other families. */
+static bool sockaddr_to_addr(const PeerSockaddr *sa, u128 *ret, uint16_t *ret_port)
+{
+        switch (sa->sa.sa_family) {
+        case AF_INET:
+                *ret = addr_from_v4(ntohl(sa->in.sin_addr.s_addr));
+                *ret_port = ntohs(sa->in.sin_port);
+                return true;
+        case AF_INET6:
+                *ret = addr_from_in6(&sa->in6.sin6_addr);
+                *ret_port = ntohs(sa->in6.sin6_port);
+                return true;
+        default:
+                return false;
+        }
+}
+
+static void member_free(Member *m)
+{
+        if (!m)
+                return;
+        sd_event_source_disable_unref(m->death);
+        free(m->info.name);
+        free(m->info.owned);
+        free(m);
+}
+
+Peers *peers_free(Peers *p)
+{
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_members; i++)
+                member_free(p->members[i]);
+        free(p->members);
+        sd_event_source_disable_unref(p->io);
+        sd_event_source_disable_unref(p->timer);
+        if (p->fd >= 0)
+                close(p->fd);
+        sd_event_unref(p->event);
+        sodium_memzero(p->key, sizeof(p->key));
+        free(p->self);
+        free(p->owned);
+        free(p->tx);
+        free(p->rx);
+        free(p);
+        return NULL;
+}
+
+static Member *find_member(const Peers *p, const char *name)
+{
+        size_t lo = 0, hi = p->n_members;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(name, p->members[mid]->info.name);
+                if (c == 0)
+                        return p->members[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
+/* The destination of m as our socket's family wants it (IPv4 mapped on a v6 socket). */
+static void member_set_dest(Peers *p, Member *m)
+{
+        m->dest = (PeerSockaddr){0};
+        if (p->family == AF_INET6) {
+                m->dest.in6.sin6_family = AF_INET6;
+                m->dest.in6.sin6_port = htons(m->info.port);
+                addr_to_in6(m->info.addr, &m->dest.in6.sin6_addr);
+                m->dest_len = sizeof(m->dest.in6);
+        } else {
+                addr_to_sockaddr(m->info.addr, m->info.port, &m->dest);
+                m->dest_len = addr_is_v4(m->info.addr) ? sizeof(m->dest.in) : sizeof(m->dest.in6);
+        }
+}
+
+static void send_round(Peers *p)
+{
+        ssize_t len;
+        uint64_t now;
+
+        if (p->n_members == 0)
+                return;
+        len = hb_encode(p->tx, p->key, p->self, p->incarnation, ++p->sequence, p->leaving, p->owned,
+                        p->n_owned, NULL);
+        if (len < 0) {
+                /* The name was checked in peers_new(); this cannot happen. */
+                log_error_errno((int)len, "heartbeat: cannot encode: %m");
+                return;
+        }
+        now = now_usec(p);
+        for (size_t i = 0; i < p->n_members; i++) {
+                Member *m = p->members[i];
+                ssize_t n;
+
+                n = sendto(p->fd, p->tx, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL, &m->dest.sa,
+                           m->dest_len);
+                if (n >= 0) {
+                        p->sent++;
+                        continue;
+                }
+                m->info.send_errors++;
+                if (ratelimit_ok(&m->send_log, now))
+                        log_debug_errno(-errno, "heartbeat: sending to %s (%s:%u) failed: %m",
+                                        m->info.name, m->info.address, m->info.port);
+        }
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Peers *p = userdata;
+
+        send_round(p);
+        (void)sd_event_source_set_time(s, usec + p->interval_usec);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void notify(Peers *p)
+{
+        if (p->changed)
+                p->changed(p->userdata);
+}
+
+static int on_death(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata)
+{
+        Member *m = userdata;
+
+        if (!m->info.alive)
+                return 0;
+        m->info.alive = false;
+        log_info("peer %s: alive -> dead (no heartbeat for %" PRIu64 " ms)", m->info.name,
+                 m->peers->dead_after_usec / 1000);
+        notify(m->peers);
+        return 0;
+}
+
+static int arm_death(Peers *p, Member *m)
+{
+        uint64_t when = m->info.last_seen_usec + p->dead_after_usec;
+        int r;
+
+        if (!m->death)
+                return sd_event_add_time(p->event, &m->death, CLOCK_MONOTONIC, when,
+                                         TIMER_ACCURACY_USEC, on_death, m);
+        r = sd_event_source_set_time(m->death, when);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->death, SD_EVENT_ONESHOT);
+}
+
+static void count_drop(Peers *p, HbDrop d, const PeerSockaddr *from, const char *name)
+{
+        char ab[ADDR_STR_MAX] = "?";
+        u128 a;
+        uint16_t port = 0;
+
+        p->drops[d]++;
+        if (log_max_level < LOG_DEBUG || !ratelimit_ok(&p->drop_log, now_usec(p)))
+                return;
+        if (sockaddr_to_addr(from, &a, &port))
+                addr_format(a, ab);
+        log_debug("heartbeat from %s:%u%s%s dropped: %s", ab, port, name ? " named " : "",
+                  name ? name : "", hb_drop_to_string(d));
+}
+
+static bool owned_equal(const PeerInfo *pi, const Heartbeat *hb)
+{
+        return pi->n_owned == hb->n_owned && pi->owned_truncated == hb->owned_truncated &&
+               (hb->n_owned == 0 || memcmp(pi->owned, hb->owned, hb->n_owned * sizeof(u128)) == 0);
+}
+
+static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
+{
+        Heartbeat hb = {0};
+        HbDrop d;
+        Member *m;
+        u128 src;
+        uint16_t src_port;
+        bool changed = false;
+        int r;
+
+        if (len > HB_MAX_PACKET) {
+                count_drop(p, HB_DROP_OVERSIZE, from, NULL);
+                return;
+        }
+        r = hb_decode(p->rx, len, p->key, &hb, &d);
+        if (r < 0) {
+                log_oom();
+                return;
+        }
+        if (r == HB_DROPPED) {
+                count_drop(p, d, from, NULL);
+                return;
+        }
+        if (strcmp(hb.name, p->self) == 0) {
+                count_drop(p, HB_DROP_SELF, from, hb.name);
+                goto done;
+        }
+        m = find_member(p, hb.name);
+        if (!m || !sockaddr_to_addr(from, &src, &src_port) || src != m->info.addr) {
+                count_drop(p, HB_DROP_UNKNOWN_PEER, from, hb.name);
+                goto done;
+        }
+        if (m->info.received > 0 &&
+            !hb_is_newer(hb.incarnation, hb.sequence, m->info.incarnation, m->info.sequence)) {
+                count_drop(p, HB_DROP_REPLAY, from, hb.name);
+                goto done;
+        }
+
+        if (!m->info.alive) {
+                log_info("peer %s: %s -> alive (incarnation %" PRIu64 ")", m->info.name,
+                         m->info.received ? "dead" : "unknown", hb.incarnation);
+                changed = true;
+        } else if (hb.incarnation != m->info.incarnation)
+                log_info("peer %s: restarted (incarnation %" PRIu64 " -> %" PRIu64 ")",
+                         m->info.name, m->info.incarnation, hb.incarnation);
+        if (m->info.leaving != hb.leaving) {
+                log_info("peer %s: %s", m->info.name, hb.leaving ? "leaving" : "no longer leaving");
+                changed = true;
+        }
+        if (!owned_equal(&m->info, &hb)) {
+                free(m->info.owned);
+                m->info.owned = TAKE_PTR(hb.owned);
+                m->info.n_owned = hb.n_owned;
+                m->info.owned_truncated = hb.owned_truncated;
+                changed = true;
+        }
+        m->info.alive = true;
+        m->info.leaving = hb.leaving;
+        m->info.incarnation = hb.incarnation;
+        m->info.sequence = hb.sequence;
+        m->info.last_seen_usec = now_usec(p);
+        m->info.received++;
+        r = arm_death(p, m);
+        if (r < 0)
+                log_error_errno(r, "peer %s: cannot arm the death timer: %m", m->info.name);
+        if (changed)
+                notify(p);
+done:
+        heartbeat_done(&hb);
+}
+
+static int on_io(sd_event_source *s _unused_, int fd, uint32_t revents _unused_, void *userdata)
+{
+        Peers *p = userdata;
+
+        for (unsigned i = 0; i < RECV_BATCH; i++) {
+                PeerSockaddr from = {0};
+                struct iovec iov = {.iov_base = p->rx, .iov_len = HB_MAX_PACKET + 1};
+                struct msghdr mh = {
+                    .msg_name = &from,
+                    .msg_namelen = sizeof(from),
+                    .msg_iov = &iov,
+                    .msg_iovlen = 1,
+                };
+                ssize_t n;
+
+                /* MSG_TRUNC: the real length, so an oversize datagram is not mistaken for a
+                 * truncated HB_MAX_PACKET + 1 one. */
+                n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                log_debug_errno(-errno, "heartbeat: recvmsg: %m");
+                        break;
+                }
+                handle_datagram(p, (size_t)n, &from);
+        }
+        return 0;
+}
+
+static int open_socket(Peers *p, const HostPort *listen)
+{
+        PeerSockaddr sa;
+        socklen_t len;
+        int fd;
+
+        addr_to_sockaddr(listen->addr, listen->port, &sa);
+        p->family = sa.sa.sa_family;
+        len = p->family == AF_INET ? sizeof(sa.in) : sizeof(sa.in6);
+        fd = socket(p->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+        if (fd < 0)
+                return -errno;
+        p->fd = fd;
+        if (p->family == AF_INET6 && listen->addr == 0) {
+                /* "::" takes IPv4 peers too (as mapped addresses), whatever bindv6only says. */
+                int zero = 0;
+                if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
+                        return -errno;
+        }
+        if (bind(fd, &sa.sa, len) < 0)
+                return -errno;
+        len = sizeof(sa);
+        if (getsockname(fd, &sa.sa, &len) < 0)
+                return -errno;
+        p->port = ntohs(p->family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
+        return 0;
+}
+
+int peers_new(Peers **ret, sd_event *e, const PeersSettings *s, void (*changed)(void *userdata),
+              void *userdata)
+{
+        _cleanup_(peers_freep) Peers *p = NULL;
+        int r;
+
+        if (!s->listen.set || s->listen.port == 0 || s->interval_usec == 0 ||
+            s->dead_after_usec == 0 || !hb_name_valid(s->self_name))
+                return -EINVAL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->fd = -EBADF;
+        p->event = sd_event_ref(e);
+        p->self = strdup(s->self_name);
+        p->tx = malloc(HB_MAX_PACKET);
+        p->rx = malloc(HB_MAX_PACKET + 1);
+        if (!p->self || !p->tx || !p->rx)
+                return -ENOMEM;
+        memcpy(p->key, s->key, sizeof(p->key));
+        p->interval_usec = s->interval_usec;
+        p->dead_after_usec = s->dead_after_usec;
+        p->incarnation = s->incarnation;
+        p->changed = changed;
+        p->userdata = userdata;
+
+        r = open_socket(p, &s->listen);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(e, &p->io, p->fd, EPOLLIN, on_io, p);
+        if (r < 0)
+                return r;
+        /* First round on the next loop iteration. */
+        r = sd_event_add_time(e, &p->timer, CLOCK_MONOTONIC, now_usec(p), TIMER_ACCURACY_USEC,
+                              on_timer, p);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+typedef struct Entry {
+        const char *name;
+        size_t idx;
+} Entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+        const Entry *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+
+        return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
+{
+        _cleanup_free_ Entry *ents = calloc(n + 1, sizeof(Entry));
+        _cleanup_free_ Member **next = NULL;
+        size_t k = 0;
+
+        if (!ents)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                u128 a;
+                uint16_t port;
+
+                if (!hb_name_valid(list[i].name) || !sockaddr_to_addr(&list[i].addr, &a, &port) ||
+                    port == 0)
+                        return -EINVAL;
+                if (strcmp(list[i].name, p->self) == 0)
+                        continue;
+                ents[k++] = (Entry){list[i].name, i};
+        }
+        qsort(ents, k, sizeof(Entry), entry_cmp);
+        next = calloc(k + 1, sizeof(Member *));
+        if (!next)
+                return -ENOMEM;
+
+        /* First allocate what is new, so that a failure leaves everything as it was. */
+        size_t m = 0;
+        for (size_t i = 0; i < k; i++) {
+                if (m > 0 && strcmp(ents[i].name, ents[m - 1].name) == 0)
+                        continue; /* duplicate name: the first entry (lowest index) wins */
+                if (!find_member(p, ents[i].name)) {
+                        Member *nm = calloc(1, sizeof(Member));
+                        if (!nm || !(nm->info.name = strdup(ents[i].name))) {
+                                free(nm);
+                                for (size_t j = 0; j < m; j++)
+                                        member_free(next[j]);
+                                return -ENOMEM;
+                        }
+                        nm->peers = p;
+                        next[m] = nm;
+                }
+                ents[m++] = ents[i];
+        }
+
+        /* Commit: move the members that stay, free the others. */
+        for (size_t i = 0; i < m; i++) {
+                const PeerAddr *pa = &list[ents[i].idx];
+                Member *mb = next[i];
+
+                if (!mb) {
+                        mb = find_member(p, ents[i].name);
+                        mb->keep = true;
+                        next[i] = mb;
+                }
+                sockaddr_to_addr(&pa->addr, &mb->info.addr, &mb->info.port);
+                addr_format(mb->info.addr, mb->info.address);
+                member_set_dest(p, mb);
+        }
+        for (size_t i = 0; i < p->n_members; i++) {
+                if (p->members[i]->keep)
+                        p->members[i]->keep = false;
+                else
+                        member_free(p->members[i]);
+        }
+        free(p->members);
+        p->members = TAKE_PTR(next);
+        p->n_members = m;
+        return 0;
+}
+
+void peers_set_timing(Peers *p, uint64_t interval_usec, uint64_t dead_after_usec)
+{
+        uint64_t now = now_usec(p);
+
+        if (interval_usec > 0 && interval_usec != p->interval_usec) {
+                p->interval_usec = interval_usec;
+                (void)sd_event_source_set_time(p->timer, now + interval_usec);
+                (void)sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
+        }
+        if (dead_after_usec > 0 && dead_after_usec != p->dead_after_usec) {
+                p->dead_after_usec = dead_after_usec;
+                for (size_t i = 0; i < p->n_members; i++) {
+                        Member *m = p->members[i];
+                        if (m->info.alive)
+                                (void)arm_death(p, m);
+                }
+        }
+}
+
+void peers_set_owned(Peers *p, const u128 *sorted, size_t n)
+{
+        u128 *copy = NULL;
+
+        if (n == p->n_owned && (n == 0 || memcmp(sorted, p->owned, n * sizeof(u128)) == 0))
+                return;
+        if (n > 0) {
+                copy = malloc(n * sizeof(u128));
+                if (!copy) {
+                        log_oom();
+                        return;
+                }
+                memcpy(copy, sorted, n * sizeof(u128));
+        }
+        free(p->owned);
+        p->owned = copy;
+        p->n_owned = n;
+        send_round(p);
+}
+
+void peers_set_leaving(Peers *p, bool leaving)
+{
+        if (p->leaving == leaving)
+                return;
+        p->leaving = leaving;
+        send_round(p);
+}
+
+size_t peers_count(const Peers *p)
+{
+        return p ? p->n_members : 0;
+}
+
+const PeerInfo *peers_get(const Peers *p, size_t i)
+{
+        return i < p->n_members ? &p->members[i]->info : NULL;
+}
+
+const PeerInfo *peers_find(const Peers *p, const char *name)
+{
+        Member *m = find_member(p, name);
+
+        return m ? &m->info : NULL;
+}
+
+bool peer_holds(const PeerInfo *pi, u128 addr)
+{
+        size_t lo = 0, hi = pi->n_owned;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (pi->owned[mid] == addr)
+                        return true;
+                if (pi->owned[mid] < addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+void peers_drop_counts(const Peers *p, uint64_t out[static _HB_DROP_MAX])
+{
+        memcpy(out, p->drops, sizeof(p->drops));
+}
+
+uint64_t peers_sent(const Peers *p)
+{
+        return p->sent;
+}
+
+uint64_t peers_sequence(const Peers *p)
+{
+        return p->sequence;
+}
+
+uint16_t peers_port(const Peers *p)
+{
+        return p->port;
+}
