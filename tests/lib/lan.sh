@@ -15,6 +15,8 @@
 #   lan_bg HOST OUT CMD...      run CMD in the background with stdout+stderr to OUT; the PID
 #                               is saved for cleanup and left in LAN_LAST_PID
 #   lan_wait_for FILE REGEX [S] wait until FILE has a line matching REGEX (default 5 s)
+#   lan_link HOST up|down       set HOST's switch port (swN on br0) up or down, i.e. pull
+#                               or plug its cable at the switch; HOST's eth0 loses carrier
 #   lan_capture_start IFACE FILE / lan_capture_stop
 #                               tcpdump in the switch namespace (by PID), ready on return
 #   lan_cleanup                 kill saved PIDs, delete the namespaces (installed as EXIT trap)
@@ -204,6 +206,12 @@ lan_wait_for() {
                 sleep 0.05
         done
         return 1
+}
+
+lan_link() {
+        local i
+        i=$(lan_index "$1") || return 1
+        ip -n "$(lan_ns sw)" link set "sw$i" "$2"
 }
 
 lan_capture_start() {
