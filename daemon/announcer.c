@@ -24,6 +24,7 @@ struct Entry {
         Entry *next;
         u128 addr;
         AnnState state;
+        bool vet_only; /* probe, do not add */
         int ifindex;
         char ifname[IF_NAMESIZE];
         uint8_t mac[ETH_ALEN];
@@ -47,6 +48,7 @@ static const char *const state_names[_ANN_STATE_MAX] = {
     [ANN_PROBING] = "probing",
     [ANN_OWNED] = "owned",
     [ANN_REFUSED] = "refused",
+    [ANN_VETTED] = "vetted",
 };
 
 const char *ann_state_to_string(AnnState s)
@@ -184,7 +186,13 @@ static void probe_done(Probe *p, ProbeResult result, const uint8_t mac[ETH_ALEN]
         e->probe = probe_free(e->probe);
         switch (result) {
         case PROBE_RESULT_FREE:
-                take(e);
+                if (!e->vet_only)
+                        take(e);
+                else {
+                        entry_set_state(e, ANN_VETTED);
+                        if (a->cb.owned)
+                                a->cb.owned(e->addr, e->ifname, a->userdata);
+                }
                 return;
         case PROBE_RESULT_CONFLICT:
                 snprintf(reason, sizeof(reason), "address %s is in use on the network by %s",
@@ -227,20 +235,19 @@ static int choose_interface(Announcer *a, u128 addr, const char *hint, Entry *e)
         return 0;
 }
 
-int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
+static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool vet_only)
 {
         _cleanup_free_ Entry *e = NULL;
         char buf[ADDR_STR_MAX];
         int r;
 
-        if (find(a, addr, NULL))
-                return 0;
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
         e->owner = a;
         e->addr = addr;
         e->state = ANN_PROBING;
+        e->vet_only = vet_only;
         r = choose_interface(a, addr, ifname, e);
         if (r < 0) {
                 char reason[256];
@@ -279,6 +286,36 @@ int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
         }
         log_debug("announce %s: probing on %s", addr_format(addr, buf), n->ifname);
         return 0;
+}
+
+int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
+{
+        Entry *e = find(a, addr, NULL);
+
+        if (!e)
+                return start(a, addr, ifname, probe, false);
+        if (e->vet_only) {
+                e->vet_only = false; /* a probe under way adds it when it passes */
+                if (e->state == ANN_VETTED)
+                        take(e);
+        }
+        return 0;
+}
+
+int announcer_vet(Announcer *a, u128 addr, const char *ifname)
+{
+        return find(a, addr, NULL) ? 0 : start(a, addr, ifname, true, true);
+}
+
+void announcer_reannounce(Announcer *a, u128 addr)
+{
+        Entry *e = find(a, addr, NULL);
+        char buf[ADDR_STR_MAX];
+
+        if (!e || e->state != ANN_OWNED)
+                return;
+        log_info("announce %s: announcing again on %s", addr_format(addr, buf), e->ifname);
+        (void)announce_now(e);
 }
 
 static void entry_remove(Announcer *a, Entry *e, Entry **prevp)

@@ -4,7 +4,9 @@
  * should answer for. One entry per address, with a small state machine:
  *
  *   idle -> probing -> owned -> (unwanted) removed
- *             \-> refused (another host answered the probe; never added)
+ *             |\-> refused (another host answered the probe; never added)
+ *             \--> vetted (announcer_vet: probed only, not added; the leader vets an
+ *                           address another node will own; a later want takes it at once)
  *
  * probing: an RFC 5227 ARP probe / DAD-style NS on the chosen interface (skipped when the
  *          address was ours before, e.g. after a restart);
@@ -26,6 +28,7 @@ typedef enum AnnState {
         ANN_PROBING,
         ANN_OWNED,
         ANN_REFUSED,
+        ANN_VETTED,
         _ANN_STATE_MAX,
         _ANN_STATE_INVALID = -EINVAL,
 } AnnState;
@@ -57,6 +60,12 @@ void announcer_set_settings(Announcer *a, const AnnounceSettings *s);
 /* Wants addr owned. probe=false skips the conflict probe (the address was ours).
  * ifname: a preferred interface (pool interface) or NULL. Idempotent. */
 int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe);
+/* Probes addr without adding it (if nothing is known about it yet); the "owned" callback
+ * reports success, "refused" a conflict, and the entry stays ANN_VETTED until unwanted. */
+int announcer_vet(Announcer *a, u128 addr, const char *ifname);
+/* Sends garp_count announcements again for an owned address (another node held it too and
+ * let go: clients may still point at that node). */
+void announcer_reannounce(Announcer *a, u128 addr);
 /* Withdraws addr: removes it from the interface (if owned) and forgets it. */
 void announcer_unwant(Announcer *a, u128 addr);
 /* Forgets a refused address so a later want probes again. */

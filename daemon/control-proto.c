@@ -1530,7 +1530,8 @@ int ctl_reply_services(const json_t *id, const CtlServiceInfo *s, size_t n, char
         return msg_end(&m, ret, ret_len);
 }
 
-int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret, size_t *ret_len)
+int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, const CtlCounter *dropped,
+                    size_t n_dropped, char **ret, size_t *ret_len)
 {
         Msg m = msg_begin("peers", id);
         json_t *arr = json_array();
@@ -1549,6 +1550,14 @@ int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret
                 append(&m, arr, &e);
         }
         put(&m, "peers", arr);
+        Msg d = {.o = json_object()};
+        for (size_t i = 0; i < n_dropped; i++)
+                put(&d, dropped[i].name, jint(dropped[i].value));
+        if (d.failed) {
+                json_decref(d.o);
+                d.o = NULL;
+        }
+        put(&m, "heartbeats_dropped", d.o);
         return msg_end(&m, ret, ret_len);
 }
 

@@ -269,7 +269,14 @@ typedef struct CtlPeerInfo {
         uint64_t incarnation;
         size_t owned; /* addresses it announces */
 } CtlPeerInfo;
-int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, char **ret, size_t *ret_len);
+/* A named counter, e.g. heartbeats dropped for one reason. */
+typedef struct CtlCounter {
+        const char *name;
+        uint64_t value;
+} CtlCounter;
+/* dropped: heartbeats this node dropped, per reason (all reasons, also those at 0). */
+int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, const CtlCounter *dropped,
+                    size_t n_dropped, char **ret, size_t *ret_len);
 
 /* Notifications (daemon -> subscribed clients; no id). */
 int ctl_notify_allocated(const char *service, const char *uid, const u128 *addresses, size_t n,

@@ -9,7 +9,10 @@
  *   - an address is announced only while a Service holds it through the allocator;
  *   - a Service is told "allocated" only once every address it was given is known not to
  *     be used by another host (probed), or when this node will not announce it;
- *   - a bad reload or a bad message changes nothing.
+ *   - a bad reload or a bad message changes nothing;
+ *   - this node adds an address only while it is the owner (ownership.h) or, before the
+ *     cluster settled, when it held it before; it removes one it no longer owns only once
+ *     the new owner says it holds it, or dead_after_ms later (make before break).
  */
 #include <signal.h>
 #include <string.h>
@@ -19,12 +22,14 @@
 
 #include "alloc.h"
 #include "announcer.h"
+#include "cluster.h"
 #include "conf.h"
 #include "control-proto.h"
 #include "control.h"
 #include "manager.h"
 #include "model.h"
 #include "netlink.h"
+#include "ownership.h"
 #include "pools.h"
 #include "state.h"
 #include "util/log.h"
@@ -42,11 +47,23 @@ static const char *const svc_state_names[] = {
 typedef struct SvcInfo {
         char *key, *uid;
         SvcState state;
-        char *reason;  /* why pending/failed */
-        bool notified; /* "allocated" sent for the current addresses */
-        bool refused;  /* one of its addresses is used by another host */
-        bool seen;     /* marker during reconcile */
+        char *reason;      /* why pending/failed */
+        bool notified;     /* "allocated" sent for the current addresses */
+        bool refused;      /* one of its addresses is used by another host */
+        bool seen;         /* marker during reconcile */
+        char *assigned[2]; /* owner last reported in node_assigned (leader only) */
 } SvcInfo;
+
+/* An address this node holds but no longer owns: kept until the new owner holds it. */
+typedef struct Handover {
+        u128 addr;
+        uint64_t since; /* CLOCK_MONOTONIC µs */
+} Handover;
+
+typedef struct AddrSet {
+        u128 *addrs;
+        size_t n, cap;
+} AddrSet;
 
 typedef struct Client {
         bool hello;
@@ -66,13 +83,19 @@ struct Manager {
         Netlink *nl;
         NlMonitor *monitor;
         Announcer *announcer;
+        Cluster *cluster;
         ControlServer *control;
         sd_event_source *reconcile_source;
+        sd_event_source *handover_timer, *stop_timer;
+        Handover *handovers;
+        size_t n_handovers, cap_handovers;
+        AddrSet contested; /* owned here and also claimed by a peer */
         SvcInfo *svcs;
         size_t n_svcs, cap_svcs;
         State *restored; /* state.json of the previous run, until the first full sync */
         bool leader;
         bool synced;
+        size_t n_bridges; /* clients that said hello as mlbd-bridge */
         bool stopping;
         char *status_line;
 };
@@ -113,6 +136,8 @@ static void svc_drop(Manager *m, size_t i)
         free(m->svcs[i].key);
         free(m->svcs[i].uid);
         free(m->svcs[i].reason);
+        free(m->svcs[i].assigned[0]);
+        free(m->svcs[i].assigned[1]);
         m->svcs[i] = m->svcs[--m->n_svcs];
 }
 
@@ -156,10 +181,11 @@ static void update_status(Manager *m)
         }
         free(m->status_line);
         if (asprintf(&m->status_line,
-                     "%zu services (%zu allocated, %zu failed), %zu addresses owned, 1 of 1 "
+                     "%zu services (%zu allocated, %zu failed), %zu addresses owned, %zu of %zu "
                      "nodes alive, %s%s",
                      m->n_svcs, alloc, failed, announcer_count(m->announcer, ANN_OWNED),
-                     control_server_n_clients(m->control) ? "clients connected" : "no bridge",
+                     cluster_peers_alive(m->cluster) + 1, cluster_view(m->cluster)->n,
+                     m->n_bridges ? "bridge connected" : "no bridge",
                      m->leader ? ", leader" : "") < 0)
                 m->status_line = NULL;
         if (m->status_line)
@@ -215,15 +241,6 @@ static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr,
         r->pod_selector = selector;
 }
 
-/* Whether this node should announce the Service's addresses. */
-static bool eligible_here(Manager *m, const Service *s)
-{
-        if (s->external_traffic_policy != TRAFFIC_LOCAL)
-                return true;
-        return model_service_has_ready_endpoint(m->model, s->meta.namespace, s->meta.name,
-                                                m->conf->node_name);
-}
-
 static const char *pool_interface(Manager *m, size_t pool)
 {
         const PoolSet *ps = allocator_pools(m->alloc);
@@ -238,10 +255,7 @@ static bool restored_owned(Manager *m, u128 addr)
         return false;
 }
 
-typedef struct Desired {
-        u128 *addrs;
-        size_t n, cap;
-} Desired;
+typedef AddrSet Desired;
 
 static bool desired_has(const Desired *d, u128 a)
 {
@@ -259,6 +273,135 @@ static int desired_add(Desired *d, u128 a)
                 return -ENOMEM;
         d->addrs[d->n++] = a;
         return 0;
+}
+
+static bool addrset_remove(AddrSet *d, u128 a)
+{
+        for (size_t i = 0; i < d->n; i++)
+                if (d->addrs[i] == a) {
+                        d->addrs[i] = d->addrs[--d->n];
+                        return true;
+                }
+        return false;
+}
+
+static uint64_t now_usec(Manager *m)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static void arm_handover_timer(Manager *m, uint64_t when)
+{
+        uint64_t cur = 0;
+
+        if (m->handover_timer && sd_event_source_get_enabled(m->handover_timer, NULL) > 0 &&
+            sd_event_source_get_time(m->handover_timer, &cur) >= 0 && cur <= when)
+                return;
+        if (m->handover_timer) {
+                (void)sd_event_source_set_time(m->handover_timer, when);
+                (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+/* Make before break: whether this node may let go of addr, whose owner is now node o of
+ * the cluster view (-1: nobody may announce it). */
+static bool handover_done(Manager *m, u128 addr, ssize_t o)
+{
+        uint64_t now = now_usec(m), limit = (uint64_t)m->conf->dead_after_ms * 1000;
+        Handover *h = NULL;
+
+        if (o < 0 || cluster_node_holds(m->cluster, (size_t)o, addr))
+                return true;
+        for (size_t i = 0; i < m->n_handovers && !h; i++)
+                if (m->handovers[i].addr == addr)
+                        h = &m->handovers[i];
+        if (!h) {
+                if (GROW(m->handovers, m->cap_handovers, m->n_handovers + 1) < 0)
+                        return true;
+                h = &m->handovers[m->n_handovers++];
+                *h = (Handover){addr, now};
+                char buf[ADDR_STR_MAX];
+                log_info("%s: node %s owns it now; keeping it until that node holds it",
+                         addr_format(addr, buf), cluster_view(m->cluster)->names[o]);
+        }
+        if (now >= h->since + limit)
+                return true;
+        arm_handover_timer(m, h->since + limit);
+        return false;
+}
+
+static void handover_forget(Manager *m, u128 addr)
+{
+        for (size_t i = 0; i < m->n_handovers; i++)
+                if (m->handovers[i].addr == addr) {
+                        m->handovers[i] = m->handovers[--m->n_handovers];
+                        return;
+                }
+}
+
+/*
+ * One address of pool `pool`, held by Service s (NULL: restored from state.json, Service
+ * not known yet); fresh: the leader just allocated it and nobody announces it yet.
+ * Decides whether this node takes it, vets it (probe only, for the leader), keeps it for
+ * a handover, or leaves it alone; adds what it keeps to want. Returns whether the address
+ * is settled for an "allocated" notification; *ret_owner names the owner (NULL: nobody).
+ */
+static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fresh, Desired *want,
+                   const char **ret_owner)
+{
+        const OwnerView *v = cluster_view(m->cluster);
+        const char *iface = pool_interface(m, pool);
+        AnnState st = _ANN_STATE_INVALID;
+        bool has = announcer_has(m->announcer, addr, &st, NULL);
+        ssize_t o;
+
+        *ret_owner = NULL;
+        if (!cluster_settled(m->cluster)) {
+                /* who is alive is not known yet: keep what we hold, take what we held */
+                if (has || restored_owned(m, addr)) {
+                        desired_add(want, addr);
+                        announcer_want(m->announcer, addr, iface, false);
+                }
+                return false;
+        }
+        o = address_owner(allocator_pools(m->alloc), pool, m->model, s, addr, v);
+        *ret_owner = o >= 0 ? v->names[o] : NULL;
+        if (o == 0) {
+                desired_add(want, addr);
+                handover_forget(m, addr);
+                announcer_want(m->announcer, addr, iface,
+                               (fresh || !s) && !restored_owned(m, addr));
+                /* another node held it too and let go: clients may still point there */
+                if (cluster_peer_holds(m->cluster, addr))
+                        desired_add(&m->contested, addr);
+                else if (addrset_remove(&m->contested, addr))
+                        announcer_reannounce(m->announcer, addr);
+                return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
+        }
+        if (fresh && m->leader) {
+                /* another node will own it: probe it here before the bridge hears of it */
+                desired_add(want, addr);
+                announcer_vet(m->announcer, addr, iface);
+                return announcer_has(m->announcer, addr, &st, NULL) &&
+                       (st == ANN_VETTED || st == ANN_OWNED);
+        }
+        if (has && st == ANN_OWNED && !handover_done(m, addr, o))
+                desired_add(want, addr);
+        return true;
+}
+
+/* The leader tells the bridge which node announces each address, when that changes. */
+static void report_owner(Manager *m, SvcInfo *info, size_t i, u128 addr, const char *owner)
+{
+        if (!m->leader || !owner || (info->assigned[i] && strcmp(info->assigned[i], owner) == 0))
+                return;
+        free(info->assigned[i]);
+        info->assigned[i] = strdup(owner);
+        char *t = NULL;
+        ctl_notify_node_assigned(info->key, info->uid, addr, owner, &t, NULL);
+        notify_clients(m, t);
 }
 
 static void reconcile_service(Manager *m, const Service *s, Desired *want)
@@ -318,20 +461,11 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
         if (info->state != SVC_ALLOCATED)
                 svc_set(info, SVC_ALLOCATED, NULL);
 
-        bool here = eligible_here(m, s);
-        bool all_owned = true;
-        for (size_t i = 0; i < res.n_addrs; i++) {
-                AnnState st;
-                if (!here)
-                        continue;
-                desired_add(want, res.addrs[i]);
-                if (!announcer_has(m->announcer, res.addrs[i], NULL, NULL))
-                        announcer_want(m->announcer, res.addrs[i], pool_interface(m, res.pool),
-                                       !restored_owned(m, res.addrs[i]) && s->n_ingress == 0);
-                if (!announcer_has(m->announcer, res.addrs[i], &st, NULL) || st != ANN_OWNED)
-                        all_owned = false;
-        }
-        if (!info->notified && all_owned && s->n_ingress == 0) {
+        bool fresh = s->n_ingress == 0, ready = true;
+        const char *owners[2] = {NULL, NULL};
+        for (size_t i = 0; i < res.n_addrs && i < 2; i++)
+                ready &= decide(m, res.addrs[i], res.pool, s, fresh, want, &owners[i]);
+        if (!info->notified && ready && fresh) {
                 const PoolSet *ps = allocator_pools(m->alloc);
                 char *t = NULL;
                 ctl_notify_allocated(s->meta.key, s->meta.uid, res.addrs, res.n_addrs,
@@ -339,13 +473,9 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
                                      NULL);
                 notify_clients(m, t);
                 info->notified = true;
-                for (size_t i = 0; here && i < res.n_addrs; i++) {
-                        t = NULL;
-                        ctl_notify_node_assigned(s->meta.key, s->meta.uid, res.addrs[i],
-                                                 m->conf->node_name, &t, NULL);
-                        notify_clients(m, t);
-                }
         }
+        for (size_t i = 0; (info->notified || !fresh) && i < res.n_addrs && i < 2; i++)
+                report_owner(m, info, i, res.addrs[i], owners[i]);
 }
 
 static int collect_release(const char *key, const AllocResult *r, void *userdata)
@@ -409,6 +539,33 @@ static void unwant_cb(u128 addr, const char *ifname, void *userdata)
 
 static void save_state(Manager *m);
 
+static int cmp_u128(const void *a, const void *b)
+{
+        u128 x = *(const u128 *)a, y = *(const u128 *)b;
+        return x < y ? -1 : x > y;
+}
+
+static void owned_add(u128 addr, const char *ifname, void *userdata)
+{
+        AddrSet *l = userdata;
+        if (l->n < l->cap)
+                l->addrs[l->n++] = addr;
+}
+
+/* Tells the peers (heartbeats) what this node holds now. */
+static void publish_owned(Manager *m)
+{
+        size_t n = announcer_count(m->announcer, ANN_OWNED);
+        AddrSet l = {calloc(n + 1, sizeof(u128)), 0, n};
+
+        if (!l.addrs)
+                return (void)log_oom();
+        announcer_foreach(m->announcer, ANN_OWNED, owned_add, &l);
+        qsort(l.addrs, l.n, sizeof(u128), cmp_u128);
+        cluster_set_owned(m->cluster, l.addrs, l.n);
+        free(l.addrs);
+}
+
 static int reconcile(sd_event_source *source, void *userdata)
 {
         Manager *m = userdata;
@@ -420,6 +577,7 @@ static int reconcile(sd_event_source *source, void *userdata)
                 return 0;
         for (size_t i = 0; i < m->n_svcs; i++)
                 m->svcs[i].seen = false;
+        cluster_update_members(m->cluster, m->model);
 
         if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
                 return log_oom(), 0;
@@ -439,19 +597,29 @@ static int reconcile(sd_event_source *source, void *userdata)
                 else
                         i++;
         }
-        /* restored addresses stay wanted until the first full sync */
+        /* restored addresses stay wanted until the first full sync (if still ours) */
         for (size_t i = 0; !m->synced && m->restored && i < m->restored->n_allocs; i++)
-                for (size_t j = 0; j < m->restored->allocs[i].n_addrs; j++)
-                        desired_add(&want, m->restored->allocs[i].addrs[j]);
+                for (size_t j = 0; j < m->restored->allocs[i].n_addrs; j++) {
+                        u128 a = m->restored->allocs[i].addrs[j];
+                        size_t pool;
+                        const char *owner;
+                        if (alloc_find_pool(m->alloc, a, &pool))
+                                (void)decide(m, a, pool, NULL, false, &want, &owner);
+                }
 
         Desired *pair[2] = {&want, &drop};
         announcer_foreach(m->announcer, ANN_OWNED, unwant_cb, pair);
         announcer_foreach(m->announcer, ANN_PROBING, unwant_cb, pair);
         announcer_foreach(m->announcer, ANN_REFUSED, unwant_cb, pair);
-        for (size_t i = 0; i < drop.n; i++)
+        announcer_foreach(m->announcer, ANN_VETTED, unwant_cb, pair);
+        for (size_t i = 0; i < drop.n; i++) {
                 announcer_unwant(m->announcer, drop.addrs[i]);
+                handover_forget(m, drop.addrs[i]);
+                addrset_remove(&m->contested, drop.addrs[i]);
+        }
         free(want.addrs);
         free(drop.addrs);
+        publish_owned(m);
         save_state(m);
         update_status(m);
         return 0;
@@ -633,6 +801,7 @@ static int reload(Manager *m, char **reply, const json_t *id)
         log_max_level = conf->log_level;
         AnnounceSettings as = announce_settings(conf);
         announcer_set_settings(m->announcer, &as);
+        (void)cluster_reconfigure(m->cluster, conf);
         if (reply) {
                 AddrCount total = {0};
                 for (size_t i = 0; i < pools->n_pools; i++)
@@ -665,22 +834,26 @@ static void reply_error(ControlClient *c, CtlError *e)
         send_line(c, t);
 }
 
-typedef struct OwnedList {
-        u128 *addrs;
-        size_t n, max;
-} OwnedList;
-
-static void owned_collect(u128 addr, const char *ifname, void *userdata)
+/* The node that holds addr now (this one, or a live peer that says so), or NULL. */
+static const char *holder_of(Manager *m, u128 addr)
 {
-        OwnedList *l = userdata;
-        if (l->n < l->max)
-                l->addrs[l->n++] = addr;
+        const Peers *peers = cluster_peers(m->cluster);
+        AnnState st;
+
+        if (announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED)
+                return m->conf->node_name;
+        for (size_t i = 0; i < peers_count(peers); i++) {
+                const PeerInfo *p = peers_get(peers, i);
+                if (p->alive && peer_holds(p, addr))
+                        return p->name;
+        }
+        return NULL;
 }
 
 static char *reply_status(Manager *m, const json_t *id)
 {
         size_t n_owned = announcer_count(m->announcer, ANN_OWNED), alloc = 0, failed = 0;
-        OwnedList owned = {calloc(n_owned + 1, sizeof(u128)), 0, n_owned};
+        AddrSet owned = {calloc(n_owned + 1, sizeof(u128)), 0, n_owned};
         char *t = NULL;
 
         for (size_t i = 0; i < m->n_svcs; i++) {
@@ -689,20 +862,20 @@ static char *reply_status(Manager *m, const json_t *id)
         }
         /* what is on the interfaces, including addresses restored from state.json */
         if (owned.addrs)
-                announcer_foreach(m->announcer, ANN_OWNED, owned_collect, &owned);
+                announcer_foreach(m->announcer, ANN_OWNED, owned_add, &owned);
         CtlStatus st = {
             .node = m->conf->node_name,
             .version = PACKAGE_VERSION,
             .leader = m->leader,
-            .bridge_connected = m->synced,
+            .bridge_connected = m->n_bridges > 0,
             .generation = m->model->generation,
             .services = m->n_svcs,
             .services_allocated = alloc,
             .services_failed = failed,
             .owned = owned.addrs,
             .n_owned = owned.n,
-            .peers_alive = 1,
-            .peers_total = 1,
+            .peers_alive = cluster_peers_alive(m->cluster) + 1,
+            .peers_total = peers_count(cluster_peers(m->cluster)) + 1,
         };
         ctl_reply_status(id, &st, &t, NULL);
         free(owned.addrs);
@@ -748,7 +921,6 @@ static char *reply_services(Manager *m, const json_t *id)
                 SvcInfo *s = &m->svcs[i];
                 const char *slash = strchr(s->key, '/');
                 bool has = alloc_lookup(m->alloc, s->key, &res[i]);
-                AnnState st;
                 v[i] = (CtlServiceInfo){
                     .namespace = s->key, /* trimmed below */
                     .name = slash ? slash + 1 : s->key,
@@ -757,10 +929,7 @@ static char *reply_services(Manager *m, const json_t *id)
                     .addresses = has ? res[i].addrs : NULL,
                     .n_addresses = has ? res[i].n_addrs : 0,
                     .pool = has && res[i].pool < ps->n_pools ? ps->pools[res[i].pool].name : NULL,
-                    .owner = has && announcer_has(m->announcer, res[i].addrs[0], &st, NULL) &&
-                                     st == ANN_OWNED
-                                 ? m->conf->node_name
-                                 : NULL,
+                    .owner = has ? holder_of(m, res[i].addrs[0]) : NULL,
                     .reason = s->reason,
                 };
         }
@@ -782,15 +951,43 @@ static char *reply_services(Manager *m, const json_t *id)
 
 static char *reply_peers(Manager *m, const json_t *id)
 {
-        CtlPeerInfo self = {
+        const Peers *peers = cluster_peers(m->cluster);
+        size_t n = peers_count(peers);
+        CtlPeerInfo *v = calloc(n + 1, sizeof(*v));
+        uint64_t now = now_usec(m);
+        char *t = NULL;
+
+        if (!v)
+                return NULL;
+        v[0] = (CtlPeerInfo){
             .name = m->conf->node_name,
-            .state = "alive",
+            .state = m->stopping ? "leaving" : "alive",
             .self = true,
             .last_seen_ms = -1,
+            .incarnation = cluster_incarnation(m->cluster),
             .owned = announcer_count(m->announcer, ANN_OWNED),
         };
-        char *t = NULL;
-        ctl_reply_peers(id, &self, 1, &t, NULL);
+        for (size_t i = 0; i < n; i++) {
+                const PeerInfo *p = peers_get(peers, i);
+                v[i + 1] = (CtlPeerInfo){
+                    .name = p->name,
+                    .address = p->address,
+                    .state = !p->alive    ? "dead"
+                             : p->leaving ? "leaving"
+                                          : "alive",
+                    .last_seen_ms =
+                        p->last_seen_usec ? (int64_t)((now - p->last_seen_usec) / 1000) : -1,
+                    .incarnation = p->incarnation,
+                    .owned = p->n_owned,
+                };
+        }
+        uint64_t counts[_HB_DROP_MAX];
+        CtlCounter dropped[_HB_DROP_MAX];
+        peers_drop_counts(peers, counts);
+        for (int i = 0; i < _HB_DROP_MAX; i++)
+                dropped[i] = (CtlCounter){hb_drop_to_string((HbDrop)i), counts[i]};
+        ctl_reply_peers(id, v, n + 1, dropped, _HB_DROP_MAX, &t, NULL);
+        free(v);
         return t;
 }
 
@@ -864,7 +1061,9 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
                 }
                 cl->hello = true;
                 cl->subscribe = req->hello.subscribe;
-                cl->bridge = req->hello.client && strcmp(req->hello.client, "mlbd-bridge") == 0;
+                bool bridge = req->hello.client && strcmp(req->hello.client, "mlbd-bridge") == 0;
+                m->n_bridges += (size_t)bridge - (size_t)cl->bridge;
+                cl->bridge = bridge;
                 CtlHelloReply h = {req->hello.version, PACKAGE_VERSION, m->conf->node_name};
                 ctl_reply_hello(req->id, &h, &t, NULL);
                 break;
@@ -944,6 +1143,7 @@ static void on_gone(ControlClient *c, void *userdata)
 
         if (!cl)
                 return;
+        m->n_bridges -= cl->bridge;
         if (cl->bridge && m->leader) {
                 log_info("The bridge disconnected; no longer the leader");
                 m->leader = false;
@@ -960,18 +1160,87 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static void finish_stop(Manager *m, const char *why)
+{
+        size_t n = announcer_count(m->announcer, ANN_OWNED);
+
+        if (n)
+                log_info("Removing %zu address%s: %s", n, n == 1 ? "" : "es", why);
+        announcer_withdraw_all(m->announcer);
+        m->stop_timer = sd_event_source_disable_unref(m->stop_timer);
+        (void)sd_event_exit(m->event, 0);
+}
+
+static void release_cb(u128 addr, const char *ifname, void *userdata)
+{
+        AddrSet *l = userdata;
+        (void)desired_add(l, addr);
+}
+
+/* Graceful stop: lets go of each address as soon as a peer says it holds it. */
+static void stop_progress(Manager *m)
+{
+        AddrSet owned = {0};
+
+        if (cluster_peers_alive(m->cluster) == 0)
+                return finish_stop(m, "no live peer to hand them to");
+        announcer_foreach(m->announcer, ANN_OWNED, release_cb, &owned);
+        for (size_t i = 0; i < owned.n; i++)
+                if (cluster_peer_holds(m->cluster, owned.addrs[i])) {
+                        char buf[ADDR_STR_MAX];
+                        log_info("%s: a peer holds it now; removing it here",
+                                 addr_format(owned.addrs[i], buf));
+                        announcer_unwant(m->announcer, owned.addrs[i]);
+                }
+        free(owned.addrs);
+        publish_owned(m);
+        if (announcer_count(m->announcer, ANN_OWNED) == 0)
+                finish_stop(m, "handed over");
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        finish_stop(userdata, "the peers did not take them over in time");
+        return 0;
+}
+
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         Manager *m = userdata;
+        uint64_t bound = 2 * (uint64_t)m->conf->dead_after_ms * 1000 + 500 * 1000;
 
+        if (m->stopping)
+                return 0;
         log_info("Stopping (signal %u)", si->ssi_signo);
-        (void)sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Stopping: handing addresses over");
         m->stopping = true;
-        /* Single node: nobody to hand over to; the state file keeps what we announced so
-         * the next start announces it again. */
+        /* the state file keeps what we announced, so that the next start knows it */
         save_state(m);
-        announcer_withdraw_all(m->announcer);
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        if (announcer_count(m->announcer, ANN_OWNED) == 0 || cluster_peers_alive(m->cluster) == 0) {
+                finish_stop(m, "no live peer to hand them to");
+                return 0;
+        }
+        /* make before break: peers take over when they see "leaving", then we let go */
+        cluster_set_leaving(m->cluster);
+        (void)sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, bound, 1000,
+                                         on_stop_timeout, m);
+        return 0;
+}
+
+static void on_cluster_changed(void *userdata)
+{
+        Manager *m = userdata;
+
+        if (m->stopping)
+                stop_progress(m);
+        else
+                schedule_reconcile(m);
+}
+
+static int on_handover_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        schedule_reconcile(userdata);
+        return 0;
 }
 
 static void on_netlink(NlMonitor *mon, const NlEvent *ev, void *userdata)
@@ -983,6 +1252,15 @@ static void on_netlink(NlMonitor *mon, const NlEvent *ev, void *userdata)
                 return;
         }
         announcer_netlink_event(m->announcer, ev);
+        if (ev->type == NL_EVENT_LINK_UP) {
+                /* while the link was down, the kernel's ARP/NDP for the peers kept failing
+                 * and would retry only after its retransmit timer (1 s): heartbeats to them
+                 * would wait that long, and so would the peers' release of our addresses */
+                const Peers *peers = cluster_peers(m->cluster);
+                for (size_t i = 0; i < peers_count(peers); i++)
+                        (void)netlink_neigh_forget(m->nl, ev->link.ifindex,
+                                                   peers_get(peers, i)->addr);
+        }
 }
 
 static void restore_state(Manager *m)
@@ -1001,10 +1279,9 @@ static void restore_state(Manager *m)
                                             addr_format(a->addrs[j], buf), a->service);
                                 continue;
                         }
-                        log_info("state: announcing %s for %s again", addr_format(a->addrs[j], buf),
-                                 a->service);
-                        announcer_want(m->announcer, a->addrs[j], pool_interface(m, pool),
-                                       !restored_owned(m, a->addrs[j]));
+                        log_info("state: %s of %s restored%s", addr_format(a->addrs[j], buf),
+                                 a->service,
+                                 restored_owned(m, a->addrs[j]) ? " (announced before)" : "");
                 }
         }
 }
@@ -1072,6 +1349,14 @@ int manager_new(Manager **ret, const char *conf_path)
                                CTL_LINE_MAX, &ccb, m);
         if (r < 0)
                 return r;
+        r = cluster_new(&m->cluster, m->event, m->conf, on_cluster_changed, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(m->event, &m->handover_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                              on_handover_timer, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_OFF);
         restore_state(m);
         *ret = TAKE_PTR(m);
         return 0;
@@ -1081,9 +1366,8 @@ int manager_run(Manager *m)
 {
         log_info("mlbd %s started on node %s; control socket %s", PACKAGE_VERSION,
                  m->conf->node_name, m->conf->socket);
-        update_status(m);
+        (void)reconcile(NULL, m); /* owned addresses first, then READY=1 */
         (void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status_line ? m->status_line : "");
-        schedule_reconcile(m);
         return sd_event_loop(m->event);
 }
 
@@ -1093,6 +1377,11 @@ Manager *manager_free(Manager *m)
                 return NULL;
         control_server_free(m->control);
         announcer_free(m->announcer);
+        cluster_free(m->cluster);
+        sd_event_source_disable_unref(m->handover_timer);
+        sd_event_source_disable_unref(m->stop_timer);
+        free(m->handovers);
+        free(m->contested.addrs);
         nl_monitor_free(m->monitor);
         netlink_free(m->nl);
         sd_event_source_disable_unref(m->reconcile_source);

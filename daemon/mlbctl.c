@@ -343,6 +343,19 @@ static int print_peers(const json_t *rep)
                         return r;
         }
         table_print(&t);
+        /* only the reasons that happened: a quiet line when nothing was dropped */
+        const char *reason;
+        json_t *count;
+        bool any = false;
+        json_object_foreach(json_object_get(rep, "heartbeats_dropped"), reason, count)
+        {
+                if (!json_is_integer(count) || json_integer_value(count) == 0)
+                        continue;
+                printf("%s %s %" JSON_INTEGER_FORMAT, any ? "," : "\nheartbeats dropped:", reason,
+                       json_integer_value(count));
+                any = true;
+        }
+        printf(any ? "\n" : "\nheartbeats dropped: none\n");
         return 0;
 }
 

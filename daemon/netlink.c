@@ -121,6 +121,24 @@ int netlink_addr_del(Netlink *nl, int ifindex, u128 addr)
                                 NULL);
 }
 
+int netlink_neigh_forget(Netlink *nl, int ifindex, u128 addr)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct ndmsg *nd;
+        uint8_t bytes[16];
+        size_t len = addr_to_bytes(addr, bytes);
+
+        if (ifindex <= 0)
+                return -EINVAL;
+        nlh->nlmsg_type = RTM_DELNEIGH;
+        nlh->nlmsg_flags = NLM_F_REQUEST;
+        nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+        nd->ndm_family = (uint8_t)addr_family(addr);
+        nd->ndm_ifindex = ifindex;
+        mnl_attr_put(nlh, NDA_DST, len, bytes);
+        return netlink_transact(nl, nlh, NULL, NULL);
+}
+
 /* libmnl walks attributes up to the aligned end of the message, so an unaligned
  * nlmsg_len would let the last attribute reach past the buffer. The kernel pads every
  * attribute (nla_put), so its messages are always aligned; anything else is refused. */

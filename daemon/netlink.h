@@ -62,6 +62,10 @@ DEFINE_FREEP(Netlink, netlink_free)
 int netlink_addr_add(Netlink *nl, int ifindex, u128 addr);
 /* Deletes addr (/32 or /128) from ifindex. -EADDRNOTAVAIL if absent. */
 int netlink_addr_del(Netlink *nl, int ifindex, u128 addr);
+/* Deletes the kernel's neighbour entry for addr on ifindex (-ENOENT if there is none), so
+ * that the next packet to addr resolves it at once instead of waiting out a probe cycle
+ * left from while the link was down. */
+int netlink_neigh_forget(Netlink *nl, int ifindex, u128 addr);
 /* All addresses of family (AF_INET, AF_INET6 or AF_UNSPEC). *ret is malloc'ed. */
 int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n);
 /* Deletes every address tagged MLBD_IFA_PROTO on any interface, and nothing else.

@@ -30,7 +30,11 @@ log_level = debug
 [announce]
 garp_count = 1
 garp_interval_ms = 10
+
+[cluster]
+key_file = $tmp/cluster.key
 CONF
+"$mlbd" --gen-key "$tmp/cluster.key" >/dev/null || { echo "Bail out! mlbd --gen-key failed"; exit 1; }
 cat >"$tmp/pools.yaml" <<YAML
 pools:
   - name: cheap

@@ -5,8 +5,10 @@
 # after lan.sh and lan_setup; it defines functions only.
 #
 #   MLBD, CTL                     the daemon binary and tests/lib/ctl.py (overridable)
-#   daemon_conf DIR NODE          write DIR/mlbd.conf (socket DIR/mlbd.sock, state DIR/state,
-#                                 garp_count 3, 50 ms apart) and DIR/pools.yaml (pool "cheap":
+#   daemon_conf DIR NODE [PEERS]  write DIR/mlbd.conf (socket DIR/mlbd.sock, state DIR/state,
+#                                 garp_count 3, 50 ms apart, [cluster] peers = PEERS and
+#                                 key_file = $DAEMON_KEY or DIR/cluster.key, made with
+#                                 `mlbd --gen-key` if missing) and DIR/pools.yaml (pool "cheap":
 #                                 192.0.2.150-192.0.2.200, 2001:db8::150-2001:db8::1ff)
 #   daemon_start HOST DIR [LOG]   start `mlbd -c DIR/mlbd.conf` in HOST (lan_bg, PID in
 #                                 DAEMON_PID), wait (bounded, 10 s) until the socket answers
@@ -34,8 +36,9 @@ PY=/usr/bin/python3
 DAEMON_PID=
 
 daemon_conf() {
-        local dir=$1 node=$2
+        local dir=$1 node=$2 peers=${3:-} key=${DAEMON_KEY:-$1/cluster.key}
         mkdir -p "$dir/state" || return 1
+        [ -s "$key" ] || "$MLBD" --gen-key "$key" >/dev/null || return 1
         cat >"$dir/mlbd.conf" <<EOF
 [mlbd]
 node_name = $node
@@ -48,6 +51,11 @@ log_level = debug
 [announce]
 garp_count = 3
 garp_interval_ms = 50
+
+[cluster]
+listen = 0.0.0.0:7947
+peers = $peers
+key_file = $key
 EOF
         cat >"$dir/pools.yaml" <<EOF
 pools:

@@ -491,7 +491,10 @@ static void test_reply_examples(void)
             {"node3", "198.51.100.13", "dead", false, 73400, 0x9f00aa11c2d3e4f5ull, 0},
         };
         id = json_string("mlbctl-4");
-        ctl_reply_peers(id, peers, 3, &line, NULL);
+        CtlCounter dropped[] = {{"truncated", 0},    {"oversize", 0},  {"forged", 2},
+                                {"version", 0},      {"malformed", 0}, {"replay", 5},
+                                {"unknown_peer", 0}, {"self", 0}};
+        ctl_reply_peers(id, peers, 3, dropped, ELEMENTSOF(dropped), &line, NULL);
         same_json("peers reply", line, "rep-peers.json");
         free(line);
         json_decref(id);

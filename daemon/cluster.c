@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* This node's view of the cluster: members, liveness, incarnation, leaving; see cluster.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include <time.h>
+
+#include "cluster.h"
+#include "heartbeat.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+struct Cluster {
+        sd_event *event;
+        Peers *peers;
+        char *self;
+        bool static_members; /* `peers =` was set; otherwise members come from Nodes */
+        uint16_t port;
+        uint64_t incarnation;
+        bool settled, leaving;
+        sd_event_source *settle_timer;
+        char *node_members; /* the Node-derived list last applied, to skip no-op updates */
+        const char **names;
+        bool *live;
+        OwnerView view;
+        void (*changed)(void *userdata);
+        void *userdata;
+};
+
+/* max(now in µs, last + 1), remembered in state_dir so a restart is always newer. */
+static uint64_t next_incarnation(const char *state_dir)
+{
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        struct timespec ts;
+        uint64_t inc, last = 0;
+        size_t len;
+        char text[32];
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        inc = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+        if (asprintf(&path, "%s/incarnation", state_dir) < 0)
+                return inc;
+        if (read_full_file(path, &buf, &len) >= 0 && sscanf(buf, "%" SCNu64, &last) == 1 &&
+            last >= inc)
+                inc = last + 1;
+        (void)mkdir(state_dir, 0750);
+        int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", inc);
+        int r = write_file_atomic(path, text, (size_t)n, 0644);
+        if (r < 0)
+                log_warning_errno(r, "Cannot write %s: %m", path);
+        return inc;
+}
+
+static void peers_changed(void *userdata)
+{
+        Cluster *c = userdata;
+        bool all = peers_count(c->peers) > 0;
+
+        for (size_t i = 0; i < peers_count(c->peers); i++)
+                all &= peers_get(c->peers, i)->alive;
+        if (!c->settled && all) {
+                c->settled = true;
+                log_info("cluster: every member heard from");
+        }
+        c->changed(c->userdata);
+}
+
+static int settle_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Cluster *c = userdata;
+
+        if (!c->settled) {
+                c->settled = true;
+                log_info("cluster: settled; %zu of %zu peers alive", cluster_peers_alive(c),
+                         peers_count(c->peers));
+                c->changed(c->userdata);
+        }
+        return 0;
+}
+
+static int set_members(Cluster *c, const Peer *list, size_t n)
+{
+        PeerAddr *pa = calloc(n + 1, sizeof(PeerAddr));
+        size_t k = 0;
+        int r;
+
+        if (!pa)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(list[i].name, c->self) == 0)
+                        continue;
+                pa[k].name = list[i].name;
+                addr_to_sockaddr(list[i].addr, c->port, &pa[k].addr);
+                k++;
+        }
+        r = peers_set_members(c->peers, pa, k);
+        free(pa);
+        if (k == 0 && !c->settled)
+                settle_fired(NULL, 0, c);
+        return r;
+}
+
+int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(void *userdata),
+                void *userdata)
+{
+        _cleanup_(cluster_freep) Cluster *c = calloc(1, sizeof(Cluster));
+        _cleanup_free_ char *error = NULL;
+        PeersSettings ps = {0};
+        int r;
+
+        if (!c || !(c->self = strdup(conf->node_name)))
+                return log_oom();
+        c->event = sd_event_ref(e);
+        c->changed = changed;
+        c->userdata = userdata;
+        c->port = conf->cluster_listen.port;
+        c->static_members = conf->n_peers > 0;
+        r = hb_key_load(conf->key_file, ps.key, &error);
+        if (r < 0)
+                return log_error_errno(r, "Cluster key %s: %s", conf->key_file,
+                                       error ? error : "cannot read it");
+        if (r == HB_KEY_LOOSE_MODE)
+                log_warning("%s", error);
+        c->incarnation = next_incarnation(conf->state_dir);
+        ps.self_name = conf->node_name;
+        ps.listen = conf->cluster_listen;
+        ps.interval_usec = (uint64_t)conf->heartbeat_interval_ms * 1000;
+        ps.dead_after_usec = (uint64_t)conf->dead_after_ms * 1000;
+        ps.incarnation = c->incarnation;
+        r = peers_new(&c->peers, e, &ps, peers_changed, c);
+        sodium_memzero(ps.key, sizeof(ps.key));
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen for heartbeats: %m");
+        r = sd_event_add_time_relative(e, &c->settle_timer, CLOCK_MONOTONIC,
+                                       ps.dead_after_usec + ps.interval_usec, 1000, settle_fired,
+                                       c);
+        if (r < 0)
+                return log_oom();
+        r = set_members(c, conf->peers, conf->n_peers);
+        if (r < 0)
+                return log_oom();
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+Cluster *cluster_free(Cluster *c)
+{
+        if (!c)
+                return NULL;
+        peers_free(c->peers);
+        sd_event_source_disable_unref(c->settle_timer);
+        sd_event_unref(c->event);
+        free(c->self);
+        free(c->node_members);
+        free(c->names);
+        free(c->live);
+        free(c);
+        return NULL;
+}
+
+int cluster_reconfigure(Cluster *c, const Conf *conf)
+{
+        c->static_members = conf->n_peers > 0;
+        free(c->node_members);
+        c->node_members = NULL;
+        peers_set_timing(c->peers, (uint64_t)conf->heartbeat_interval_ms * 1000,
+                         (uint64_t)conf->dead_after_ms * 1000);
+        return c->static_members ? set_members(c, conf->peers, conf->n_peers) : 0;
+}
+
+/* The Node's first InternalIP (else any address that parses). */
+static bool node_address(const Node *n, u128 *ret)
+{
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < n->n_addresses; i++)
+                        if ((pass == 1 || strcmp(n->addresses[i].type, "InternalIP") == 0) &&
+                            addr_parse(n->addresses[i].address, ret))
+                                return true;
+        return false;
+}
+
+void cluster_update_members(Cluster *c, const Model *model)
+{
+        _cleanup_free_ const void **list = NULL;
+        _cleanup_free_ Peer *members = NULL;
+        _cleanup_free_ char *sig = NULL;
+        size_t n = 0, k = 0, len = 0;
+        FILE *f;
+
+        if (c->static_members || model_list_sorted(model, OBJ_NODE, &list, &n) < 0)
+                return;
+        members = calloc(n + 1, sizeof(Peer));
+        f = open_memstream(&sig, &len);
+        if (!members || !f) {
+                if (f)
+                        fclose(f);
+                return (void)log_oom();
+        }
+        for (size_t i = 0; i < n; i++) {
+                const Node *node = list[i];
+                u128 a;
+                char buf[ADDR_STR_MAX];
+                if (!node_address(node, &a))
+                        continue;
+                members[k++] = (Peer){node->meta.name, a};
+                fprintf(f, "%s=%s,", node->meta.name, addr_format(a, buf));
+        }
+        fclose(f);
+        if (c->node_members && sig && strcmp(c->node_members, sig) == 0)
+                return;
+        free(c->node_members);
+        c->node_members = TAKE_PTR(sig);
+        if (set_members(c, members, k) < 0)
+                log_oom();
+}
+
+const OwnerView *cluster_view(Cluster *c)
+{
+        size_t n = peers_count(c->peers) + 1;
+        const char **names = realloc(c->names, n * sizeof(char *));
+        bool *live = names ? realloc(c->live, n * sizeof(bool)) : NULL;
+
+        if (names)
+                c->names = names;
+        if (live)
+                c->live = live;
+        if (!names || !live) {
+                n = 1; /* out of memory: this node alone */
+                if (!c->names || !c->live) {
+                        c->view = (OwnerView){0};
+                        return &c->view;
+                }
+        }
+        c->names[0] = c->self;
+        c->live[0] = !c->leaving;
+        for (size_t i = 1; i < n; i++) {
+                const PeerInfo *p = peers_get(c->peers, i - 1);
+                c->names[i] = p->name;
+                c->live[i] = p->alive && !p->leaving;
+        }
+        c->view = (OwnerView){c->names, c->live, n};
+        return &c->view;
+}
+
+bool cluster_settled(const Cluster *c)
+{
+        return c->settled;
+}
+
+bool cluster_node_holds(const Cluster *c, size_t index, u128 addr)
+{
+        const PeerInfo *p =
+            index > 0 && index <= peers_count(c->peers) ? peers_get(c->peers, index - 1) : NULL;
+        return p && p->alive && peer_holds(p, addr);
+}
+
+bool cluster_peer_holds(const Cluster *c, u128 addr)
+{
+        for (size_t i = 0; i < peers_count(c->peers); i++) {
+                const PeerInfo *p = peers_get(c->peers, i);
+                if (p->alive && peer_holds(p, addr))
+                        return true;
+        }
+        return false;
+}
+
+size_t cluster_peers_alive(const Cluster *c)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < peers_count(c->peers); i++) {
+                const PeerInfo *p = peers_get(c->peers, i);
+                n += p->alive && !p->leaving;
+        }
+        return n;
+}
+
+void cluster_set_owned(Cluster *c, const u128 *sorted, size_t n)
+{
+        peers_set_owned(c->peers, sorted, n);
+}
+
+void cluster_set_leaving(Cluster *c)
+{
+        c->leaving = true;
+        peers_set_leaving(c->peers, true);
+}
+
+const Peers *cluster_peers(const Cluster *c)
+{
+        return c->peers;
+}
+
+uint64_t cluster_incarnation(const Cluster *c)
+{
+        return c->incarnation;
+}

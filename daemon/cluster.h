@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cluster as this node sees it: who the members are ([cluster] peers, or the
+ * Kubernetes Nodes when that list is empty), which of them are alive (heartbeats, see
+ * peers.h), what each holds, and this node's own incarnation and "leaving" flag. It hands
+ * the manager an OwnerView (ownership.h) whose first entry is this node.
+ *
+ * The incarnation is max(wall clock in µs, the last one + 1), kept in
+ * state_dir/incarnation, so that a restarted node is always newer to its peers even if
+ * its clock stepped back.
+ *
+ * Settling: a node that just started does not know yet who is alive. Until dead_after_ms
+ * (plus one interval) has passed, or every member has been heard, cluster_settled() is
+ * false and the manager takes no address it did not hold before.
+ */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "model.h"
+#include "ownership.h"
+#include "peers.h"
+
+typedef struct Cluster Cluster;
+
+/* Loads the key (a missing or bad key file is an error, logged with the reason). */
+int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(void *userdata),
+                void *userdata);
+Cluster *cluster_free(Cluster *c);
+DEFINE_FREEP(Cluster, cluster_free)
+
+/* After a reload: new timings and members (listen address and key need a restart). */
+int cluster_reconfigure(Cluster *c, const Conf *conf);
+/* With `peers =` empty, the members are the Nodes of the model (first InternalIP). */
+void cluster_update_members(Cluster *c, const Model *model);
+
+/* The nodes for ownership; entry 0 is this node. Valid until the next cluster call. */
+const OwnerView *cluster_view(Cluster *c);
+bool cluster_settled(const Cluster *c);
+/* Whether live node `index` of the view (not 0) says in its heartbeats that it holds addr. */
+bool cluster_node_holds(const Cluster *c, size_t index, u128 addr);
+/* Whether any live peer other than this node says it holds addr. */
+bool cluster_peer_holds(const Cluster *c, u128 addr);
+/* Live peers (this node not counted). */
+size_t cluster_peers_alive(const Cluster *c);
+
+void cluster_set_owned(Cluster *c, const u128 *sorted, size_t n);
+void cluster_set_leaving(Cluster *c);
+const Peers *cluster_peers(const Cluster *c);
+uint64_t cluster_incarnation(const Cluster *c);

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which node answers for an address (design.md "Who decides what"): among the live nodes
+ * that are eligible for it, the one with the highest rendezvous score (rendezvous.h).
+ * Every mlbd computes the same answer from the same inputs, with no message exchanged.
+ *
+ * Eligible, for an address of pool P held by Service S, means:
+ *   - some announcement rule (L2Advertisement, or a native pool's own rule) covers P,
+ *     selects S (serviceSelectors) and selects the node (nodeSelectors, on the labels of
+ *     the node's Node object; a node without a Node object has no labels);
+ *   - for externalTrafficPolicy: Local, an EndpointSlice of S has a ready endpoint on the
+ *     node;
+ *   - if some eligible live node matches a rule's preferredNodeSelectors, only those.
+ * Interfaces are not part of it: a node can only judge its own (a node chosen as owner
+ * that lacks the interface reports it as a refusal).
+ *
+ * Pure: no I/O, no globals.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "addr.h"
+#include "model.h"
+#include "pools.h"
+
+typedef struct OwnerView {
+        const char *const *names; /* every known node, this one included */
+        const bool *live;         /* alive and not leaving */
+        size_t n;
+} OwnerView;
+
+/* s may be NULL: an allocation restored from state.json whose Service is not known yet;
+ * then only the rules about nodes apply. */
+bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
+                   const char *node);
+
+/* Index into v of the owner of addr, or -1 when no live node is eligible. */
+ssize_t address_owner(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
+                      u128 addr, const OwnerView *v);
