@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# nspawn.sh: boot real systemd in a container (systemd-nspawn) for integration tests.
+# Source it from a bash test; it defines functions only and installs no trap (call
+# nspawn_cleanup from the test's own EXIT trap).
+#
+#   nspawn_root_cached          print the pristine bookworm root, building it with mmdebstrap
+#                               when missing (under $NSPAWN_CACHE, keyed by the package list,
+#                               built into a temporary directory and renamed, under flock)
+#   nspawn_root_new DIR         a writable per-run root for the test: DIR/root is an overlay
+#                               (lower: the pristine cache, upper: DIR/upper) when overlayfs
+#                               works there, else a `cp -a --reflink=auto` copy; the cache is
+#                               never written to. The overlay is mounted only inside the
+#                               container's private mount namespace (see nspawn_boot).
+#   nspawn_boot NAME DIR [NETNS]
+#                               boot DIR's root in the background (machine NAME, network
+#                               namespace /run/netns/NETNS if given, else the host's), wait
+#                               (bounded, NSPAWN_BOOT_TIMEOUT s) until `systemctl
+#                               is-system-running` says running or degraded; the init PID is
+#                               printed and kept in NSPAWN_INIT[NAME], nspawn's in
+#                               NSPAWN_PID[NAME]; the console goes to DIR/console.log
+#   nspawn_exec NAME CMD...     run CMD inside the container (nsenter into all namespaces)
+#   nspawn_stop NAME            poweroff, wait (bounded), then SIGKILL nspawn by its saved PID
+#   nspawn_cleanup              stop every machine still running, remove per-run directories
+#
+# Mounts: systemd-nspawn runs under `unshare --mount --propagation private`, which mounts
+# the tmpfs on /run/systemd/nspawn (this host's PID 1 is not systemd, and nspawn's shutdown
+# needs it) and the overlay root inside that private namespace. They vanish with nspawn,
+# even when the test is killed; the host's mount table is never touched.
+
+NSPAWN_CACHE=${NSPAWN_CACHE:-/var/cache/mlbd-test}
+NSPAWN_SUITE=${NSPAWN_SUITE:-bookworm}
+# systemd + what `systemctl` needs, procps for /bin/kill (mlbd.service's ExecReload=), plus the runtime libraries of the test build of mlbd
+# and mlbctl (ldd: libasan8 and libubsan1 because the test build uses the sanitizers).
+NSPAWN_PACKAGES=${NSPAWN_PACKAGES:-systemd,systemd-sysv,dbus,iproute2,procps,libasan8,libubsan1,libyaml-0-2,libinih1,libjansson4,libsodium23,libmnl0}
+NSPAWN_BOOT_TIMEOUT=${NSPAWN_BOOT_TIMEOUT:-60}
+NSPAWN_STOP_TIMEOUT=${NSPAWN_STOP_TIMEOUT:-20}
+declare -A NSPAWN_PID=()
+declare -A NSPAWN_INIT=()
+NSPAWN_DIRS=()
+
+# The cache directory's name carries a hash of suite + package list, so changing the list
+# builds a new root instead of silently reusing an old one.
+nspawn_root_cached() {
+        local key dir tmp rc
+        key=$(printf '%s %s' "$NSPAWN_SUITE" "$NSPAWN_PACKAGES" | sha256sum | cut -c1-12)
+        dir=$NSPAWN_CACHE/$NSPAWN_SUITE-systemd-$key
+        mkdir -p "$NSPAWN_CACHE" || return 1
+        (
+                flock -w 600 9 || { echo "nspawn: cannot lock $NSPAWN_CACHE/.lock" >&2; exit 1; }
+                [ -x "$dir/lib/systemd/systemd" ] && exit 0
+                tmp=$(mktemp -d "$dir.tmp.XXXXXX") || exit 1
+                echo "nspawn: building $dir with mmdebstrap (once)" >&2
+                if ! mmdebstrap --quiet --variant=minbase --include="$NSPAWN_PACKAGES" \
+                        "$NSPAWN_SUITE" "$tmp" >"$tmp.log" 2>&1; then
+                        echo "nspawn: mmdebstrap failed; its log:" >&2
+                        tail -n 30 "$tmp.log" >&2
+                        rm -rf "$tmp" "$tmp.log"
+                        exit 1
+                fi
+                rm -f "$tmp.log"
+                # The test containers need no machine identity of their own; systemd makes
+                # a transient one when the file is empty.
+                : >"$tmp/etc/machine-id"
+                mv -T "$tmp" "$dir"
+        ) 9>"$NSPAWN_CACHE/.lock"
+        rc=$?
+        [ $rc -eq 0 ] || return $rc
+        echo "$dir"
+}
+
+# Overlayfs over the cache when the kernel accepts it for these directories (checked with a
+# throwaway mount in a private namespace), else a reflink/plain copy.
+nspawn_root_new() {
+        local dir=$1 lower
+        lower=$(nspawn_root_cached) || return 1
+        mkdir -p "$dir/upper" "$dir/work" "$dir/root" || return 1
+        NSPAWN_DIRS+=("$dir")
+        if unshare --mount --propagation private sh -c \
+                'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root"' \
+                sh "$lower" "$dir" 2>/dev/null; then
+                echo "$lower" >"$dir/lower"
+        else
+                rmdir "$dir/root" && cp -a --reflink=auto "$lower" "$dir/root" || return 1
+        fi
+}
+
+# Files the test puts into the container before booting go to the upper layer (or the
+# copy); this prints where ROOT-relative paths must be written.
+nspawn_root_dir() {
+        local dir=$1
+        if [ -f "$dir/lower" ]; then echo "$dir/upper"; else echo "$dir/root"; fi
+}
+
+nspawn_boot() {
+        local name=$1 dir=$2 netns=$3 pid init state i
+        local -a net=()
+        # A namespace of the test's own: the container may configure it (nspawn keeps
+        # CAP_NET_ADMIN only for private networking otherwise).
+        [ -n "$netns" ] && net=(--network-namespace-path="/run/netns/$netns" --capability=CAP_NET_ADMIN)
+        # One line, exec'd: the background PID is systemd-nspawn's own.
+        unshare --mount --propagation private sh -c '
+                set -e
+                dir=$1; shift
+                mkdir -p /run/systemd/nspawn
+                mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn
+                if [ -f "$dir/lower" ]; then
+                        mount -t overlay overlay \
+                                -o "lowerdir=$(cat "$dir/lower"),upperdir=$dir/upper,workdir=$dir/work" \
+                                "$dir/root"
+                fi
+                exec systemd-nspawn "$@"' sh "$dir" \
+                --boot --register=no --keep-unit --quiet -M "$name" -D "$dir/root" \
+                --console=read-only "${net[@]}" >"$dir/console.log" 2>&1 </dev/null &
+        pid=$!
+        NSPAWN_PID[$name]=$pid
+        init=
+        for ((i = 0; i < NSPAWN_BOOT_TIMEOUT * 10; i++)); do
+                if ! kill -0 "$pid" 2>/dev/null; then
+                        echo "nspawn: $name exited while booting; console:" >&2
+                        tail -n 30 "$dir/console.log" >&2
+                        return 1
+                fi
+                [ -n "$init" ] || init=$(pgrep -P "$pid" | head -n 1)
+                if [ -n "$init" ]; then
+                        NSPAWN_INIT[$name]=$init
+                        state=$(nspawn_exec "$name" systemctl is-system-running 2>/dev/null)
+                        case $state in running | degraded)
+                                echo "$init"
+                                return 0
+                                ;;
+                        esac
+                fi
+                sleep 0.1
+        done
+        echo "nspawn: $name not running after ${NSPAWN_BOOT_TIMEOUT}s (state '$state'); console:" >&2
+        tail -n 30 "$dir/console.log" >&2
+        [ -n "$init" ] && nspawn_exec "$name" systemctl --no-pager list-jobs >&2
+        return 1
+}
+
+nspawn_exec() {
+        local name=$1 init=${NSPAWN_INIT[$1]}
+        shift
+        [ -n "$init" ] || { echo "nspawn: $name is not booted" >&2; return 1; }
+        nsenter -t "$init" -a "$@"
+}
+
+nspawn_stop() {
+        local name=$1 pid=${NSPAWN_PID[$1]} i
+        [ -n "$pid" ] || return 0
+        if kill -0 "$pid" 2>/dev/null; then
+                nspawn_exec "$name" systemctl --no-block poweroff >/dev/null 2>&1
+                for ((i = 0; i < NSPAWN_STOP_TIMEOUT * 10; i++)); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                if kill -0 "$pid" 2>/dev/null; then
+                        echo "nspawn: $name ignored poweroff for ${NSPAWN_STOP_TIMEOUT}s; killing" >&2
+                        kill -KILL "$pid" 2>/dev/null
+                fi
+        fi
+        wait "$pid" 2>/dev/null
+        unset "NSPAWN_PID[$name]" "NSPAWN_INIT[$name]"
+}
+
+nspawn_cleanup() {
+        local name dir
+        for name in "${!NSPAWN_PID[@]}"; do
+                nspawn_stop "$name"
+        done
+        for dir in "${NSPAWN_DIRS[@]}"; do
+                rm -rf "$dir"
+        done
+        NSPAWN_DIRS=()
+}
