@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ownership.c: which live, eligible node owns an address. The model comes from a real
+ * sync message (control-proto.c), the pools from real pools.yaml text (pools-yaml.c).
+ */
+#include <string.h>
+
+#include "control-proto.h"
+#include "ownership.h"
+#include "pools.h"
+#include "rendezvous.h"
+#include "tap.h"
+
+static const char *const NAMES[] = {"node1", "node2", "node3"};
+#define N 3
+
+static Model *sync_model(const char *line)
+{
+        CtlRequest *req = NULL;
+        CtlError err = {0};
+        Model *m = NULL;
+
+        if (ctl_request_parse(line, strlen(line), 1, &req, &err) < 0 || req->op != CTL_OP_SYNC) {
+                diag_note(err.detail);
+                ctl_error_clear(&err);
+                ctl_request_free(req);
+                return NULL;
+        }
+        m = TAKE_PTR(req->sync.objects);
+        ctl_request_free(req);
+        return m;
+}
+
+static PoolSet *pools(const char *yaml)
+{
+        PoolSet *ps = NULL;
+        DiagList d = {0};
+
+        if (pools_parse("pools.yaml", yaml, strlen(yaml), &ps, &d) < 0)
+                diag_note("pools.yaml does not parse");
+        diag_list_clear(&d);
+        return ps;
+}
+
+static const char *owner_name(const PoolSet *ps, const Model *m, const Service *s, u128 a,
+                              const bool live[N])
+{
+        OwnerView v = {NAMES, live, N};
+        ssize_t o = address_owner(ps, 0, m, s, a, &v);
+        return o < 0 ? "-" : NAMES[o];
+}
+
+#define SVC(name, extra)                                                                           \
+        "{\"metadata\":{\"namespace\":\"demo\",\"name\":\"" name "\",\"uid\":\"u-" name            \
+        "\",\"labels\":{\"app\":\"" name "\"}},\"spec\":{\"type\":\"LoadBalancer\"," extra         \
+        "\"selector\":{\"app\":\"" name "\"},\"ports\":[{\"protocol\":\"TCP\",\"port\":80}]}}"
+#define NODE(name, zone)                                                                           \
+        "{\"metadata\":{\"name\":\"" name "\",\"labels\":{\"zone\":\"" zone "\"}},"                \
+        "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"198.51.100.1\"}]}}"
+#define EP(node, ready)                                                                            \
+        "{\"addresses\":[\"198.51.100.50\"],\"conditions\":{\"ready\":" ready                      \
+        "},\"nodeName\":\"" node "\"}"
+
+static const char
+    SYNC[] = "{\"op\":\"sync\",\"id\":1,\"services\":[" SVC("web", "") "," SVC("local", "\"external"
+                                                                                        "TrafficPol"
+                                                                                        "icy\":"
+                                                                                        "\"Local\""
+                                                                                        ",") "," SVC(
+        "nolocal",
+        "\"externalTrafficPolicy\":"
+        "\"Local\",") "],"
+                      "\"endpointslices\":[{\"metadata\":{\"namespace\":\"demo\",\"name\":\"local-"
+                      "1\","
+                      "\"labels\":{\"kubernetes.io/"
+                      "service-name\":\"local\"}},\"addressType\":\"IPv4\","
+                      "\"endpoints\":[" EP("node3", "true") "," EP(
+                          "node1",
+                          "false") "]},"
+                                   "{\"metadata\":{\"namespace\":\"demo\",\"name\":\"nolocal-1\","
+                                   "\"labels\":{\"kubernetes.io/"
+                                   "service-name\":\"nolocal\"}},\"addressType\":\"IPv4\","
+                                   "\"endpoints\":[" EP(
+                                       "node2", "false") "]}],"
+                                                         "\"nodes\":[" NODE("node1", "a") "," NODE(
+                                                             "node2", "b") "],\"namespaces\":[]}";
+
+static void test_plain(const Model *m)
+{
+        PoolSet *ps = pools("pools:\n  - name: p\n    addresses: [192.0.2.0/24]\n");
+        const Service *web = model_service(m, "demo", "web");
+        bool all[N] = {true, true, true};
+        size_t moved_wrong = 0, agree = 0, owned_by[N] = {0};
+
+        ok(ps && web, "pools and Service");
+        if (!ps || !web)
+                return (void)pool_set_free(ps);
+        for (unsigned i = 0; i < 256; i++) {
+                u128 a = addr_from_v4(0xc0000200u + i);
+                bool eligible[N] = {true, true, true};
+                const char *o = owner_name(ps, m, web, a, all);
+                agree += strcmp(o, NAMES[rdv_owner(a, NAMES, eligible, N)]) == 0;
+                for (size_t k = 0; k < N; k++)
+                        owned_by[k] += strcmp(o, NAMES[k]) == 0;
+                /* node2 dies: only its addresses move */
+                bool live[N] = {true, false, true};
+                const char *after = owner_name(ps, m, web, a, live);
+                if (strcmp(o, "node2") != 0 ? strcmp(after, o) != 0 : strcmp(after, "node2") == 0)
+                        moved_wrong++;
+        }
+        is_int(agree, 256, "no rules: the owner is the rendezvous owner over all live nodes");
+        ok(owned_by[0] > 40 && owned_by[1] > 40 && owned_by[2] > 40,
+           "every node owns a share (%zu/%zu/%zu)", owned_by[0], owned_by[1], owned_by[2]);
+        is_int(moved_wrong, 0, "a death moves exactly the dead node's addresses");
+        bool none[N] = {false, false, false};
+        is_str(owner_name(ps, m, web, addr_from_v4(0xc0000201u), none), "-",
+               "nobody live: no owner");
+        bool self_only[N] = {true, false, false};
+        is_str(owner_name(ps, m, web, addr_from_v4(0xc0000201u), self_only), "node1",
+               "alone: this node owns everything");
+        pool_set_free(ps);
+}
+
+static void test_node_selectors(const Model *m)
+{
+        PoolSet *ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                            "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
+                            "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                            "  name: a\nspec:\n  ipAddressPools: [p]\n  nodeSelectors:\n"
+                            "  - matchLabels: {zone: a}\n");
+        const Service *web = model_service(m, "demo", "web");
+        bool all[N] = {true, true, true}, no1[N] = {false, true, true};
+        size_t only1 = 0;
+
+        if (!ps || !web)
+                return (void)ok(false, "node selector pools");
+        for (unsigned i = 0; i < 64; i++)
+                only1 += strcmp(owner_name(ps, m, web, addr_from_v4(0xc0000200u + i), all),
+                                "node1") == 0;
+        is_int(only1, 64, "nodeSelectors zone=a: node1 (zone a) owns every address");
+        ok(!node_eligible(ps, 0, m, web, "node2"), "node2 (zone b) is not eligible");
+        ok(!node_eligible(ps, 0, m, web, "node3"), "node3 (no Node object, no labels) is not");
+        is_str(owner_name(ps, m, web, addr_from_v4(0xc0000201u), no1), "-",
+               "node1 dead: nobody may announce");
+        pool_set_free(ps);
+
+        ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                   "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
+                   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                   "  name: a\nspec:\n  ipAddressPools: [p]\n  preferredNodeSelectors:\n"
+                   "  - matchLabels: {zone: b}\n");
+        bool no2[N] = {true, false, true};
+        size_t pref = 0, fallback = 0;
+        for (unsigned i = 0; ps && i < 64; i++) {
+                u128 a = addr_from_v4(0xc0000200u + i);
+                pref += strcmp(owner_name(ps, m, web, a, all), "node2") == 0;
+                fallback += strcmp(owner_name(ps, m, web, a, no2), "-") != 0;
+        }
+        is_int(pref, 64, "preferredNodeSelectors zone=b: node2 owns every address");
+        is_int(fallback, 64, "node2 dead: the others take over");
+        pool_set_free(ps);
+
+        ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                   "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
+                   "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                   "  name: q\nspec:\n  addresses: [198.51.100.0/24]\n---\n"
+                   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                   "  name: a\nspec:\n  ipAddressPools: [q]\n  serviceSelectors:\n"
+                   "  - matchLabels: {app: web}\n");
+        const Service *local = model_service(m, "demo", "local");
+        OwnerView v = {NAMES, all, N};
+        ok(ps && address_owner(ps, 0, m, web, addr_from_v4(0xc0000201u), &v) == -1,
+           "a pool no L2Advertisement covers is not announced");
+        ok(ps && address_owner(ps, 1, m, web, addr_from_v4(0xc6336401u), &v) >= 0,
+           "serviceSelectors app=web: web is announced");
+        ok(ps && local && address_owner(ps, 1, m, local, addr_from_v4(0xc6336401u), &v) == -1,
+           "serviceSelectors app=web: another Service is not");
+        pool_set_free(ps);
+}
+
+static void test_local(const Model *m)
+{
+        PoolSet *ps = pools("pools:\n  - name: p\n    addresses: [192.0.2.0/24]\n");
+        const Service *local = model_service(m, "demo", "local");
+        const Service *nolocal = model_service(m, "demo", "nolocal");
+        bool all[N] = {true, true, true}, no3[N] = {true, true, false};
+        size_t on3 = 0;
+
+        if (!ps || !local || !nolocal)
+                return (void)ok(false, "Local Services");
+        for (unsigned i = 0; i < 64; i++)
+                on3 += strcmp(owner_name(ps, m, local, addr_from_v4(0xc0000200u + i), all),
+                              "node3") == 0;
+        is_int(on3, 64, "Local: only node3 has a ready endpoint, it owns every address");
+        ok(!node_eligible(ps, 0, m, local, "node1"), "a not-ready endpoint does not count");
+        is_str(owner_name(ps, m, local, addr_from_v4(0xc0000201u), no3), "-",
+               "node3 dead: the Local Service is not announced");
+        is_str(owner_name(ps, m, nolocal, addr_from_v4(0xc0000201u), all), "-",
+               "Local without a ready endpoint anywhere: not announced");
+        ok(node_eligible(ps, 0, m, NULL, "node2"),
+           "restored allocation (Service unknown): node rules only");
+        pool_set_free(ps);
+}
+
+int main(void)
+{
+        Model *m = sync_model(SYNC);
+
+        ok(m != NULL, "the sync message decodes");
+        if (m) {
+                test_plain(m);
+                test_node_selectors(m);
+                test_local(m);
+        }
+        model_free(m);
+        return tap_done();
+}
