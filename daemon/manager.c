@@ -772,11 +772,15 @@ static int reload(Manager *m, char **reply, const json_t *id)
                                  "the configuration has errors; nothing was changed");
                         ctl_reply_error(&e, msgs, n_msgs, reply, NULL);
                 }
+                /* STATUS is one line: the first error (FILE:LINE:COL: message) and a count */
+                (void)sd_notifyf(false,
+                                 "READY=1\nSTATUS=Reload failed, previous configuration kept: "
+                                 "%s%s",
+                                 n_msgs ? msgs[0] : "see the log",
+                                 n_msgs > 1 ? " (and more errors in the log)" : "");
                 conf_free(conf);
                 pool_set_free(pools);
                 free_msgs(msgs, n_msgs);
-                (void)sd_notifyf(false, "READY=1\nSTATUS=Reload failed (see the log); running "
-                                        "with the previous configuration");
                 return -EINVAL;
         }
         for (size_t i = 0; i < n_dropped; i++) {
