@@ -51,6 +51,9 @@ socket_group = mlbd
 state_dir = /var/lib/mlbd
 log_level = debug
 
+[cluster]
+key_file = /etc/mlbd/cluster.key
+
 [announce]
 garp_count = 3
 garp_interval_ms = 50
@@ -110,6 +113,10 @@ wait_count() { # REGEX MIN SECS
         return 1
 }
 tap_ok "the user mlbd exists (systemd-sysusers ran on etc/mlbd.sysusers)" eval "X id mlbd >/dev/null"
+# The cluster key, as a package's postinst makes it: mlbd --gen-key, readable by mlbd only.
+X /usr/sbin/mlbd --gen-key /etc/mlbd/cluster.key >/dev/null &&
+        X chown mlbd:mlbd /etc/mlbd/cluster.key
+tap_is "$(X stat -c '%U:%G %a' /etc/mlbd/cluster.key)" "mlbd:mlbd 600" "mlbd --gen-key made /etc/mlbd/cluster.key (0600, chowned to mlbd)"
 
 # --- start with a broken pools file: the start job fails ---
 bad_pools >"$R/etc/mlbd/pools.yaml"
