@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mlbd entry point: command line, --check-config, --flush, --version, --help; the daemon
+ * mlbd entry point: command line, --check-config, --flush, --gen-key, --version, --help; the daemon
  * itself is manager.c.
  */
 #include <getopt.h>
 #include <string.h>
 
 #include "conf.h"
+#include "heartbeat.h"
 #include "manager.h"
 #include "pools.h"
 #include "util/log.h"
@@ -15,6 +16,7 @@ typedef enum Action {
         ACTION_RUN,
         ACTION_CHECK_CONFIG,
         ACTION_FLUSH,
+        ACTION_GEN_KEY,
         ACTION_VERSION,
         ACTION_HELP,
 } Action;
@@ -29,6 +31,8 @@ static void help(void)
                "  -c, --config FILE   configuration file (default %s)\n"
                "      --check-config  validate mlbd.conf and the pools file, print a summary\n"
                "      --flush         remove every address mlbd added, then exit\n"
+               "      --gen-key FILE  write a new random cluster key to FILE (mode 0600;\n"
+               "                      an existing file is never overwritten)\n"
                "      --version       print the version and exit\n"
                "  -h, --help          print this help and exit\n"
                "\n"
@@ -36,13 +40,15 @@ static void help(void)
                MLBD_DEFAULT_CONF);
 }
 
-static int parse_argv(int argc, char **argv, Action *action, const char **config)
+static int parse_argv(int argc, char **argv, Action *action, const char **config,
+                      const char **key_file)
 {
-        enum { ARG_CHECK_CONFIG = 0x100, ARG_FLUSH, ARG_VERSION };
+        enum { ARG_CHECK_CONFIG = 0x100, ARG_FLUSH, ARG_GEN_KEY, ARG_VERSION };
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
             {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
             {"flush", no_argument, NULL, ARG_FLUSH},
+            {"gen-key", required_argument, NULL, ARG_GEN_KEY},
             {"version", no_argument, NULL, ARG_VERSION},
             {"help", no_argument, NULL, 'h'},
             {},
@@ -61,6 +67,10 @@ static int parse_argv(int argc, char **argv, Action *action, const char **config
                         break;
                 case ARG_FLUSH:
                         *action = ACTION_FLUSH;
+                        break;
+                case ARG_GEN_KEY:
+                        *action = ACTION_GEN_KEY;
+                        *key_file = optarg;
                         break;
                 case ARG_VERSION:
                         *action = ACTION_VERSION;
@@ -108,6 +118,19 @@ static void print_pool(const PoolSet *set, size_t idx)
         if (!pool_is_announced(set, idx))
                 printf(", not announced");
         printf("\n");
+}
+
+static int gen_key(const char *path)
+{
+        _cleanup_free_ char *error = NULL;
+        int r = hb_key_generate(path, &error);
+
+        if (r < 0) {
+                fprintf(stderr, "mlbd: %s\n", error ? error : strerror(-r));
+                return r;
+        }
+        printf("%s: new cluster key written; copy it to every node (mode 0600)\n", path);
+        return 0;
 }
 
 static int check_config(const char *path)
@@ -158,10 +181,10 @@ static int check_config(const char *path)
 
 int main(int argc, char **argv)
 {
-        const char *config;
+        const char *config, *key_file = NULL;
         Action action;
 
-        if (parse_argv(argc, argv, &action, &config) < 0)
+        if (parse_argv(argc, argv, &action, &config, &key_file) < 0)
                 return 2;
 
         switch (action) {
@@ -175,6 +198,8 @@ int main(int argc, char **argv)
                 return check_config(config) < 0 ? 1 : 0;
         case ACTION_FLUSH:
                 return manager_flush() < 0 ? 1 : 0;
+        case ACTION_GEN_KEY:
+                return gen_key(key_file) < 0 ? 1 : 0;
         default: {
                 _cleanup_(manager_freep) Manager *m = NULL;
                 if (manager_new(&m, config) < 0)
