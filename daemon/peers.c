@@ -208,8 +208,13 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Peers *p = userdata;
 
+        uint64_t next = usec + p->interval_usec, now = now_usec(p);
+
         send_round(p);
-        (void)sd_event_source_set_time(s, usec + p->interval_usec);
+        /* Keep the cadence, but after a stall send one round, not a burst of catch-ups. */
+        if (next <= now)
+                next = now + p->interval_usec;
+        (void)sd_event_source_set_time(s, next);
         (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
