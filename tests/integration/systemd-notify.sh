@@ -184,9 +184,10 @@ tap_is "$(prop ActiveState)/$(prop MainPID)" "active/$pid1" "still active, same 
 status=$(prop StatusText)
 tap_diag "StatusText: $status"
 tap_ok "StatusText says the reload failed" grep -q 'Reload failed' <<<"$status"
-tap_todo_is "$(grep -o 'pools.yaml:5:9' <<<"$status")" "pools.yaml:5:9" \
-        "StatusText names the broken file and place (pools.yaml:5:9)" \
-        "mlbd's STATUS= after a failed reload says only 'see the log' (manager.c reload())"
+# (Was a TODO until 1e094e8: STATUS= said only "see the log".)
+tap_ok "StatusText names the broken file, place and reason (pools.yaml:5:9: range end ...)" \
+        grep -q '/etc/mlbd/pools.yaml:5:9: range end 192.0.2.240 is below its start' <<<"$status"
+tap_is "$(wc -l <<<"$status")" 1 "StatusText is still one line"
 tap_ok "192.0.2.150 is still on eth0" host_has_addr node1 192.0.2.150
 out=$(X mlbctl pools 2>&1)
 tap_ok "the pool 'more' from the last good file is still there" grep -q 'more' <<<"$out"
