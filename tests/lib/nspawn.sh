@@ -93,6 +93,17 @@ nspawn_root_dir() {
         if [ -f "$dir/lower" ]; then echo "$dir/upper"; else echo "$dir/root"; fi
 }
 
+# The child of nspawn PID that lives in another PID namespace (the container's PID 1).
+nspawn_child_init() {
+        local c self
+        self=$(readlink /proc/self/ns/pid)
+        for c in $(pgrep -P "$1"); do
+                [ "$(readlink "/proc/$c/ns/pid" 2>/dev/null)" != "$self" ] || continue
+                [ -n "$(readlink "/proc/$c/ns/pid" 2>/dev/null)" ] && echo "$c" && return 0
+        done
+        return 1
+}
+
 nspawn_boot() {
         local name=$1 dir=$2 netns=$3 pid init state i
         local -a net=()
@@ -122,7 +133,10 @@ nspawn_boot() {
                         tail -n 30 "$dir/console.log" >&2
                         return 1
                 fi
-                [ -n "$init" ] || init=$(pgrep -P "$pid" | head -n 1)
+                # nspawn's first child is a short-lived helper in our PID namespace; the
+                # container's init is the child in a PID namespace of its own. Checked on
+                # every round: a helper picked up early would fail nsenter forever.
+                init=$(nspawn_child_init "$pid")
                 if [ -n "$init" ]; then
                         NSPAWN_INIT[$name]=$init
                         state=$(nspawn_exec "$name" systemctl is-system-running 2>/dev/null)
