@@ -52,7 +52,8 @@ wait_one_holder() {
         echo "none-or-many:$h"
         return 1
 }
-ask() { lan_exec client curl -s --max-time 1 "http://$VIP:8080/"; }
+# (a request begun just before the new owner's announcement retransmits its SYN after 1 s)
+ask() { lan_exec client curl -s --max-time 3 "http://$VIP:8080/"; }
 # Two steady client loops until loop_stop: UDP requests every 5 ms (tests/bench/prober: a
 # probe answered by whichever node holds the address; a lost one is a failed request) and
 # HTTP requests every ~10 ms (curl, each on a new connection).

@@ -132,12 +132,18 @@ lan_cleanup() {
         done
         LAN_NAMESPACES=()
         if [ -n "$LAN_TMP" ]; then
-                rm -rf "$LAN_TMP"
+                if [ "$TAP_FAILED" -gt 0 ] && [ -n "${LAN_KEEP_ON_FAILURE:-}" ]; then
+                        echo "# kept $LAN_TMP (LAN_KEEP_ON_FAILURE)"
+                else
+                        rm -rf "$LAN_TMP"
+                fi
                 LAN_TMP=
         fi
 }
 
-# A scratch directory removed by lan_cleanup.
+# A scratch directory removed by lan_cleanup (kept after a failed check when
+# LAN_KEEP_ON_FAILURE is set). lan_setup makes it, so that `tmp=$(lan_tmpdir)` in a
+# subshell still names the directory the cleanup removes.
 lan_tmpdir() {
         if [ -z "$LAN_TMP" ]; then
                 LAN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/mlbdt-$$.XXXXXX") || return 1
@@ -149,6 +155,7 @@ lan_setup() {
         local sw name ns i=0 mac
         trap lan_cleanup EXIT
         trap 'exit 130' INT TERM
+        lan_tmpdir >/dev/null || return 1
         sw=$(lan_ns sw)
         ip netns add "$sw" || return 1
         LAN_NAMESPACES+=("$sw")
