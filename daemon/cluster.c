@@ -120,8 +120,8 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
         c->static_members = conf->n_peers > 0;
         r = hb_key_load(conf->key_file, ps.key, &error);
         if (r < 0)
-                return log_error_errno(r, "Cluster key %s: %s", conf->key_file,
-                                       error ? error : "cannot read it");
+                return log_error_errno(r, "Cluster key: %s (make one with mlbd --gen-key)",
+                                       error ? error : conf->key_file);
         if (r == HB_KEY_LOOSE_MODE)
                 log_warning("%s", error);
         c->incarnation = next_incarnation(conf->state_dir);

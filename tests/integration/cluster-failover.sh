@@ -114,6 +114,14 @@ PHASES=()
 phase() { PHASES+=("$1@$((($(date +%s%N) - T0) / 1000000))"); }
 lan_bg client "$tmp/arp-ask.log" /usr/bin/python3 "$(dirname "$0")/../lib/arp-ask.py" eth0 "$VIP" 20 120
 
+# a missing key file is a startup error naming the file; nothing is started
+sed "s|^key_file = .*|key_file = $tmp/missing.key|" "$tmp/node1/mlbd.conf" >"$tmp/nokey.conf"
+out=$(lan_exec node1 timeout 10 "$MLBD" -c "$tmp/nokey.conf" 2>&1)
+rc=$?
+tap_diag "$out"
+tap_ok "mlbd without its key file exits non-zero ($rc)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+tap_ok "and says which file" grep -q "$tmp/missing.key" <<<"$out"
+
 for n in "${NODES[@]}"; do
         start_node "$n" || { echo "Bail out! $n did not start"; exit 1; }
 done
