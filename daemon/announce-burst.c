@@ -65,7 +65,12 @@ static void burst_step(AnnounceBurst *b)
 
 static int burst_timer_fn(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        burst_step(userdata);
+        AnnounceBurst *b = userdata;
+
+        if (b->sent >= b->count)
+                burst_finish(b, 0);
+        else
+                burst_step(b);
         return 0;
 }
 
@@ -98,8 +103,9 @@ int burst_attach_event(AnnounceBurst *b, sd_event *e, int64_t priority)
         return 0;
 }
 
-/* The first packet goes out from a zero-delay timer, not from here, so the callback never
- * runs inside burst_start() and the caller's state is settled before it does. */
+/* The first packet goes out from here, at once (a takeover waits for nothing); the
+ * callback still never runs inside burst_start(): the end of a burst is always reported
+ * from a timer, so the caller's state is settled before it runs. */
 int burst_start(AnnounceBurst *b, burst_cb_t cb, void *userdata)
 {
         int r;
@@ -111,16 +117,21 @@ int burst_start(AnnounceBurst *b, burst_cb_t cb, void *userdata)
         b->cb = cb;
         b->userdata = userdata;
         b->sent = 0;
-        /* ARP announcements go out on an ARP socket; NAs need no solicited-node group. */
-        b->fd =
-            addr_is_v4(b->addr) ? arp_socket_open(b->ifindex) : ndisc_socket_open(b->ifindex, NULL);
+        b->fd = l2_send_socket_open();
         if (b->fd < 0) {
                 r = b->fd;
                 b->fd = -EBADF;
                 return r;
         }
-        r = sd_event_add_time_relative(b->event, &b->timer, CLOCK_BOOTTIME, 0, TIMER_ACCURACY_USEC,
-                                       burst_timer_fn, b);
+        r = l2_send_announce(b->fd, b->ifindex, b->mac, b->addr);
+        if (r < 0) {
+                burst_reset(b);
+                return r;
+        }
+        b->sent = 1;
+        r = sd_event_add_time_relative(b->event, &b->timer, CLOCK_BOOTTIME,
+                                       b->sent >= b->count ? 0 : b->interval_usec,
+                                       TIMER_ACCURACY_USEC, burst_timer_fn, b);
         if (r < 0) {
                 burst_reset(b);
                 return r;

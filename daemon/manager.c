@@ -87,6 +87,9 @@ struct Manager {
         ControlServer *control;
         sd_event_source *reconcile_source;
         sd_event_source *handover_timer, *stop_timer;
+        /* state.json is written (with fsync) after everything else of a loop iteration,
+         * so that a takeover's first announcement never waits for the disk */
+        sd_event_source *save_source;
         Handover *handovers;
         size_t n_handovers, cap_handovers;
         AddrSet contested; /* owned here and also claimed by a peer */
@@ -537,7 +540,11 @@ static void unwant_cb(u128 addr, const char *ifname, void *userdata)
                 desired_add(drop, addr);
 }
 
-static void save_state(Manager *m);
+static void schedule_save(Manager *m)
+{
+        if (m->save_source)
+                (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+}
 
 static int cmp_u128(const void *a, const void *b)
 {
@@ -620,7 +627,7 @@ static int reconcile(sd_event_source *source, void *userdata)
         free(want.addrs);
         free(drop.addrs);
         publish_owned(m);
-        save_state(m);
+        schedule_save(m);
         update_status(m);
         return 0;
 }
@@ -688,6 +695,12 @@ static void save_state(Manager *m)
         announcer_foreach(m->announcer, ANN_OWNED, state_owned_cb, s);
         (void)mkdir(m->conf->state_dir, 0750);
         (void)state_save(m->conf->state_dir, s);
+}
+
+static int save_fired(sd_event_source *s, void *userdata)
+{
+        save_state(userdata);
+        return 0;
 }
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -1361,6 +1374,11 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_oom();
         (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_OFF);
+        r = sd_event_add_defer(m->event, &m->save_source, save_fired, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_priority(m->save_source, SD_EVENT_PRIORITY_IDLE + 10);
+        (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
         restore_state(m);
         *ret = TAKE_PTR(m);
         return 0;
@@ -1384,6 +1402,7 @@ Manager *manager_free(Manager *m)
         cluster_free(m->cluster);
         sd_event_source_disable_unref(m->handover_timer);
         sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->save_source);
         free(m->handovers);
         free(m->contested.addrs);
         nl_monitor_free(m->monitor);
