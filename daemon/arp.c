@@ -143,7 +143,10 @@ int arp_socket_open(int ifindex)
 
         if (ifindex <= 0)
                 return -EINVAL;
-        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ARP));
+        /* Protocol 0 here and the protocol in bind(): a socket opened with a protocol is
+         * already receiving, and binding it makes the kernel wait for an RCU grace period
+         * (~14 ms measured); bound from idle it does not. */
+        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)

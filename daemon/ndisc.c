@@ -223,7 +223,8 @@ int ndisc_socket_open(int ifindex, const struct in6_addr *join_group)
 
         if (ifindex <= 0)
                 return -EINVAL;
-        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IPV6));
+        /* protocol 0, then bind() with it: no RCU grace period (see arp_socket_open()) */
+        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
