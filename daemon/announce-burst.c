@@ -14,7 +14,8 @@ struct AnnounceBurst {
         u128 addr;
         unsigned count, sent;
         uint64_t interval_usec;
-        int fd;
+        int fd;        /* >= 0 while running */
+        int shared_fd; /* borrowed send socket, or -EBADF */
         sd_event *event;
         int64_t priority;
         sd_event_source *timer;
@@ -25,7 +26,8 @@ struct AnnounceBurst {
 static void burst_reset(AnnounceBurst *b)
 {
         b->timer = sd_event_source_disable_unref(b->timer);
-        closep(&b->fd);
+        if (b->fd != b->shared_fd)
+                closep(&b->fd);
         b->fd = -EBADF;
 }
 
@@ -90,6 +92,7 @@ int burst_new(AnnounceBurst **ret, int ifindex, const uint8_t mac[static ETH_ALE
         b->count = count;
         b->interval_usec = interval_usec;
         b->fd = -EBADF;
+        b->shared_fd = -EBADF;
         *ret = b;
         return 0;
 }
@@ -117,7 +120,7 @@ int burst_start(AnnounceBurst *b, burst_cb_t cb, void *userdata)
         b->cb = cb;
         b->userdata = userdata;
         b->sent = 0;
-        b->fd = l2_send_socket_open();
+        b->fd = b->shared_fd >= 0 ? b->shared_fd : l2_send_socket_open();
         if (b->fd < 0) {
                 r = b->fd;
                 b->fd = -EBADF;
@@ -138,6 +141,11 @@ int burst_start(AnnounceBurst *b, burst_cb_t cb, void *userdata)
         }
         (void)sd_event_source_set_priority(b->timer, b->priority);
         return 0;
+}
+
+void burst_set_socket(AnnounceBurst *b, int fd)
+{
+        b->shared_fd = fd;
 }
 
 void burst_stop(AnnounceBurst *b)

@@ -6,6 +6,7 @@
 #include "announcer.h"
 #include "arp.h"
 #include "claim-watch.h"
+#include "l2.h"
 #include "probe.h"
 #include "util/log.h"
 
@@ -42,6 +43,8 @@ struct Announcer {
         AnnouncerCallbacks cb;
         void *userdata;
         Entry *entries;
+        ClaimHub *claims; /* one listening socket per interface and family */
+        int send_fd;      /* one send-only packet socket for every burst */
 };
 
 static const char *const state_names[_ANN_STATE_MAX] = {
@@ -108,6 +111,8 @@ static int announce_now(Entry *e)
         r = burst_new(&e->burst, e->ifindex, e->mac, e->addr, a->settings.garp_count,
                       a->settings.garp_interval_usec);
         if (r >= 0)
+                burst_set_socket(e->burst, a->send_fd);
+        if (r >= 0)
                 r = burst_attach_event(e->burst, a->event, 0);
         if (r >= 0)
                 r = burst_start(e->burst, burst_done, e);
@@ -164,7 +169,7 @@ static void take(Entry *e)
                 log_warning_errno(r, "announce %s: cannot announce on %s: %m", buf, e->ifname);
         r = claim_watch_new(&e->watch, e->ifindex, e->mac, e->addr, claim_seen, e);
         if (r >= 0)
-                r = claim_watch_attach_event(e->watch, a->event, 0);
+                r = claim_watch_attach_hub(e->watch, a->claims);
         if (r < 0) {
                 e->watch = claim_watch_free(e->watch);
                 log_warning_errno(r, "announce %s: cannot watch for claims: %m", buf);
@@ -448,6 +453,13 @@ int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSetti
         a->nl = nl;
         a->cb = *cb;
         a->userdata = userdata;
+        a->send_fd = l2_send_socket_open(); /* on failure each burst opens its own */
+        if (claim_hub_new(&a->claims, e, 0) < 0) {
+                closep(&a->send_fd);
+                sd_event_unref(a->event);
+                free(a);
+                return -ENOMEM;
+        }
         announcer_set_settings(a, s);
         *ret = a;
         return 0;
@@ -463,6 +475,8 @@ Announcer *announcer_free(Announcer *a)
                 entry_stop(e);
                 free(e);
         }
+        claim_hub_free(a->claims);
+        closep(&a->send_fd);
         free(a->interface);
         sd_event_unref(a->event);
         free(a);

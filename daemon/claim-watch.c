@@ -5,57 +5,201 @@
 
 #include "claim-watch.h"
 #include "l2.h"
+#include "ndisc.h"
 #include "util/log.h"
+
+/* One listening socket and the watches that read from it. */
+typedef struct Listener {
+        ClaimHub *hub; /* NULL: owned by a single watch (claim_watch_attach_event) */
+        int ifindex;
+        bool v4;
+        int fd;
+        sd_event_source *io;
+        ClaimWatch **watches;
+        size_t n, cap;
+} Listener;
+
+struct ClaimHub {
+        sd_event *event;
+        int64_t priority;
+        Listener **listeners;
+        size_t n, cap;
+};
 
 struct ClaimWatch {
         int ifindex;
         uint8_t mac[ETH_ALEN];
         u128 addr;
-        int fd;
-        sd_event_source *io;
+        Listener *listener;
         uint64_t count;
         uint8_t last_mac[ETH_ALEN];
         claim_watch_cb_t cb;
         void *userdata;
 };
 
-static int claim_watch_io_fn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void listener_free(Listener *l)
 {
-        ClaimWatch *w = userdata;
+        if (!l)
+                return;
+        l->io = sd_event_source_disable_unref(l->io);
+        closep(&l->fd);
+        free(l->watches);
+        free(l);
+}
+
+/* Counts and reports one claim (the callback may free the watch, and with it, if it was
+ * the last, the listener). */
+static void report(ClaimWatch *w, const uint8_t mac[ETH_ALEN])
+{
         char buf[ADDR_STR_MAX], mbuf[MAC_STR_MAX];
+
+        w->count++;
+        if (w->count == 1 || memcmp(mac, w->last_mac, ETH_ALEN) != 0)
+                log_warning("%s is claimed on the LAN by %s (claims so far: %" PRIu64 ")",
+                            addr_format(w->addr, buf), mac_format(mac, mbuf), w->count);
+        else
+                log_debug("%s claimed again by %s (%" PRIu64 ")", addr_format(w->addr, buf),
+                          mac_format(mac, mbuf), w->count);
+        memcpy(w->last_mac, mac, ETH_ALEN);
+        if (w->cb)
+                w->cb(w, mac, w->count, 0, w->userdata);
+}
+
+/* Reads one packet; returns the watch it is a claim against (with *mac), NULL if none,
+ * or sets *error (-EAGAIN: the queue is empty). */
+static ClaimWatch *read_claim(Listener *l, uint8_t mac[ETH_ALEN], int *error)
+{
+        uint8_t eth_src[ETH_ALEN];
+        ArpPacket p;
+        NdMsg m;
+        int r = l->v4 ? arp_recv(l->fd, &p, eth_src) : ndisc_recv(l->fd, &m, eth_src);
+
+        *error = r < 0 ? r : 0;
+        if (r < 0)
+                return NULL;
+        for (size_t i = 0; i < l->n; i++) {
+                ClaimWatch *w = l->watches[i];
+                struct in6_addr a;
+                L2Claim c;
+                if (l->v4)
+                        c = l2_classify_arp(&p, addr_to_v4(w->addr), w->mac, mac);
+                else {
+                        addr_to_in6(w->addr, &a);
+                        c = l2_classify_nd(&m, eth_src, &a, w->mac, mac);
+                }
+                /* Only USE is a claim on an owned address: a probe for it is answered by
+                 * the kernel, and the prober then backs off (RFC 5227 §2.1.1). */
+                if (c == L2_CLAIM_USE)
+                        return w;
+        }
+        return NULL;
+}
+
+static int listener_io_fn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Listener *l = userdata;
+        char buf[ADDR_STR_MAX];
         uint8_t mac[ETH_ALEN];
 
         for (int i = 0; i < 64; i++) {
-                int r = l2_recv_claim(w->fd, w->addr, w->mac, mac);
-
+                int r;
+                ClaimWatch *w = read_claim(l, mac, &r);
                 if (r == -EAGAIN)
                         return 0;
                 if (r == -EBADMSG || r == -ENETDOWN || r == -ENOBUFS)
                         continue;
                 if (r < 0) {
-                        log_warning_errno(r, "claim watch %s: %m", addr_format(w->addr, buf));
-                        w->io = sd_event_source_disable_unref(w->io);
-                        if (w->cb)
-                                w->cb(w, NULL, w->count, r, w->userdata);
+                        /* the socket failed: every watch on it stops and is told; a
+                         * callback may free its own watch (and so the listener) */
+                        size_t n = l->n;
+                        ClaimWatch **snap = calloc(n + 1, sizeof(ClaimWatch *));
+                        if (snap)
+                                memcpy(snap, l->watches, n * sizeof(ClaimWatch *));
+                        l->io = sd_event_source_disable_unref(l->io);
+                        for (size_t k = 0; snap && k < n; k++) {
+                                log_warning_errno(r, "claim watch %s: %m",
+                                                  addr_format(snap[k]->addr, buf));
+                                if (snap[k]->cb)
+                                        snap[k]->cb(snap[k], NULL, snap[k]->count, r,
+                                                    snap[k]->userdata);
+                        }
+                        free(snap);
                         return 0;
                 }
-                /* Only USE is a claim on an owned address: a probe for it is answered by
-                 * the kernel, and the prober then backs off (RFC 5227 §2.1.1). */
-                if (r != L2_CLAIM_USE)
-                        continue;
-                w->count++;
-                if (w->count == 1 || memcmp(mac, w->last_mac, ETH_ALEN) != 0)
-                        log_warning("%s is claimed on the LAN by %s (claims so far: %" PRIu64 ")",
-                                    addr_format(w->addr, buf), mac_format(mac, mbuf), w->count);
-                else
-                        log_debug("%s claimed again by %s (%" PRIu64 ")", addr_format(w->addr, buf),
-                                  mac_format(mac, mbuf), w->count);
-                memcpy(w->last_mac, mac, ETH_ALEN);
-                if (w->cb)
-                        w->cb(w, mac, w->count, 0, w->userdata);
-                return 0; /* the callback may have freed w */
+                if (w) {
+                        report(w, mac);
+                        return 0; /* the callback may have freed w and the listener */
+                }
         }
         return 0;
+}
+
+static int listener_open(Listener *l, sd_event *e, int64_t priority)
+{
+        int r;
+
+        /* IPv6: NAs for the address go to ff02::1 or to us; no group to join. */
+        l->fd = l->v4 ? arp_socket_open(l->ifindex) : ndisc_socket_open(l->ifindex, NULL);
+        if (l->fd < 0) {
+                r = l->fd;
+                l->fd = -EBADF;
+                return r;
+        }
+        r = sd_event_add_io(e, &l->io, l->fd, EPOLLIN, listener_io_fn, l);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_priority(l->io, priority);
+}
+
+static int listener_add(Listener *l, ClaimWatch *w)
+{
+        if (GROW(l->watches, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
+        l->watches[l->n++] = w;
+        w->listener = l;
+        return 0;
+}
+
+static void hub_drop_listener(ClaimHub *h, Listener *l)
+{
+        for (size_t i = 0; i < h->n; i++)
+                if (h->listeners[i] == l) {
+                        h->listeners[i] = h->listeners[--h->n];
+                        break;
+                }
+        listener_free(l);
+}
+
+int claim_hub_new(ClaimHub **ret, sd_event *e, int64_t priority)
+{
+        ClaimHub *h = calloc(1, sizeof(*h));
+
+        if (!h)
+                return -ENOMEM;
+        h->event = sd_event_ref(e);
+        h->priority = priority;
+        *ret = h;
+        return 0;
+}
+
+ClaimHub *claim_hub_free(ClaimHub *h)
+{
+        if (!h)
+                return NULL;
+        for (size_t i = 0; i < h->n; i++) {
+                for (size_t k = 0; k < h->listeners[i]->n; k++)
+                        h->listeners[i]->watches[k]->listener = NULL;
+                listener_free(h->listeners[i]);
+        }
+        free(h->listeners);
+        sd_event_unref(h->event);
+        free(h);
+        return NULL;
+}
+
+size_t claim_hub_sockets(const ClaimHub *h)
+{
+        return h->n;
 }
 
 int claim_watch_new(ClaimWatch **ret, int ifindex, const uint8_t mac[static ETH_ALEN], u128 addr,
@@ -71,7 +215,6 @@ int claim_watch_new(ClaimWatch **ret, int ifindex, const uint8_t mac[static ETH_
         w->ifindex = ifindex;
         memcpy(w->mac, mac, ETH_ALEN);
         w->addr = addr;
-        w->fd = -EBADF;
         w->cb = cb;
         w->userdata = userdata;
         *ret = w;
@@ -80,25 +223,54 @@ int claim_watch_new(ClaimWatch **ret, int ifindex, const uint8_t mac[static ETH_
 
 int claim_watch_attach_event(ClaimWatch *w, sd_event *e, int64_t priority)
 {
+        Listener *l;
         int r;
 
-        if (w->fd >= 0)
+        if (w->listener)
                 return -EBUSY;
-        /* IPv6: NAs for the address go to ff02::1 or to us; no group to join. */
-        w->fd =
-            addr_is_v4(w->addr) ? arp_socket_open(w->ifindex) : ndisc_socket_open(w->ifindex, NULL);
-        if (w->fd < 0) {
-                r = w->fd;
-                w->fd = -EBADF;
-                return r;
-        }
-        r = sd_event_add_io(e, &w->io, w->fd, EPOLLIN, claim_watch_io_fn, w);
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        *l = (Listener){.ifindex = w->ifindex, .v4 = addr_is_v4(w->addr), .fd = -EBADF};
+        r = listener_open(l, e, priority);
+        if (r >= 0)
+                r = listener_add(l, w);
         if (r < 0) {
-                closep(&w->fd);
-                w->fd = -EBADF;
+                listener_free(l);
                 return r;
         }
-        return sd_event_source_set_priority(w->io, priority);
+        return 0;
+}
+
+int claim_watch_attach_hub(ClaimWatch *w, ClaimHub *h)
+{
+        bool v4 = addr_is_v4(w->addr);
+        Listener *l = NULL;
+        int r;
+
+        if (w->listener)
+                return -EBUSY;
+        for (size_t i = 0; i < h->n && !l; i++)
+                if (h->listeners[i]->ifindex == w->ifindex && h->listeners[i]->v4 == v4)
+                        l = h->listeners[i];
+        if (!l) {
+                if (GROW(h->listeners, h->cap, h->n + 1) < 0)
+                        return -ENOMEM;
+                l = calloc(1, sizeof(*l));
+                if (!l)
+                        return -ENOMEM;
+                *l = (Listener){.hub = h, .ifindex = w->ifindex, .v4 = v4, .fd = -EBADF};
+                r = listener_open(l, h->event, h->priority);
+                if (r < 0) {
+                        listener_free(l);
+                        return r;
+                }
+                h->listeners[h->n++] = l;
+        }
+        r = listener_add(l, w);
+        if (r < 0 && l->n == 0)
+                hub_drop_listener(h, l);
+        return r;
 }
 
 uint64_t claim_watch_get_count(const ClaimWatch *w)
@@ -108,10 +280,26 @@ uint64_t claim_watch_get_count(const ClaimWatch *w)
 
 ClaimWatch *claim_watch_free(ClaimWatch *w)
 {
+        Listener *l;
+
         if (!w)
                 return NULL;
-        w->io = sd_event_source_disable_unref(w->io);
-        closep(&w->fd);
+        l = w->listener;
+        if (l) {
+                for (size_t i = 0; i < l->n; i++)
+                        if (l->watches[i] == w) {
+                                memmove(&l->watches[i], &l->watches[i + 1],
+                                        (l->n - i - 1) * sizeof(ClaimWatch *));
+                                l->n--;
+                                break;
+                        }
+                if (l->n == 0) {
+                        if (l->hub)
+                                hub_drop_listener(l->hub, l);
+                        else
+                                listener_free(l);
+                }
+        }
         free(w);
         return NULL;
 }

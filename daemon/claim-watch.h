@@ -18,10 +18,25 @@ typedef struct ClaimWatch ClaimWatch;
 typedef void (*claim_watch_cb_t)(ClaimWatch *w, const uint8_t mac[ETH_ALEN], uint64_t count,
                                  int error, void *userdata);
 
+/*
+ * A hub shares one packet socket per (interface, family) among all the watches attached
+ * to it: one wakeup per packet whatever the number of owned addresses, and one socket to
+ * open and close (closing a packet socket costs the kernel an RCU grace period, several
+ * ms) instead of one per address. Watches must be freed before their hub.
+ */
+typedef struct ClaimHub ClaimHub;
+int claim_hub_new(ClaimHub **ret, sd_event *e, int64_t priority);
+ClaimHub *claim_hub_free(ClaimHub *h);
+DEFINE_FREEP(ClaimHub, claim_hub_free)
+/* Listening sockets open now (for tests). */
+size_t claim_hub_sockets(const ClaimHub *h);
+
 int claim_watch_new(ClaimWatch **ret, int ifindex, const uint8_t mac[static ETH_ALEN], u128 addr,
                     claim_watch_cb_t cb, void *userdata);
-/* Opens the socket and starts listening. */
+/* Opens a socket of its own and starts listening. */
 int claim_watch_attach_event(ClaimWatch *w, sd_event *e, int64_t priority);
+/* Starts listening on the hub's socket for the watch's interface and family. */
+int claim_watch_attach_hub(ClaimWatch *w, ClaimHub *h);
 uint64_t claim_watch_get_count(const ClaimWatch *w);
 ClaimWatch *claim_watch_free(ClaimWatch *w);
 DEFINE_FREEP(ClaimWatch, claim_watch_free)

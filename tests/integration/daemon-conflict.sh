@@ -4,6 +4,7 @@
 # 192.0.2.150, so the conflict probe sees its ARP reply and the Service gets
 # allocation_failed naming the client's MAC; nothing lands on node1. A Service whose
 # status already shows an address outside every pool (203.0.113.9) is never announced.
+# A claim by another host on an owned address is logged and counted; mlbd keeps it.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root
@@ -41,5 +42,29 @@ tap_is "$(addr_protos node1 | grep -c 'proto 109$')" 0 "node1 has no address tag
 st=$(daemon_status "$tmp")
 tap_diag "$st"
 tap_is "$(json_get "$st" 'j["owned"]')" "[]" "status: mlbd owns no address"
+
+# While owned, a foreign claim is logged and counted, and mlbd keeps the address (RFC 5227
+# §2.4: never fight forever). Two owned addresses share one listening ARP socket.
+out=$(daemon_session "$tmp" '"id": *6' "$(upsert_msg 5 "$(svc_json demo one u3)")" \
+        "$(upsert_msg 6 "$(svc_json demo two u4)")")
+tap_diag "$out"
+owned=""
+for ((i = 0; i < 50; i++)); do # both probes done (bounded: 5 s)
+        owned=$(json_get "$(daemon_status "$tmp")" '" ".join(j["owned"])')
+        [ "$(wc -w <<<"$owned")" -eq 2 ] && break
+        sleep 0.1
+done
+read -r a1 a2 <<<"$owned"
+tap_ok "two more Services own two addresses ($owned)" [ -n "$a2" ]
+# /proc/net/packet of node1's namespace: type 2 (SOCK_DGRAM), protocol 0806 (ARP)
+arp_sockets=$(lan_exec node1 awk 'NR > 1 && $3 == 2 && $4 == "0806"' /proc/net/packet | wc -l)
+tap_is "$arp_sockets" 1 "one listening ARP socket on node1 for both owned addresses"
+lan_exec client "$NET_TOOL" announce eth0 "$a2" 2 20 >/dev/null
+sleep 0.3
+tap_is "$(grep -c "$a2 is claimed on the LAN by $MACC" "$tmp/mlbd.log.run")" 1 \
+        "the client's claim on $a2 is logged once at warning level (repeats at debug)"
+tap_ok "and counted: the second claim too" grep -q "$a2 claimed again by $MACC (2)" "$tmp/mlbd.log.run"
+tap_is "$(grep -c "$a1 is claimed" "$tmp/mlbd.log.run")" 0 "no claim is reported against $a1"
+tap_ok "node1 keeps $a2" host_has_addr node1 "$a2"
 tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 tap_done
