@@ -374,8 +374,11 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
         if (o == 0) {
                 desired_add(want, addr);
                 handover_forget(m, addr);
+                /* probe only what nobody announced yet: not an address this node held
+                 * before, nor one a peer says it holds (a handover, not a conflict) */
                 announcer_want(m->announcer, addr, iface,
-                               (fresh || !s) && !restored_owned(m, addr));
+                               (fresh || !s) && !restored_owned(m, addr) &&
+                                   !cluster_peer_holds(m->cluster, addr));
                 /* another node held it too and let go: clients may still point there */
                 if (cluster_peer_holds(m->cluster, addr))
                         desired_add(&m->contested, addr);
@@ -1211,8 +1214,12 @@ static void stop_progress(Manager *m)
                 }
         free(owned.addrs);
         publish_owned(m);
-        if (announcer_count(m->announcer, ANN_OWNED) == 0)
+        if (announcer_count(m->announcer, ANN_OWNED) == 0) {
+                /* the peers hold them now: the next start takes them back only once it
+                 * has heard the peers, from whoever then holds them (make before break) */
+                save_state(m);
                 finish_stop(m, "handed over");
+        }
 }
 
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
