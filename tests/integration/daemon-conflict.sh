@@ -45,7 +45,8 @@ tap_is "$(json_get "$st" 'j["owned"]')" "[]" "status: mlbd owns no address"
 
 # While owned, a foreign claim is logged and counted, and mlbd keeps the address (RFC 5227
 # §2.4: never fight forever). Two owned addresses share one listening ARP socket.
-out=$(daemon_session "$tmp" '"id": *6' "$(upsert_msg 5 "$(svc_json demo one u3)")" \
+# (until the first allocation: the leader allocates both in one reconcile, then may go)
+out=$(daemon_session "$tmp" '"op": *"allocated"' "$(upsert_msg 5 "$(svc_json demo one u3)")" \
         "$(upsert_msg 6 "$(svc_json demo two u4)")")
 tap_diag "$out"
 owned=""
