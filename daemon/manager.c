@@ -32,6 +32,7 @@
 #include "ownership.h"
 #include "pools.h"
 #include "state.h"
+#include "util/keymap.h"
 #include "util/log.h"
 
 typedef enum SvcState {
@@ -95,7 +96,8 @@ struct Manager {
         AddrSet contested; /* owned here and also claimed by a peer */
         SvcInfo *svcs;
         size_t n_svcs, cap_svcs;
-        State *restored; /* state.json of the previous run, until the first full sync */
+        KeyMap *svc_index; /* Service key -> index into svcs */
+        State *restored;   /* state.json of the previous run, until the first full sync */
         bool leader;
         bool synced;
         size_t n_bridges; /* clients that said hello as mlbd-bridge */
@@ -105,10 +107,8 @@ struct Manager {
 
 static SvcInfo *svc_find(Manager *m, const char *key)
 {
-        for (size_t i = 0; i < m->n_svcs; i++)
-                if (strcmp(m->svcs[i].key, key) == 0)
-                        return &m->svcs[i];
-        return NULL;
+        size_t i;
+        return keymap_get(m->svc_index, key, &i) ? &m->svcs[i] : NULL;
 }
 
 static SvcInfo *svc_get(Manager *m, const char *key, const char *uid)
@@ -121,8 +121,11 @@ static SvcInfo *svc_get(Manager *m, const char *key, const char *uid)
                 return NULL;
         s = &m->svcs[m->n_svcs];
         *s = (SvcInfo){.key = strdup(key), .uid = strdup_or_null(uid)};
-        if (!s->key)
+        if (!s->key || keymap_put(m->svc_index, s->key, m->n_svcs) < 0) {
+                free(s->key);
+                free(s->uid);
                 return NULL;
+        }
         m->n_svcs++;
         return s;
 }
@@ -136,12 +139,15 @@ static void svc_set(SvcInfo *s, SvcState state, const char *reason)
 
 static void svc_drop(Manager *m, size_t i)
 {
+        keymap_remove(m->svc_index, m->svcs[i].key);
         free(m->svcs[i].key);
         free(m->svcs[i].uid);
         free(m->svcs[i].reason);
         free(m->svcs[i].assigned[0]);
         free(m->svcs[i].assigned[1]);
         m->svcs[i] = m->svcs[--m->n_svcs];
+        if (i < m->n_svcs)
+                (void)keymap_put(m->svc_index, m->svcs[i].key, i); /* replaces: no allocation */
 }
 
 static bool want_notifications(ControlClient *c, void *userdata)
@@ -1325,6 +1331,8 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_error_errno(r, "Cannot create the allocator: %m");
         r = model_new(&m->model);
+        if (r >= 0)
+                r = keymap_new(&m->svc_index);
         if (r < 0)
                 return log_oom();
         r = sd_event_default(&m->event);
@@ -1419,6 +1427,7 @@ Manager *manager_free(Manager *m)
         while (m->n_svcs)
                 svc_drop(m, m->n_svcs - 1);
         free(m->svcs);
+        keymap_free(m->svc_index);
         state_free(m->restored);
         model_free(m->model);
         allocator_free(m->alloc);
