@@ -156,6 +156,14 @@ static bool want_notifications(ControlClient *c, void *userdata)
         return cl && cl->subscribe;
 }
 
+/* Frees an array of n strings and the array. */
+static void free_msgs(char **msgs, size_t n)
+{
+        for (size_t i = 0; msgs && i < n; i++)
+                free(msgs[i]);
+        free(msgs);
+}
+
 /* ctl_* encoders end lines with '\n'; the transport adds its own. */
 static char *chomp(char *text)
 {
@@ -490,55 +498,52 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
                 report_owner(m, info, i, res.addrs[i], owners[i]);
 }
 
-static int collect_release(const char *key, const AllocResult *r, void *userdata)
+/* Whether the allocation of Service `key` should go: the Service is gone (deleted, or left
+ * out of a full sync) or no longer wants a load balancer. Only Services seen in the model
+ * have an entry here; allocations restored from state.json are not in the allocator and
+ * stay wanted until the first full sync (reconcile()). */
+static bool release_due(Manager *m, const char *key)
 {
-        Manager *m = userdata;
         const char *slash = strchr(key, '/');
         char ns[K8S_LABEL_NAME_MAX + 1];
 
         if (!slash || (size_t)(slash - key) > K8S_LABEL_NAME_MAX)
-                return 0;
+                return false;
         memcpy(ns, key, (size_t)(slash - key));
         ns[slash - key] = 0;
         const Service *s = model_service(m->model, ns, slash + 1);
-        SvcInfo *info = svc_find(m, key);
-        if (s && service_wants_load_balancer(s, NULL))
-                return 0;
-        if (!m->synced && !s)
-                return 0; /* restored from state.json: keep until the first full sync */
-        if (info)
-                info->seen = false;
-        return 1; /* stop: the caller releases this key and walks again */
+        return !s || !service_wants_load_balancer(s, NULL);
 }
 
 static void release_gone(Manager *m)
 {
-        /* allocator_foreach can't be mutated while walking; release one key per pass */
-        for (size_t guard = 0; guard < 1000000; guard++) {
-                char *key = NULL;
-                AllocResult res;
-                int found = 0;
-                for (size_t i = 0; i < m->n_svcs && !found; i++) {
-                        SvcInfo *info = &m->svcs[i];
-                        if (!alloc_lookup(m->alloc, info->key, &res))
-                                continue;
-                        if (collect_release(info->key, &res, m) == 0)
-                                continue;
-                        key = strdup(info->key);
-                        found = 1;
-                }
-                if (!found)
-                        break;
+        /* collect first: releasing drops entries of m->svcs */
+        char **keys = calloc(m->n_svcs + 1, sizeof(char *));
+        size_t n = 0;
+        AllocResult res;
+
+        if (!keys)
+                return (void)log_oom();
+        for (size_t i = 0; i < m->n_svcs; i++)
+                if (alloc_lookup(m->alloc, m->svcs[i].key, &res) && release_due(m, m->svcs[i].key))
+                        keys[n++] = m->svcs[i].key;
+        for (size_t i = 0; i < n; i++)
+                if (!(keys[i] = strdup(keys[i])))
+                        return (void)log_oom(), free_msgs(keys, i);
+        for (size_t i = 0; i < n; i++) {
+                SvcInfo *info = svc_find(m, keys[i]);
                 char *t = NULL;
-                SvcInfo *info = svc_find(m, key);
-                ctl_notify_released(key, info ? info->uid : NULL, res.addrs, res.n_addrs, &t, NULL);
+                if (!alloc_lookup(m->alloc, keys[i], &res))
+                        continue;
+                ctl_notify_released(keys[i], info ? info->uid : NULL, res.addrs, res.n_addrs, &t,
+                                    NULL);
                 notify_clients(m, t);
-                alloc_release(m->alloc, key);
-                log_info("%s: released", key);
+                alloc_release(m->alloc, keys[i]);
+                log_info("%s: released", keys[i]);
                 if (info)
                         svc_drop(m, (size_t)(info - m->svcs));
-                free(key);
         }
+        free_msgs(keys, n);
 }
 
 static void unwant_cb(u128 addr, const char *ifname, void *userdata)
@@ -751,13 +756,6 @@ static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, c
                 free(msgs);
         }
         return r;
-}
-
-static void free_msgs(char **msgs, size_t n)
-{
-        for (size_t i = 0; msgs && i < n; i++)
-                free(msgs[i]);
-        free(msgs);
 }
 
 static AnnounceSettings announce_settings(const Conf *c)

@@ -64,5 +64,23 @@ got=$(lan_exec client curl -s -g --max-time 5 'http://[2001:db8::150]:8080/')
 tap_is "$got" "hello from nginx-service" "curl -g 'http://[2001:db8::150]:8080/' from the client"
 tap_is "$(neigh_mac 2001:db8::150)" "$MAC1" "client's neighbour entry maps 2001:db8::150 to node1"
 tap_ok "192.0.2.150 still on node1" host_has_addr node1 192.0.2.150
+
+# --- release: a Service deleted, a Service no longer of type LoadBalancer ---
+out=$(daemon_session "$tmp" '"op": *"released".*demo/nginx-service' \
+        '{"op":"delete","id":3,"kind":"Service","namespace":"demo","name":"nginx-service","uid":"u1"}')
+tap_diag "$out"
+tap_ok "deleting the Service: notification released with 192.0.2.150" \
+        grep -q '"op": *"released".*"demo/nginx-service".*"192\.0\.2\.150"' <<<"$out"
+tap_ok "192.0.2.150 leaves node1's eth0" wait_no_addr node1 192.0.2.150 5
+tap_ok "2001:db8::150 stays (its Service is still there)" host_has_addr node1 2001:db8::150
+out=$(daemon_session "$tmp" '"op": *"released".*demo/nginx-v6' \
+        "$(upsert_msg 3 '{"metadata":{"namespace":"demo","name":"nginx-v6","uid":"u2"},"spec":{"type":"ClusterIP","ports":[{"protocol":"TCP","port":80}]}}')")
+tap_diag "$out"
+tap_ok "type LoadBalancer -> ClusterIP: released with 2001:db8::150" \
+        grep -q '"op": *"released".*"demo/nginx-v6".*"2001:db8::150"' <<<"$out"
+tap_ok "2001:db8::150 leaves node1's eth0" wait_no_addr node1 2001:db8::150 5
+sleep 0.2
+tap_is "$(json_get "$(daemon_status "$tmp")" 'j["owned"]')" "[]" "status: nothing owned"
+tap_ok "state.json holds no allocation any more" not grep -q '192\.0\.2\.150\|2001:db8::150' "$tmp/state/state.json"
 tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 tap_done
