@@ -401,7 +401,10 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
         }
         if (fresh && m->leader) {
-                /* another node will own it: probe it here before the bridge hears of it */
+                /* another node will own it: probe it here before the bridge hears of it,
+                 * unless a peer already holds it (the status was lost, not the address) */
+                if (cluster_peer_holds(m->cluster, addr))
+                        return true;
                 desired_add(want, addr);
                 announcer_vet(m->announcer, addr, iface);
                 return announcer_has(m->announcer, addr, &st, NULL) &&
@@ -1030,6 +1033,14 @@ static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c
         if (!req->sync.more) {
                 model_replace(m->model, &cl->pending_sync);
                 m->synced = true;
+                /* a bridge that restarted may have missed notifications: repeat them */
+                for (size_t i = 0; i < m->n_svcs; i++) {
+                        m->svcs[i].notified = false;
+                        for (size_t k = 0; k < 2; k++) {
+                                free(m->svcs[i].assigned[k]);
+                                m->svcs[i].assigned[k] = NULL;
+                        }
+                }
                 m->restored = state_free(m->restored);
                 schedule_reconcile(m);
         }

@@ -6,7 +6,8 @@
 # bridge forwards the Service with that status, node2 adds the address without a probe of
 # its own (the leader vetted it) and announces it. An address another host already uses
 # fails the leader's probe: allocation_failed names that host's MAC and no node announces
-# the address.
+# the address. A full sync from a restarted bridge that missed the status gets the
+# notifications again.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root tcpdump
@@ -47,6 +48,16 @@ tap_is "$(lan_capture_count "$tmp/alloc.pcap" "ether src $MAC1 and $probe")" 2 "
 tap_is "$(lan_capture_count "$tmp/alloc.pcap" "ether src $MAC2 and $probe")" 0 "node2 sent none"
 tap_is "$(lan_capture_count "$tmp/alloc.pcap" "ether src $MAC2 and $garp")" 3 "node2 announced it (3 gratuitous ARPs)"
 tap_is "$(lan_capture_count "$tmp/alloc.pcap" "ether src $MAC1 and $garp")" 0 "node1 announced nothing"
+
+# --- node1's bridge restarts and missed the status write: a full sync without the status ---
+sync='{"op":"sync","id":6,"services":['"$(svc_json demo web u1)"'],"endpointslices":[],"nodes":[],"namespaces":[]}'
+out=$(daemon_session "$tmp/node1" '"node_assigned"' "$sync")
+tap_diag "$out"
+tap_ok "after a full sync without the status, node1 repeats allocated 192.0.2.150" \
+        grep -q '"op": *"allocated".*"demo/web".*"192\.0\.2\.150"' <<<"$out"
+tap_ok "and node_assigned node2" grep -q '"op": *"node_assigned".*"demo/web".*"node": *"node2"' <<<"$out"
+tap_ok "no allocation_failed (node2 holding it is no conflict)" not grep -q '"allocation_failed"' <<<"$out"
+tap_ok "node2 still holds 192.0.2.150" host_has_addr node2 192.0.2.150
 
 # --- a conflict found by the leader's probe ---
 lan_exec client ip addr add 192.0.2.151/24 dev eth0
