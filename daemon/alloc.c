@@ -700,7 +700,9 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
                 if (!fresh[i] || GROW(fresh[i]->users, fresh[i]->cap_users, 2) < 0)
                         goto fail;
         }
-        if (s->sharing_key && !(g = group_find(a, s->sharing_key))) {
+        /* a spare group in any case: detaching `old` below may free the group it is in
+         * (when it was its only member), so the group is looked up only after that */
+        if (s->sharing_key) {
                 new_g = calloc(1, sizeof(*new_g));
                 if (!new_g || !(new_g->key = strdup(s->sharing_key)))
                         goto fail;
@@ -743,7 +745,8 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
                 s->uses[i] = u;
         }
         if (s->sharing_key) {
-                if (new_g) {
+                g = group_find(a, s->sharing_key);
+                if (!g) {
                         g = TAKE_PTR(new_g);
                         g->h.hash = hash_str(a, g->key);
                         ht_insert(&a->by_group, &g->h);
@@ -765,6 +768,10 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
         a->last = s;
         a->n_svcs++;
         TAKE_PTR(s);
+        if (new_g) { /* the group existed: the spare is not needed */
+                free(new_g->key);
+                free(new_g);
+        }
         return 0;
 
 fail:

@@ -53,6 +53,7 @@ typedef struct SvcInfo {
         bool refused;      /* one of its addresses is used by another host */
         bool seen;         /* marker during reconcile */
         char *assigned[2]; /* owner last reported in node_assigned (leader only) */
+        char *sharing_key; /* allow-shared-ip, as last resolved; NULL = none */
 } SvcInfo;
 
 /* An address this node holds but no longer owns: kept until the new owner holds it. */
@@ -99,6 +100,7 @@ struct Manager {
         KeyMap *svc_index; /* Service key -> index into svcs */
         State *restored;   /* state.json of the previous run, until the first full sync */
         bool leader;
+        Client *leader_client; /* the connection that said leader on */
         bool synced;
         size_t n_bridges; /* clients that said hello as mlbd-bridge */
         bool stopping;
@@ -145,6 +147,7 @@ static void svc_drop(Manager *m, size_t i)
         free(m->svcs[i].reason);
         free(m->svcs[i].assigned[0]);
         free(m->svcs[i].assigned[1]);
+        free(m->svcs[i].sharing_key);
         m->svcs[i] = m->svcs[--m->n_svcs];
         if (i < m->n_svcs)
                 (void)keymap_put(m->svc_index, m->svcs[i].key, i); /* replaces: no allocation */
@@ -400,7 +403,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                         announcer_reannounce(m->announcer, addr);
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
         }
-        if (fresh && m->leader) {
+        if (fresh && m->leader && !(has && st == ANN_OWNED)) {
                 /* another node will own it: probe it here before the bridge hears of it,
                  * unless a peer already holds it (the status was lost, not the address) */
                 if (cluster_peer_holds(m->cluster, addr))
@@ -450,6 +453,10 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
                 }
                 return;
         }
+        if (!sr.sharing_key || !info->sharing_key || strcmp(sr.sharing_key, info->sharing_key)) {
+                free(info->sharing_key);
+                info->sharing_key = strdup_or_null(sr.sharing_key);
+        }
         fill_request(m, s, &sr, &req, ports, selector, sizeof(selector));
 
         if (s->n_ingress > 0)
@@ -459,7 +466,9 @@ static void reconcile_service(Manager *m, const Service *s, Desired *want)
         else if (had)
                 r = 0; /* keep what we had until the leader's status arrives */
         else {
-                svc_set(info, SVC_PENDING, "waiting for the leader to allocate an address");
+                /* a refusal stands (with its reason) until a leader looks again */
+                if (info->state != SVC_FAILED)
+                        svc_set(info, SVC_PENDING, "waiting for the leader to allocate an address");
                 return;
         }
         if (r > 0) {
@@ -722,8 +731,23 @@ static int save_fired(sd_event_source *s, void *userdata)
 
 /* ---- configuration ---------------------------------------------------------------- */
 
-static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, char ***ret_msgs,
-                       size_t *ret_n)
+/* What went wrong in a configuration, for messages: the errors and warnings as
+ * "FILE:LINE:COL: message" lines, the number of errors and the file of the first. */
+typedef struct ConfReport {
+        char **msgs;
+        size_t n_msgs, n_errors;
+        char *first_file;
+} ConfReport;
+
+static void conf_report_clear(ConfReport *r)
+{
+        free_msgs(r->msgs, r->n_msgs);
+        free(r->first_file);
+        *r = (ConfReport){0};
+}
+
+/* Loads both files, logs every diagnostic; report (may be NULL) gets them too. */
+static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, ConfReport *report)
 {
         DiagList diags = {0};
         int r = conf_load(path, ret_conf, &diags);
@@ -744,20 +768,19 @@ static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, c
                           : diags.items[i].level == DIAG_WARNING ? LOG_WARNING
                                                                  : LOG_NOTICE;
                 log_full_errno(lvl, 0, "%s", s);
+                if (report && diags.items[i].level == DIAG_ERROR && report->n_errors++ == 0)
+                        report->first_file = strdup_or_null(diags.items[i].file);
                 if (msgs && diags.items[i].level != DIAG_NOTICE)
                         msgs[n++] = s;
                 else
                         free(s);
         }
         diag_list_clear(&diags);
-        if (ret_msgs) {
-                *ret_msgs = msgs;
-                *ret_n = n;
-        } else {
-                for (size_t i = 0; i < n; i++)
-                        free(msgs[i]);
-                free(msgs);
-        }
+        if (report) {
+                report->msgs = msgs;
+                report->n_msgs = n;
+        } else
+                free_msgs(msgs, n);
         return r;
 }
 
@@ -778,32 +801,39 @@ static int reload(Manager *m, char **reply, const json_t *id)
         PoolSet *pools = NULL;
         Allocator *alloc = NULL;
         AllocDropped *dropped = NULL;
-        size_t n_dropped = 0, n_msgs = 0;
-        char **msgs = NULL;
+        size_t n_dropped = 0;
+        ConfReport rep = {0};
         int r;
 
         (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration");
         log_info("Reloading %s", m->conf_path);
-        r = load_config(m->conf_path, &conf, &pools, &msgs, &n_msgs);
+        r = load_config(m->conf_path, &conf, &pools, &rep);
         if (r >= 0)
                 r = allocator_rebuild(m->alloc, pools, &alloc, &dropped, &n_dropped);
         if (r < 0) {
                 log_error("Reload failed; the running configuration is unchanged");
                 if (reply) {
                         CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
-                        snprintf(e.detail, sizeof(e.detail),
-                                 "the configuration has errors; nothing was changed");
-                        ctl_reply_error(&e, msgs, n_msgs, reply, NULL);
+                        if (rep.n_errors)
+                                snprintf(e.detail, sizeof(e.detail),
+                                         "%s: %zu error%s, nothing changed",
+                                         rep.first_file ? rep.first_file : m->conf_path,
+                                         rep.n_errors, rep.n_errors == 1 ? "" : "s");
+                        else
+                                snprintf(e.detail, sizeof(e.detail),
+                                         "the configuration cannot be used (%s), nothing changed",
+                                         strerror(-r));
+                        ctl_reply_error(&e, rep.msgs, rep.n_msgs, reply, NULL);
                 }
                 /* STATUS is one line: the first error (FILE:LINE:COL: message) and a count */
                 (void)sd_notifyf(false,
                                  "READY=1\nSTATUS=Reload failed, previous configuration kept: "
                                  "%s%s",
-                                 n_msgs ? msgs[0] : "see the log",
-                                 n_msgs > 1 ? " (and more errors in the log)" : "");
+                                 rep.n_msgs ? rep.msgs[0] : "see the log",
+                                 rep.n_msgs > 1 ? " (and more in the log)" : "");
                 conf_free(conf);
                 pool_set_free(pools);
-                free_msgs(msgs, n_msgs);
+                conf_report_clear(&rep);
                 return -EINVAL;
         }
         for (size_t i = 0; i < n_dropped; i++) {
@@ -834,10 +864,10 @@ static int reload(Manager *m, char **reply, const json_t *id)
                 for (size_t i = 0; i < pools->n_pools; i++)
                         for (size_t j = 0; j < pools->pools[i].n_ranges; j++)
                                 addr_count_add_range(&total, &pools->pools[i].ranges[j]);
-                CtlReloadReply rr = {pools->n_pools, total, msgs, n_msgs};
+                CtlReloadReply rr = {pools->n_pools, total, rep.msgs, rep.n_msgs};
                 ctl_reply_reload(id, &rr, reply, NULL);
         }
-        free_msgs(msgs, n_msgs);
+        conf_report_clear(&rep);
         log_info("Reloaded: %zu pools", pools->n_pools);
         (void)sd_notify(false, "READY=1");
         schedule_reconcile(m);
@@ -932,6 +962,14 @@ static char *reply_pools(Manager *m, const json_t *id)
         return t;
 }
 
+/* by namespace, then name (protocol.md: the services reply is sorted) */
+static int cmp_service_info(const void *a, const void *b)
+{
+        const CtlServiceInfo *x = a, *y = b;
+        int r = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+        return r ? r : strcmp(x->name, y->name);
+}
+
 static char *reply_services(Manager *m, const json_t *id)
 {
         CtlServiceInfo *v = calloc(m->n_svcs + 1, sizeof(*v));
@@ -957,6 +995,7 @@ static char *reply_services(Manager *m, const json_t *id)
                     .n_addresses = has ? res[i].n_addrs : 0,
                     .pool = has && res[i].pool < ps->n_pools ? ps->pools[res[i].pool].name : NULL,
                     .owner = has ? holder_of(m, res[i].addrs[0]) : NULL,
+                    .sharing_key = s->sharing_key,
                     .reason = s->reason,
                 };
         }
@@ -967,6 +1006,7 @@ static char *reply_services(Manager *m, const json_t *id)
                 nss[i] = strndup(m->svcs[i].key, slash ? (size_t)(slash - m->svcs[i].key) : 0);
                 v[i].namespace = nss[i];
         }
+        qsort(v, m->n_svcs, sizeof(*v), cmp_service_info);
         ctl_reply_services(id, v, m->n_svcs, &t, NULL);
         for (size_t i = 0; nss && i < m->n_svcs; i++)
                 free(nss[i]);
@@ -1025,6 +1065,8 @@ static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c
 
         if (ctl_sync_gather(&cl->pending_sync, req, &e) < 0) {
                 cl->pending_sync = model_free(cl->pending_sync);
+                if (!e.id && req->id)
+                        e.id = json_incref(req->id);
                 reply_error(c, &e);
                 ctl_error_clear(&e);
                 return;
@@ -1066,8 +1108,16 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
                         return (void)log_oom();
                 control_client_set_data(c, cl);
         }
-        r = ctl_request_parse(line, len, ++cl->line_no, &req, &e);
+        ++cl->line_no; /* blank lines count too, so errors name the line an editor shows */
+        if (strspn(line, " \t\r") >= len)
+                return; /* empty and blank lines are ignored */
+        r = ctl_request_parse(line, len, cl->line_no, &req, &e);
         if (r < 0) {
+                if (cl->pending_sync) { /* an error in any part drops the whole sync */
+                        cl->pending_sync = model_free(cl->pending_sync);
+                        log_debug("control: a line that cannot be decoded dropped the "
+                                  "unfinished sync");
+                }
                 reply_error(c, &e);
                 ctl_error_clear(&e);
                 return;
@@ -1082,6 +1132,7 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
         if (cl->pending_sync && req->op != CTL_OP_SYNC) {
                 ctl_error_set(&e, CTL_ERR_SYNC_IN_PROGRESS,
                               "a multi-part sync is unfinished; it was dropped");
+                e.id = req->id ? json_incref(req->id) : NULL;
                 cl->pending_sync = model_free(cl->pending_sync);
                 reply_error(c, &e);
                 ctl_error_clear(&e);
@@ -1090,12 +1141,19 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
         switch (req->op) {
         case CTL_OP_HELLO:
                 if (ctl_check_version(req, &e) < 0) {
+                        if (!e.id && req->id)
+                                e.id = json_incref(req->id);
                         reply_error(c, &e);
                         ctl_error_clear(&e);
                         return;
                 }
                 cl->hello = true;
                 cl->subscribe = req->hello.subscribe;
+                if (req->hello.node && strcmp(req->hello.node, m->conf->node_name) != 0)
+                        log_warning("control: client %s says it runs on node %s, but this is "
+                                    "node %s (wrong socket mounted?)",
+                                    req->hello.client ? req->hello.client : "(unnamed)",
+                                    req->hello.node, m->conf->node_name);
                 bool bridge = req->hello.client && strcmp(req->hello.client, "mlbd-bridge") == 0;
                 m->n_bridges += (size_t)bridge - (size_t)cl->bridge;
                 cl->bridge = bridge;
@@ -1131,6 +1189,9 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
                 break;
         }
         case CTL_OP_LEADER:
+                /* the last word wins; leadership also ends when the connection that
+                 * turned it on closes (on_gone) */
+                m->leader_client = req->leader.leader ? cl : NULL;
                 m->leader = req->leader.leader;
                 log_info("This node is %s the leader", m->leader ? "now" : "no longer");
                 ctl_reply_leader(req->id, m->leader, &t, NULL);
@@ -1179,9 +1240,12 @@ static void on_gone(ControlClient *c, void *userdata)
         if (!cl)
                 return;
         m->n_bridges -= cl->bridge;
-        if (cl->bridge && m->leader) {
-                log_info("The bridge disconnected; no longer the leader");
+        if (m->leader_client == cl) {
+                log_info("The connection that made this node the leader closed; no longer the "
+                         "leader");
                 m->leader = false;
+                m->leader_client = NULL;
+                schedule_reconcile(m);
         }
         model_free(cl->pending_sync);
         free(cl);
@@ -1332,7 +1396,7 @@ int manager_new(Manager **ret, const char *conf_path)
 
         if (!m || !(m->conf_path = strdup(conf_path)))
                 return log_oom();
-        r = load_config(conf_path, &m->conf, &m->pools, NULL, NULL);
+        r = load_config(conf_path, &m->conf, &m->pools, NULL);
         if (r < 0)
                 return log_error_errno(r, "Configuration %s is not valid; not starting", conf_path);
         log_max_level = m->conf->log_level;

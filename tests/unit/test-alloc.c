@@ -405,6 +405,13 @@ static void sharing(void)
         is_int(svc(a, &t, &res), 0, "first sharer");
         u128 first = res.addrs[0];
 
+        /* the same request again (every reconcile does this): the Service is the only
+         * member of its group, which must survive being re-committed (a use after free
+         * under ASan before) */
+        is_int(svc(a, &t, &res), 0, "first sharer again, alone in its group");
+        ok(res.addrs[0] == first, "keeps its address");
+        is_int(svc(a, &t, &res), 0, "and once more");
+
         treq_init(&t, "demo/dns-udp");
         t.r.sharing_key = "dns";
         treq_port(&t, IPPROTO_UDP, 53);
