@@ -1093,6 +1093,20 @@ static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c
         send_line(c, t);
 }
 
+/* Runs a reconcile that is due now, so that a query answers for the model it has (a sync
+ * or upsert just before would otherwise show in the generation but not yet in services). */
+static void flush_reconcile(Manager *m)
+{
+        int enabled = SD_EVENT_OFF;
+
+        if (m->reconcile_source &&
+            sd_event_source_get_enabled(m->reconcile_source, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF) {
+                (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
+                (void)reconcile(m->reconcile_source, m);
+        }
+}
+
 static void on_line(ControlClient *c, const char *line, size_t len, void *userdata)
 {
         Manager *m = userdata;
@@ -1198,12 +1212,14 @@ static void on_line(ControlClient *c, const char *line, size_t len, void *userda
                 schedule_reconcile(m);
                 break;
         case CTL_OP_STATUS:
+                flush_reconcile(m);
                 t = reply_status(m, req->id);
                 break;
         case CTL_OP_POOLS:
                 t = reply_pools(m, req->id);
                 break;
         case CTL_OP_SERVICES:
+                flush_reconcile(m);
                 t = reply_services(m, req->id);
                 break;
         case CTL_OP_PEERS:
