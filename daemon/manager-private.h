@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the parts of the daemon share: the Manager and its per-Service and per-client
+ * records. Only manager.c (lifecycle, configuration, state file, signals), reconcile.c
+ * (model -> allocations -> desired addresses -> announcer) and requests.c (control
+ * socket requests and replies) include it.
+ */
+#pragma once
+
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include "alloc.h"
+#include "announcer.h"
+#include "cluster.h"
+#include "conf.h"
+#include "control-proto.h"
+#include "control.h"
+#include "manager.h"
+#include "model.h"
+#include "netlink.h"
+#include "ownership.h"
+#include "pools.h"
+#include "state.h"
+#include "util/keymap.h"
+#include "util/log.h"
+
+typedef enum SvcState {
+        SVC_PENDING,
+        SVC_ALLOCATED,
+        SVC_FAILED,
+} SvcState;
+
+extern const char *const svc_state_names[];
+
+/* What the manager remembers per Service between reconciles. */
+typedef struct SvcInfo {
+        char *key, *uid;
+        SvcState state;
+        char *reason;      /* why pending/failed */
+        bool notified;     /* "allocated" sent for the current addresses */
+        bool refused;      /* one of its addresses is used by another host */
+        bool seen;         /* marker during manager_reconcile */
+        char *assigned[2]; /* owner last reported in node_assigned (leader only) */
+        char *sharing_key; /* allow-shared-ip, as last resolved; NULL = none */
+} SvcInfo;
+
+/* An address this node holds but no longer owns: kept until the new owner holds it. */
+typedef struct Handover {
+        u128 addr;
+        uint64_t since; /* CLOCK_MONOTONIC µs */
+} Handover;
+
+typedef struct AddrSet {
+        u128 *addrs;
+        size_t n, cap;
+} AddrSet;
+
+typedef struct Client {
+        bool hello;
+        bool subscribe;
+        bool bridge;
+        unsigned line_no; /* lines received, for error messages */
+        Model *pending_sync;
+} Client;
+
+struct Manager {
+        sd_event *event;
+        char *conf_path;
+        Conf *conf;
+        PoolSet *pools;
+        Allocator *alloc;
+        Model *model;
+        Netlink *nl;
+        NlMonitor *monitor;
+        Announcer *announcer;
+        Cluster *cluster;
+        ControlServer *control;
+        sd_event_source *reconcile_source;
+        sd_event_source *handover_timer, *stop_timer;
+        /* state.json is written (with fsync) after everything else of a loop iteration,
+         * so that a takeover's first announcement never waits for the disk */
+        sd_event_source *save_source;
+        Handover *handovers;
+        size_t n_handovers, cap_handovers;
+        AddrSet contested; /* owned here and also claimed by a peer */
+        SvcInfo *svcs;
+        size_t n_svcs, cap_svcs;
+        KeyMap *svc_index; /* Service key -> index into svcs */
+        State *restored;   /* state.json of the previous run, until the first full sync */
+        bool leader;
+        Client *leader_client; /* the connection that said leader on */
+        bool synced;
+        size_t n_bridges; /* clients that said hello as mlbd-bridge */
+        bool stopping;
+        char *status_line;
+};
+
+/* manager.c */
+SvcInfo *svc_find(Manager *m, const char *key);
+SvcInfo *svc_get(Manager *m, const char *key, const char *uid);
+void svc_set(SvcInfo *s, SvcState state, const char *reason);
+void svc_drop(Manager *m, size_t i);
+void strv_free_n(char **v, size_t n);
+/* ctl_* encoders end lines with '\n'; the transport adds its own. */
+char *strip_newline(char *text);
+/* Sends a notification (an encoder's output, freed here) to subscribed clients. */
+void manager_notify(Manager *m, char *text);
+void manager_schedule_reconcile(Manager *m);
+void manager_update_status(Manager *m);
+void manager_schedule_save(Manager *m);
+void manager_save_state(Manager *m);
+int manager_reload(Manager *m, char **reply, const json_t *id);
+uint64_t manager_now(Manager *m);
+
+/* reconcile.c */
+int manager_reconcile(sd_event_source *source, void *userdata);
+void manager_flush_reconcile(Manager *m);
+void manager_publish_owned(Manager *m);
+/* Whether state.json of the previous run says this node held addr. */
+bool restored_owned(Manager *m, u128 addr);
+void manager_on_owned(u128 addr, const char *ifname, void *userdata);
+void manager_on_refused(u128 addr, const uint8_t *mac, const char *reason, void *userdata);
+bool addrset_has(const AddrSet *d, u128 a);
+int addrset_add(AddrSet *d, u128 a);
+bool addrset_remove(AddrSet *d, u128 a);
+/* announcer_foreach() callback: appends addr to the AddrSet userdata while it has room
+ * (cap is the room). */
+void addrset_collect_cb(u128 addr, const char *ifname, void *userdata);
+
+/* requests.c */
+void manager_on_line(ControlClient *c, const char *line, size_t len, void *userdata);
+char *manager_on_overflow(ControlClient *c, size_t max_line, void *userdata);
+void manager_on_gone(ControlClient *c, void *userdata);

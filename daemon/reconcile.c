@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reconcile: from the model (Services, EndpointSlices, Nodes, Namespaces) to allocations,
+ * from allocations and the cluster's view to the addresses this node holds, and on to
+ * the announcer. One deferred, coalesced step (manager_schedule_reconcile()); nothing
+ * else adds or removes service addresses. decide() holds the per-address rules
+ * (docs/cluster.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager-private.h"
+#include "util/log.h"
+
+static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr, AllocRequest *r,
+                         AllocPort *ports, char *selector, size_t selector_len)
+{
+        const Namespace *ns = model_namespace(m->model, s->meta.namespace);
+        size_t n = 0;
+
+        *r = (AllocRequest){
+            .key = s->meta.key,
+            .namespace = s->meta.namespace,
+            .service_labels = &s->meta.labels,
+            .namespace_labels = ns ? &ns->meta.labels : NULL,
+            .pool = sr->pool,
+            .n_requested = sr->n_addresses,
+            .policy = (AllocFamilyPolicy)s->ip_family_policy,
+            .n_families = s->n_ip_families,
+            .sharing_key = sr->sharing_key,
+            .traffic_local = s->external_traffic_policy == TRAFFIC_LOCAL,
+        };
+        memcpy(r->requested, sr->addresses, sizeof(r->requested));
+        memcpy(r->families, s->ip_families, sizeof(r->families));
+        for (size_t i = 0; i < s->n_ports && i < 64; i++) {
+                static const uint8_t proto[] = {[PROTO_TCP] = IPPROTO_TCP,
+                                                [PROTO_UDP] = IPPROTO_UDP,
+                                                [PROTO_SCTP] = IPPROTO_SCTP};
+                ports[i] = (AllocPort){proto[s->ports[i].protocol], s->ports[i].port};
+                n++;
+        }
+        r->ports = ports;
+        r->n_ports = n;
+        /* spec.selector as sorted "k=v,..." for MetalLB's Local sharing rule */
+        selector[0] = 0;
+        const Labels *sel = &s->selector;
+        bool used[64] = {0};
+        for (size_t k = 0; k < sel->n && k < 64; k++) {
+                size_t best = SIZE_MAX;
+                for (size_t j = 0; j < sel->n && j < 64; j++)
+                        if (!used[j] && (best == SIZE_MAX ||
+                                         strcmp(sel->items[j].key, sel->items[best].key) < 0))
+                                best = j;
+                used[best] = true;
+                size_t l = strlen(selector);
+                snprintf(selector + l, selector_len - l, "%s%s=%s", l ? "," : "",
+                         sel->items[best].key, sel->items[best].value);
+        }
+        r->pod_selector = selector;
+}
+
+static const char *pool_interface(Manager *m, size_t pool)
+{
+        const PoolSet *ps = allocator_pools(m->alloc);
+        return pool < ps->n_pools ? ps->pools[pool].interface : NULL;
+}
+
+bool restored_owned(Manager *m, u128 addr)
+{
+        for (size_t i = 0; m->restored && i < m->restored->n_owned; i++)
+                if (m->restored->owned[i].addr == addr)
+                        return true;
+        return false;
+}
+
+bool addrset_has(const AddrSet *d, u128 a)
+{
+        for (size_t i = 0; i < d->n; i++)
+                if (d->addrs[i] == a)
+                        return true;
+        return false;
+}
+
+int addrset_add(AddrSet *d, u128 a)
+{
+        if (addrset_has(d, a))
+                return 0;
+        if (GROW(d->addrs, d->cap, d->n + 1) < 0)
+                return -ENOMEM;
+        d->addrs[d->n++] = a;
+        return 0;
+}
+
+bool addrset_remove(AddrSet *d, u128 a)
+{
+        for (size_t i = 0; i < d->n; i++)
+                if (d->addrs[i] == a) {
+                        d->addrs[i] = d->addrs[--d->n];
+                        return true;
+                }
+        return false;
+}
+
+uint64_t manager_now(Manager *m)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static void arm_handover_timer(Manager *m, uint64_t when)
+{
+        uint64_t cur = 0;
+
+        if (m->handover_timer && sd_event_source_get_enabled(m->handover_timer, NULL) > 0 &&
+            sd_event_source_get_time(m->handover_timer, &cur) >= 0 && cur <= when)
+                return;
+        if (m->handover_timer) {
+                (void)sd_event_source_set_time(m->handover_timer, when);
+                (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+/* Make before break: whether this node may let go of addr, whose owner is now node o of
+ * the cluster view (-1: nobody may announce it). */
+static bool handover_done(Manager *m, u128 addr, ssize_t o)
+{
+        uint64_t now = manager_now(m), limit = (uint64_t)m->conf->dead_after_ms * 1000;
+        Handover *h = NULL;
+
+        if (o < 0 || cluster_node_holds(m->cluster, (size_t)o, addr))
+                return true;
+        for (size_t i = 0; i < m->n_handovers && !h; i++)
+                if (m->handovers[i].addr == addr)
+                        h = &m->handovers[i];
+        if (!h) {
+                if (GROW(m->handovers, m->cap_handovers, m->n_handovers + 1) < 0)
+                        return true;
+                h = &m->handovers[m->n_handovers++];
+                *h = (Handover){addr, now};
+                char buf[ADDR_STR_MAX];
+                log_info("%s: node %s owns it now; keeping it until that node holds it",
+                         addr_format(addr, buf), cluster_view(m->cluster)->names[o]);
+        }
+        if (now >= h->since + limit)
+                return true;
+        arm_handover_timer(m, h->since + limit);
+        return false;
+}
+
+static void handover_forget(Manager *m, u128 addr)
+{
+        for (size_t i = 0; i < m->n_handovers; i++)
+                if (m->handovers[i].addr == addr) {
+                        m->handovers[i] = m->handovers[--m->n_handovers];
+                        return;
+                }
+}
+
+/*
+ * One address of pool `pool`, held by Service s (NULL: restored from state.json, Service
+ * not known yet); fresh: the leader just allocated it and nobody announces it yet.
+ * Decides whether this node takes it, vets it (probe only, for the leader), keeps it for
+ * a handover, or leaves it alone; adds what it keeps to want. Returns whether the address
+ * is settled for an "allocated" notification; *ret_owner names the owner (NULL: nobody).
+ */
+static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fresh, AddrSet *want,
+                   const char **ret_owner)
+{
+        const OwnerView *v = cluster_view(m->cluster);
+        const char *iface = pool_interface(m, pool);
+        AnnState st = _ANN_STATE_INVALID;
+        bool has = announcer_has(m->announcer, addr, &st, NULL);
+        ssize_t o;
+
+        *ret_owner = NULL;
+        if (!cluster_settled(m->cluster)) {
+                /* who is alive is not known yet: keep what we hold, take what we held */
+                if (has || restored_owned(m, addr)) {
+                        addrset_add(want, addr);
+                        announcer_want(m->announcer, addr, iface, false);
+                }
+                return false;
+        }
+        o = address_owner(allocator_pools(m->alloc), pool, m->model, s, addr, v);
+        *ret_owner = o >= 0 ? v->names[o] : NULL;
+        if (o == 0) {
+                addrset_add(want, addr);
+                handover_forget(m, addr);
+                /* probe only what nobody announced yet: not an address this node held
+                 * before, nor one a peer says it holds (a handover, not a conflict) */
+                announcer_want(m->announcer, addr, iface,
+                               (fresh || !s) && !restored_owned(m, addr) &&
+                                   !cluster_peer_holds(m->cluster, addr));
+                /* another node held it too and let go: clients may still point there */
+                if (cluster_peer_holds(m->cluster, addr))
+                        addrset_add(&m->contested, addr);
+                else if (addrset_remove(&m->contested, addr))
+                        announcer_reannounce(m->announcer, addr);
+                return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
+        }
+        if (fresh && m->leader && !(has && st == ANN_OWNED)) {
+                /* another node will own it: probe it here before the bridge hears of it,
+                 * unless a peer already holds it (the status was lost, not the address) */
+                if (cluster_peer_holds(m->cluster, addr))
+                        return true;
+                addrset_add(want, addr);
+                announcer_vet(m->announcer, addr, iface);
+                return announcer_has(m->announcer, addr, &st, NULL) &&
+                       (st == ANN_VETTED || st == ANN_OWNED);
+        }
+        if (has && st == ANN_OWNED && !handover_done(m, addr, o))
+                addrset_add(want, addr);
+        return true;
+}
+
+/* The leader tells the bridge which node announces each address, when that changes. */
+static void report_owner(Manager *m, SvcInfo *info, size_t i, u128 addr, const char *owner)
+{
+        if (!m->leader || !owner || (info->assigned[i] && strcmp(info->assigned[i], owner) == 0))
+                return;
+        free(info->assigned[i]);
+        info->assigned[i] = strdup(owner);
+        char *t = NULL;
+        ctl_notify_node_assigned(info->key, info->uid, addr, owner, &t, NULL);
+        manager_notify(m, t);
+}
+
+static void reconcile_service(Manager *m, const Service *s, AddrSet *want)
+{
+        ServiceRequest sr;
+        AllocRequest req;
+        AllocPort ports[64];
+        AllocResult res = {0};
+        char selector[1024], err[512];
+        SvcInfo *info = svc_get(m, s->meta.key, s->meta.uid);
+        bool had = alloc_lookup(m->alloc, s->meta.key, &res);
+        int r;
+
+        if (!info)
+                return (void)log_oom();
+        info->seen = true;
+        if (service_resolve_request(s, &sr, err, sizeof(err)) < 0) {
+                if (info->state != SVC_FAILED || !info->reason || strcmp(info->reason, err)) {
+                        svc_set(info, SVC_FAILED, err);
+                        char *t = NULL;
+                        ctl_notify_allocation_failed(s->meta.key, s->meta.uid, err, &t, NULL);
+                        manager_notify(m, t);
+                }
+                return;
+        }
+        if (!sr.sharing_key || !info->sharing_key || strcmp(sr.sharing_key, info->sharing_key)) {
+                free(info->sharing_key);
+                info->sharing_key = strdup_or_null(sr.sharing_key);
+        }
+        fill_request(m, s, &sr, &req, ports, selector, sizeof(selector));
+
+        if (s->n_ingress > 0)
+                r = alloc_adopt(m->alloc, &req, s->ingress, MIN(s->n_ingress, 2), &res);
+        else if (m->leader)
+                r = alloc_service(m->alloc, &req, &res);
+        else if (had)
+                r = 0; /* keep what we had until the leader's status arrives */
+        else {
+                /* a refusal stands (with its reason) until a leader looks again */
+                if (info->state != SVC_FAILED)
+                        svc_set(info, SVC_PENDING, "waiting for the leader to allocate an address");
+                return;
+        }
+        if (r > 0) {
+                bool changed = info->state != SVC_FAILED || !info->reason ||
+                               strcmp(info->reason, res.reason) != 0;
+                svc_set(info, SVC_FAILED, res.reason);
+                if (changed) {
+                        log_notice("%s: %s", s->meta.key, res.reason);
+                        char *t = NULL;
+                        ctl_notify_allocation_failed(s->meta.key, s->meta.uid, res.reason, &t,
+                                                     NULL);
+                        manager_notify(m, t);
+                }
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "%s: allocation failed: %m", s->meta.key);
+                return;
+        }
+        if (info->refused)
+                return; /* stays failed until the Service changes its request */
+        if (info->state != SVC_ALLOCATED)
+                svc_set(info, SVC_ALLOCATED, NULL);
+
+        bool fresh = s->n_ingress == 0, ready = true;
+        const char *owners[2] = {NULL, NULL};
+        for (size_t i = 0; i < res.n_addrs && i < 2; i++)
+                ready &= decide(m, res.addrs[i], res.pool, s, fresh, want, &owners[i]);
+        if (!info->notified && ready && fresh) {
+                const PoolSet *ps = allocator_pools(m->alloc);
+                char *t = NULL;
+                ctl_notify_allocated(s->meta.key, s->meta.uid, res.addrs, res.n_addrs,
+                                     res.pool < ps->n_pools ? ps->pools[res.pool].name : NULL, &t,
+                                     NULL);
+                manager_notify(m, t);
+                info->notified = true;
+        }
+        for (size_t i = 0; (info->notified || !fresh) && i < res.n_addrs && i < 2; i++)
+                report_owner(m, info, i, res.addrs[i], owners[i]);
+}
+
+/* Whether the allocation of Service `key` should go: the Service is gone (deleted, or left
+ * out of a full sync) or no longer wants a load balancer. Only Services seen in the model
+ * have an entry here; allocations restored from state.json are not in the allocator and
+ * stay wanted until the first full sync (manager_reconcile()). */
+static bool release_due(Manager *m, const char *key)
+{
+        const char *slash = strchr(key, '/');
+        char ns[K8S_LABEL_NAME_MAX + 1];
+
+        if (!slash || (size_t)(slash - key) > K8S_LABEL_NAME_MAX)
+                return false;
+        memcpy(ns, key, (size_t)(slash - key));
+        ns[slash - key] = 0;
+        const Service *s = model_service(m->model, ns, slash + 1);
+        return !s || !service_wants_load_balancer(s, NULL);
+}
+
+static void release_gone(Manager *m)
+{
+        /* collect first: releasing drops entries of m->svcs */
+        char **keys = calloc(m->n_svcs + 1, sizeof(char *));
+        size_t n = 0;
+        AllocResult res;
+
+        if (!keys)
+                return (void)log_oom();
+        for (size_t i = 0; i < m->n_svcs; i++)
+                if (alloc_lookup(m->alloc, m->svcs[i].key, &res) && release_due(m, m->svcs[i].key))
+                        keys[n++] = m->svcs[i].key;
+        for (size_t i = 0; i < n; i++)
+                if (!(keys[i] = strdup(keys[i])))
+                        return (void)log_oom(), strv_free_n(keys, i);
+        for (size_t i = 0; i < n; i++) {
+                SvcInfo *info = svc_find(m, keys[i]);
+                char *t = NULL;
+                if (!alloc_lookup(m->alloc, keys[i], &res))
+                        continue;
+                ctl_notify_released(keys[i], info ? info->uid : NULL, res.addrs, res.n_addrs, &t,
+                                    NULL);
+                manager_notify(m, t);
+                alloc_release(m->alloc, keys[i]);
+                log_info("%s: released", keys[i]);
+                if (info)
+                        svc_drop(m, (size_t)(info - m->svcs));
+        }
+        strv_free_n(keys, n);
+}
+
+static void unwant_cb(u128 addr, const char *ifname, void *userdata)
+{
+        AddrSet *d = ((AddrSet **)userdata)[0];
+        AddrSet *drop = ((AddrSet **)userdata)[1];
+        if (!addrset_has(d, addr))
+                addrset_add(drop, addr);
+}
+
+void manager_schedule_save(Manager *m)
+{
+        if (m->save_source)
+                (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+}
+
+static int cmp_u128(const void *a, const void *b)
+{
+        u128 x = *(const u128 *)a, y = *(const u128 *)b;
+        return x < y ? -1 : x > y;
+}
+
+void addrset_collect_cb(u128 addr, const char *ifname, void *userdata)
+{
+        AddrSet *l = userdata;
+        if (l->n < l->cap)
+                l->addrs[l->n++] = addr;
+}
+
+/* Tells the peers (heartbeats) what this node holds now. */
+void manager_publish_owned(Manager *m)
+{
+        size_t n = announcer_count(m->announcer, ANN_OWNED);
+        AddrSet l = {calloc(n + 1, sizeof(u128)), 0, n};
+
+        if (!l.addrs)
+                return (void)log_oom();
+        announcer_foreach(m->announcer, ANN_OWNED, addrset_collect_cb, &l);
+        qsort(l.addrs, l.n, sizeof(u128), cmp_u128);
+        cluster_set_owned(m->cluster, l.addrs, l.n);
+        free(l.addrs);
+}
+
+int manager_reconcile(sd_event_source *source, void *userdata)
+{
+        Manager *m = userdata;
+        AddrSet want = {0}, drop = {0};
+        const void **list = NULL;
+        size_t n = 0;
+
+        if (m->stopping)
+                return 0;
+        for (size_t i = 0; i < m->n_svcs; i++)
+                m->svcs[i].seen = false;
+        cluster_update_members(m->cluster, m->model);
+
+        if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
+                return log_oom(), 0;
+        for (size_t i = 0; i < n; i++) {
+                const Service *s = list[i];
+                if (service_wants_load_balancer(s, NULL))
+                        reconcile_service(m, s, &want);
+        }
+        free(list);
+        release_gone(m);
+
+        /* forget Services that are gone and held nothing */
+        for (size_t i = 0; i < m->n_svcs;) {
+                AllocResult res;
+                if (!m->svcs[i].seen && !alloc_lookup(m->alloc, m->svcs[i].key, &res))
+                        svc_drop(m, i);
+                else
+                        i++;
+        }
+        /* restored addresses stay wanted until the first full sync (if still ours) */
+        for (size_t i = 0; !m->synced && m->restored && i < m->restored->n_allocs; i++)
+                for (size_t j = 0; j < m->restored->allocs[i].n_addrs; j++) {
+                        u128 a = m->restored->allocs[i].addrs[j];
+                        size_t pool;
+                        const char *owner;
+                        if (alloc_find_pool(m->alloc, a, &pool))
+                                (void)decide(m, a, pool, NULL, false, &want, &owner);
+                }
+
+        AddrSet *pair[2] = {&want, &drop};
+        announcer_foreach(m->announcer, ANN_OWNED, unwant_cb, pair);
+        announcer_foreach(m->announcer, ANN_PROBING, unwant_cb, pair);
+        announcer_foreach(m->announcer, ANN_REFUSED, unwant_cb, pair);
+        announcer_foreach(m->announcer, ANN_VETTED, unwant_cb, pair);
+        for (size_t i = 0; i < drop.n; i++) {
+                announcer_unwant(m->announcer, drop.addrs[i]);
+                handover_forget(m, drop.addrs[i]);
+                addrset_remove(&m->contested, drop.addrs[i]);
+        }
+        free(want.addrs);
+        free(drop.addrs);
+        manager_publish_owned(m);
+        manager_schedule_save(m);
+        manager_update_status(m);
+        return 0;
+}
+
+/* ---- announcer callbacks ---------------------------------------------------------- */
+
+void manager_on_owned(u128 addr, const char *ifname, void *userdata)
+{
+        manager_schedule_reconcile(userdata); /* may complete an "allocated" notification */
+}
+
+void manager_on_refused(u128 addr, const uint8_t *mac, const char *reason, void *userdata)
+{
+        Manager *m = userdata;
+        const char *keys[16];
+        size_t n = alloc_users(m->alloc, addr, keys, ELEMENTSOF(keys));
+
+        for (size_t i = 0; i < n && i < ELEMENTSOF(keys); i++) {
+                SvcInfo *info = svc_find(m, keys[i]);
+                if (!info)
+                        continue;
+                info->refused = true;
+                svc_set(info, SVC_FAILED, reason);
+                char *t = NULL;
+                ctl_notify_allocation_failed(info->key, info->uid, reason, &t, NULL);
+                manager_notify(m, t);
+        }
+        manager_schedule_reconcile(m);
+}
