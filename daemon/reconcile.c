@@ -6,6 +6,7 @@
  * else adds or removes service addresses. decide() holds the per-address rules
  * (docs/cluster.md).
  */
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,10 +60,29 @@ static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr,
         r->pod_selector = selector;
 }
 
+/* The interface to announce addresses of `pool` on: the first interface that exists here
+ * among those the pool's announcement rule lists (L2Advertisement `interfaces`, or the
+ * native pool's `interface`); the first listed one when none exists here (the announcer
+ * then refuses with "no such device"); NULL when the rule lists none (the announcer picks
+ * the interface whose subnet holds the address, else the default-route one). */
 static const char *pool_interface(Manager *m, size_t pool)
 {
         const PoolSet *ps = allocator_pools(m->alloc);
-        return pool < ps->n_pools ? ps->pools[pool].interface : NULL;
+        const char *listed = NULL;
+
+        for (size_t i = 0; i < ps->n_adverts; i++) {
+                const Advert *a = &ps->adverts[i];
+                bool covers = false;
+                for (size_t k = 0; k < a->n_pools && !covers; k++)
+                        covers = a->pools[k] == pool;
+                for (size_t k = 0; covers && k < a->n_interfaces; k++) {
+                        if (if_nametoindex(a->interfaces[k]) > 0)
+                                return a->interfaces[k];
+                        if (!listed)
+                                listed = a->interfaces[k];
+                }
+        }
+        return listed;
 }
 
 bool restored_owned(Manager *m, u128 addr)
