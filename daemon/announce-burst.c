@@ -4,6 +4,7 @@
 
 #include "announce-burst.h"
 #include "l2.h"
+#include "packet.h"
 #include "util/log.h"
 
 #define TIMER_ACCURACY_USEC 1000
@@ -120,7 +121,7 @@ int burst_start(AnnounceBurst *b, burst_cb_t cb, void *userdata)
         b->cb = cb;
         b->userdata = userdata;
         b->sent = 0;
-        b->fd = b->shared_fd >= 0 ? b->shared_fd : l2_send_socket_open();
+        b->fd = b->shared_fd >= 0 ? b->shared_fd : packet_send_socket_open();
         if (b->fd < 0) {
                 r = b->fd;
                 b->fd = -EBADF;

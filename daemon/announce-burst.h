@@ -22,7 +22,7 @@ typedef void (*burst_cb_t)(AnnounceBurst *b, unsigned sent, int error, void *use
 int burst_new(AnnounceBurst **ret, int ifindex, const uint8_t mac[static ETH_ALEN], u128 addr,
               unsigned count, uint64_t interval_usec);
 int burst_attach_event(AnnounceBurst *b, sd_event *e, int64_t priority);
-/* Sends on fd (from l2_send_socket_open(), borrowed: the caller keeps it open and closes
+/* Sends on fd (from packet_send_socket_open(), borrowed: the caller keeps it open and closes
  * it) instead of a socket of the burst's own. Closing a packet socket costs the kernel an
  * RCU grace period; many bursts share one this way. Before burst_start(). */
 void burst_set_socket(AnnounceBurst *b, int fd);

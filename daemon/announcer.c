@@ -6,7 +6,7 @@
 #include "announcer.h"
 #include "arp.h"
 #include "claim-watch.h"
-#include "l2.h"
+#include "packet.h"
 #include "probe.h"
 #include "util/log.h"
 
@@ -453,7 +453,7 @@ int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSetti
         a->nl = nl;
         a->cb = *cb;
         a->userdata = userdata;
-        a->send_fd = l2_send_socket_open(); /* on failure each burst opens its own */
+        a->send_fd = packet_send_socket_open(); /* on failure each burst opens its own */
         if (claim_hub_new(&a->claims, e, 0) < 0) {
                 closep(&a->send_fd);
                 sd_event_unref(a->event);

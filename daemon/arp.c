@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "arp.h"
+#include "packet.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -134,42 +135,13 @@ int arp_socket_open(int ifindex)
         };
         const struct sock_fprog fprog = {.len = ELEMENTSOF(filter),
                                          .filter = (struct sock_filter *)filter};
-        struct sockaddr_ll sll = {
-            .sll_family = AF_PACKET,
-            .sll_protocol = htons(ETH_P_ARP),
-            .sll_ifindex = ifindex,
-        };
-        _cleanup_close_ int fd = -EBADF;
-
-        if (ifindex <= 0)
-                return -EINVAL;
-        /* Protocol 0 here and the protocol in bind(): a socket opened with a protocol is
-         * already receiving, and binding it makes the kernel wait for an RCU grace period
-         * (~14 ms measured); bound from idle it does not. */
-        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
-                return -errno;
-        return TAKE_FD(fd);
+        return packet_socket_open(ifindex, ETH_P_ARP, &fprog);
 }
 
 int arp_send(int fd, int ifindex, const uint8_t *buf, size_t len)
 {
-        struct sockaddr_ll sll = {
-            .sll_family = AF_PACKET,
-            .sll_protocol = htons(ETH_P_ARP),
-            .sll_ifindex = ifindex,
-            .sll_halen = ETH_ALEN,
-            .sll_addr = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-        };
-        ssize_t n = sendto(fd, buf, len, 0, (struct sockaddr *)&sll, sizeof(sll));
-
-        if (n < 0)
-                return -errno;
-        return (size_t)n == len ? 0 : -EIO;
+        static const uint8_t broadcast[ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        return packet_send(fd, ifindex, ETH_P_ARP, broadcast, buf, len);
 }
 
 int arp_recv(int fd, ArpPacket *ret, uint8_t src_mac[ETH_ALEN])

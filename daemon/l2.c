@@ -58,12 +58,6 @@ L2Claim l2_classify_nd(const NdMsg *m, const uint8_t eth_src[static ETH_ALEN],
         return c;
 }
 
-int l2_send_socket_open(void)
-{
-        int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        return fd < 0 ? -errno : fd;
-}
-
 int l2_socket_open(u128 addr, int ifindex)
 {
         struct in6_addr a, group;

@@ -35,11 +35,6 @@ L2Claim l2_classify_nd(const NdMsg *m, const uint8_t eth_src[static ETH_ALEN],
 
 /* ARP socket for IPv4; NS/NA socket joined to the solicited-node group for IPv6. */
 int l2_socket_open(u128 addr, int ifindex);
-/* A packet socket for sending only (ARP and ND alike, the destination names the
- * protocol): no protocol and no bind, so the kernel hooks no receive path. Opening it is
- * cheap; binding a receiving packet socket costs the kernel an RCU grace period (~14 ms
- * measured here), which a takeover's first announcement must not wait for. */
-int l2_send_socket_open(void);
 /* ARP probe, or NS from :: to the solicited-node group. */
 int l2_send_probe(int fd, int ifindex, const uint8_t mac[static ETH_ALEN], u128 addr);
 /* ARP announcement, or unsolicited NA (Override) to ff02::1 from a link-local address of

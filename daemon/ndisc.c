@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "ndisc.h"
+#include "packet.h"
 
 static const struct in6_addr all_nodes = {.s6_addr = {0xff, 0x02, [15] = 0x01}};
 
@@ -214,23 +215,10 @@ int ndisc_socket_open(int ifindex, const struct in6_addr *join_group)
         };
         const struct sock_fprog fprog = {.len = ELEMENTSOF(filter),
                                          .filter = (struct sock_filter *)filter};
-        struct sockaddr_ll sll = {
-            .sll_family = AF_PACKET,
-            .sll_protocol = htons(ETH_P_IPV6),
-            .sll_ifindex = ifindex,
-        };
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = packet_socket_open(ifindex, ETH_P_IPV6, &fprog);
 
-        if (ifindex <= 0)
-                return -EINVAL;
-        /* protocol 0, then bind() with it: no RCU grace period (see arp_socket_open()) */
-        fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
-                return -errno;
+                return fd;
         if (join_group) {
                 struct packet_mreq mr = {
                     .mr_ifindex = ifindex,
@@ -249,25 +237,16 @@ int ndisc_socket_open(int ifindex, const struct in6_addr *join_group)
 
 int ndisc_send(int fd, int ifindex, const uint8_t *buf, size_t len)
 {
-        struct sockaddr_ll sll = {
-            .sll_family = AF_PACKET,
-            .sll_protocol = htons(ETH_P_IPV6),
-            .sll_ifindex = ifindex,
-            .sll_halen = ETH_ALEN,
-        };
+        uint8_t dst_mac[ETH_ALEN];
         struct in6_addr dst;
-        ssize_t n;
 
         if (len < IPV6_HDR_LEN)
                 return -EINVAL;
         memcpy(&dst, buf + 24, 16);
         if (!IN6_IS_ADDR_MULTICAST(&dst))
                 return -EINVAL;
-        ndisc_multicast_mac(&dst, sll.sll_addr);
-        n = sendto(fd, buf, len, 0, (struct sockaddr *)&sll, sizeof(sll));
-        if (n < 0)
-                return -errno;
-        return (size_t)n == len ? 0 : -EIO;
+        ndisc_multicast_mac(&dst, dst_mac);
+        return packet_send(fd, ifindex, ETH_P_IPV6, dst_mac, buf, len);
 }
 
 int ndisc_recv(int fd, NdMsg *ret, uint8_t src_mac[ETH_ALEN])
