@@ -35,12 +35,12 @@
  * one address.
  */
 #include <netinet/in.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "ordset.h"
+#include "util/htable.h"
 
 /* Internal consistency: cannot fail once the preparation succeeded. */
 #define assert_se(x)                                                                               \
@@ -48,66 +48,6 @@
                 if (!(x))                                                                          \
                         abort();                                                                   \
         } while (0)
-
-/* ---- intrusive chained hash table ---- */
-
-typedef struct HNode {
-        struct HNode *next;
-        uint64_t hash;
-} HNode;
-
-typedef struct HTable {
-        HNode **b;
-        size_t nb, n;
-} HTable;
-
-static int ht_init(HTable *t)
-{
-        t->nb = 64;
-        t->n = 0;
-        t->b = calloc(t->nb, sizeof(*t->b));
-        return t->b ? 0 : -ENOMEM;
-}
-
-/* Doubling may fail; the table then stays correct, only with longer chains. */
-static void ht_grow(HTable *t)
-{
-        size_t nb = t->nb * 2;
-        HNode **b = calloc(nb, sizeof(*b));
-        if (!b)
-                return;
-        for (size_t i = 0; i < t->nb; i++)
-                for (HNode *n = t->b[i], *next; n; n = next) {
-                        next = n->next;
-                        n->next = b[n->hash & (nb - 1)];
-                        b[n->hash & (nb - 1)] = n;
-                }
-        free(t->b);
-        t->b = b;
-        t->nb = nb;
-}
-
-static void ht_insert(HTable *t, HNode *n)
-{
-        if (t->n >= t->nb)
-                ht_grow(t);
-        HNode **head = &t->b[n->hash & (t->nb - 1)];
-        n->next = *head;
-        *head = n;
-        t->n++;
-}
-
-static void ht_remove(HTable *t, HNode *n)
-{
-        for (HNode **p = &t->b[n->hash & (t->nb - 1)]; *p; p = &(*p)->next)
-                if (*p == n) {
-                        *p = n->next;
-                        t->n--;
-                        return;
-                }
-}
-
-#define ht_chain(t, h) ((t)->b[(h) & ((t)->nb - 1)])
 
 /* ---- model ---- */
 
@@ -170,7 +110,7 @@ struct Allocator {
         HTable by_key, by_addr, by_group;
         Svc *first, *last;
         size_t n_svcs;
-        unsigned char hkey[crypto_shorthash_KEYBYTES];
+        HKey hkey;
 };
 
 static const char *const error_table[_ALLOC_ERROR_MAX] = {
@@ -189,21 +129,14 @@ const char *alloc_error_to_string(AllocError e)
         return e >= 0 && e < _ALLOC_ERROR_MAX ? error_table[e] : NULL;
 }
 
-static uint64_t hash_bytes(const Allocator *a, const void *p, size_t len)
-{
-        uint64_t h;
-        crypto_shorthash((unsigned char *)&h, p, len, a->hkey);
-        return h;
-}
-
 static uint64_t hash_str(const Allocator *a, const char *s)
 {
-        return hash_bytes(a, s, strlen(s));
+        return ht_hash_str(&a->hkey, s);
 }
 
 static uint64_t hash_addr(const Allocator *a, u128 addr)
 {
-        return hash_bytes(a, &addr, sizeof(addr));
+        return ht_hash(&a->hkey, &addr, sizeof(addr));
 }
 
 static const char *family_name(int f)
@@ -1142,9 +1075,9 @@ Allocator *allocator_free(Allocator *a)
         free(a->ps);
         free(a->order);
         free(a->index);
-        free(a->by_key.b);
-        free(a->by_addr.b);
-        free(a->by_group.b);
+        ht_done(&a->by_key);
+        ht_done(&a->by_addr);
+        ht_done(&a->by_group);
         free(a);
         return NULL;
 }
@@ -1156,11 +1089,11 @@ int allocator_new(Allocator **ret, const PoolSet *pools)
 
         if (!a)
                 return -ENOMEM;
-        if (sodium_init() < 0)
+        if (ht_key_init(&a->hkey) < 0)
                 return -EIO;
-        randombytes_buf(a->hkey, sizeof(a->hkey));
         a->pools = pools;
-        if (ht_init(&a->by_key) < 0 || ht_init(&a->by_addr) < 0 || ht_init(&a->by_group) < 0)
+        if (ht_init(&a->by_key, 64) < 0 || ht_init(&a->by_addr, 64) < 0 ||
+            ht_init(&a->by_group, 64) < 0)
                 return -ENOMEM;
         a->ps = calloc(pools->n_pools + 1, sizeof(*a->ps));
         a->order = calloc(pools->n_pools + 1, sizeof(*a->order));

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Kubernetes object model; see model.h. Storage is one chained hash table per kind,
- * keyed by the object key and hashed with SipHash-2-4 (libsodium crypto_shorthash) under
- * a random per-table seed. Tables double when the load passes 1 and never shrink (a full
- * sync builds a fresh model anyway).
+ * The Kubernetes object model; see model.h. Storage is one intrusive hash table per kind
+ * (util/htable.h: SipHash-2-4 under a random per-table key), keyed by the object key.
+ * Tables double when the load passes 1 and never shrink (a full sync builds a fresh model
+ * anyway).
  */
-#include <sodium.h>
 #include <string.h>
 
 #include "model.h"
+#include "util/htable.h"
 
 /* ---- enums and their strings ---------------------------------------------------------- */
 
@@ -205,47 +205,29 @@ int obj_set_name(ObjMeta *m, const char *namespace, const char *name)
 /* ---- hash table ---------------------------------------------------------------------- */
 
 typedef struct Entry {
-        struct Entry *next;
-        uint64_t hash;
+        HNode h;      /* first member */
         ObjMeta *obj; /* the key is obj->key */
 } Entry;
 
 struct ObjTable {
-        Entry **buckets;
-        size_t n_buckets; /* power of two */
-        size_t n;
-        unsigned char seed[crypto_shorthash_KEYBYTES];
+        HTable ht;
+        HKey key;
 };
-
-static uint64_t table_hash(const ObjTable *t, const char *key)
-{
-        unsigned char out[crypto_shorthash_BYTES];
-        uint64_t h;
-
-        crypto_shorthash(out, (const unsigned char *)key, strlen(key), t->seed);
-        memcpy(&h, out, sizeof(h));
-        return h;
-}
 
 static int table_new(ObjTable **ret)
 {
         ObjTable *t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
-        t->n_buckets = 16;
-        t->buckets = calloc(t->n_buckets, sizeof(Entry *));
-        if (!t->buckets) {
+        if (ht_init(&t->ht, 16) < 0) {
                 free(t);
                 return -ENOMEM;
         }
-        /* randombytes_buf() needs no sodium_init() for its default implementation, but
-         * calling it keeps libsodium's documented contract; it is idempotent. */
-        if (sodium_init() < 0) {
-                free(t->buckets);
+        if (ht_key_init(&t->key) < 0) {
+                ht_done(&t->ht);
                 free(t);
                 return -EIO;
         }
-        randombytes_buf(t->seed, sizeof(t->seed));
         *ret = t;
         return 0;
 }
@@ -254,69 +236,54 @@ static void table_free(ObjTable *t)
 {
         if (!t)
                 return;
-        for (size_t b = 0; b < t->n_buckets; b++)
-                for (Entry *e = t->buckets[b], *next; e; e = next) {
-                        next = e->next;
-                        obj_free(e->obj);
-                        free(e);
+        for (size_t b = 0; b < t->ht.nb; b++)
+                for (HNode *n = t->ht.b[b], *next; n; n = next) {
+                        next = n->next;
+                        obj_free(((Entry *)n)->obj);
+                        free(n);
                 }
-        free(t->buckets);
+        ht_done(&t->ht);
         free(t);
 }
 
-static Entry **table_find(const ObjTable *t, const char *key, uint64_t h)
+static Entry *table_find(const ObjTable *t, const char *key)
 {
-        Entry **p = &t->buckets[h & (t->n_buckets - 1)];
-        for (; *p; p = &(*p)->next)
-                if ((*p)->hash == h && strcmp((*p)->obj->key, key) == 0)
-                        return p;
-        return p; /* points at the NULL tail of the chain */
+        uint64_t h = ht_hash_str(&t->key, key);
+        for (HNode *n = ht_chain(&t->ht, h); n; n = n->next)
+                if (n->hash == h && strcmp(((Entry *)n)->obj->key, key) == 0)
+                        return (Entry *)n;
+        return NULL;
 }
 
-static void table_grow(ObjTable *t)
+/* Links e (its object set) under t's key. */
+static void table_link(ObjTable *t, Entry *e)
 {
-        if (t->n < t->n_buckets || t->n_buckets > SIZE_MAX / 2 / sizeof(Entry *))
-                return;
-        size_t nb = t->n_buckets * 2;
-        Entry **b = calloc(nb, sizeof(Entry *));
-        if (!b)
-                return; /* a longer chain is slower, not wrong */
-        for (size_t i = 0; i < t->n_buckets; i++)
-                for (Entry *e = t->buckets[i], *next; e; e = next) {
-                        next = e->next;
-                        e->next = b[e->hash & (nb - 1)];
-                        b[e->hash & (nb - 1)] = e;
-                }
-        free(t->buckets);
-        t->buckets = b;
-        t->n_buckets = nb;
+        e->h.hash = ht_hash_str(&t->key, e->obj->key);
+        ht_insert(&t->ht, &e->h);
 }
 
 /* Inserts or replaces; with no_replace returns MODEL_DUPLICATE on a present key. Takes
  * ownership of obj in every case. */
 static int table_put(ObjTable *t, ObjMeta *obj, bool no_replace)
 {
-        uint64_t h = table_hash(t, obj->key);
-        Entry **p = table_find(t, obj->key, h);
+        Entry *e = table_find(t, obj->key);
 
-        if (*p) {
+        if (e) {
                 if (no_replace) {
                         obj_free(obj);
                         return MODEL_DUPLICATE;
                 }
-                obj_free((*p)->obj);
-                (*p)->obj = obj;
+                obj_free(e->obj);
+                e->obj = obj;
                 return MODEL_UPDATED;
         }
-        Entry *e = malloc(sizeof(*e));
+        e = malloc(sizeof(*e));
         if (!e) {
                 obj_free(obj);
                 return -ENOMEM;
         }
-        *e = (Entry){.next = NULL, .hash = h, .obj = obj};
-        *p = e;
-        t->n++;
-        table_grow(t);
+        e->obj = obj;
+        table_link(t, e);
         return MODEL_CREATED;
 }
 
@@ -389,16 +356,14 @@ int model_delete(Model *m, ObjKind kind, const char *namespace, const char *name
 
         if (!t || !name || !obj_key(key, sizeof(key), namespace, name))
                 return -EINVAL;
-        Entry **p = table_find(t, key, table_hash(t, key));
-        if (!*p)
+        Entry *e = table_find(t, key);
+        if (!e)
                 return MODEL_ABSENT;
-        if (uid && (!(*p)->obj->uid || strcmp((*p)->obj->uid, uid) != 0))
+        if (uid && (!e->obj->uid || strcmp(e->obj->uid, uid) != 0))
                 return MODEL_UID_MISMATCH;
-        Entry *e = *p;
-        *p = e->next;
+        ht_remove(&t->ht, &e->h);
         obj_free(e->obj);
         free(e);
-        t->n--;
         m->generation++;
         return MODEL_DELETED;
 }
@@ -432,18 +397,11 @@ int model_merge(Model *dst, Model *src, ObjKind *dup_kind, char dup_key[static O
         slice_index_drop(src);
         for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++) {
                 ObjTable *s = src->tables[k], *d = dst->tables[k];
-                for (size_t b = 0; b < s->n_buckets; b++) {
-                        Entry *e;
-                        while ((e = s->buckets[b])) {
-                                s->buckets[b] = e->next;
-                                s->n--;
-                                /* Rehash under dst's seed; reuse the entry. */
-                                e->hash = table_hash(d, e->obj->key);
-                                Entry **p = table_find(d, e->obj->key, e->hash);
-                                e->next = NULL;
-                                *p = e;
-                                d->n++;
-                                table_grow(d);
+                for (size_t b = 0; b < s->ht.nb; b++) {
+                        HNode *n;
+                        while ((n = s->ht.b[b])) {
+                                ht_remove(&s->ht, n);
+                                table_link(d, (Entry *)n); /* rehash under dst's key */
                         }
                 }
         }
@@ -455,8 +413,8 @@ const void *model_get_key(const Model *m, ObjKind kind, const char *key)
         ObjTable *t = kind_table(m, kind);
         if (!t || !key)
                 return NULL;
-        Entry **p = table_find(t, key, table_hash(t, key));
-        return *p ? (*p)->obj : NULL;
+        Entry *e = table_find(t, key);
+        return e ? e->obj : NULL;
 }
 
 const void *model_get(const Model *m, ObjKind kind, const char *namespace, const char *name)
@@ -471,7 +429,7 @@ const void *model_get(const Model *m, ObjKind kind, const char *namespace, const
 size_t model_count(const Model *m, ObjKind kind)
 {
         ObjTable *t = kind_table(m, kind);
-        return t ? t->n : 0;
+        return t ? t->ht.n : 0;
 }
 
 const void *model_next(const Model *m, ObjKind kind, ModelIter *it)
@@ -479,16 +437,16 @@ const void *model_next(const Model *m, ObjKind kind, ModelIter *it)
         ObjTable *t = kind_table(m, kind);
         if (!t)
                 return NULL;
-        const Entry *e = it->entry ? ((const Entry *)it->entry)->next : NULL;
-        if (!e && it->entry)
+        const HNode *n = it->entry ? ((const HNode *)it->entry)->next : NULL;
+        if (!n && it->entry)
                 it->bucket++;
-        while (!e && it->bucket < t->n_buckets) {
-                e = t->buckets[it->bucket];
-                if (!e)
+        while (!n && it->bucket < t->ht.nb) {
+                n = t->ht.b[it->bucket];
+                if (!n)
                         it->bucket++;
         }
-        it->entry = e;
-        return e ? e->obj : NULL;
+        it->entry = n;
+        return n ? ((const Entry *)n)->obj : NULL;
 }
 
 static int cmp_key(const void *a, const void *b)

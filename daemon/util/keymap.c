@@ -1,46 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* String -> size_t hash map; see keymap.h. */
+/* String -> size_t hash map on util/htable.h; see keymap.h. */
 #include <errno.h>
-#include <sodium.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/htable.h"
 #include "util/keymap.h"
 
 typedef struct Node {
-        struct Node *next;
+        HNode h; /* first member */
         const char *key;
         size_t value;
 } Node;
 
 struct KeyMap {
-        Node **buckets;
-        size_t n_buckets; /* a power of two */
-        size_t n;
-        unsigned char seed[crypto_shorthash_KEYBYTES];
+        HTable t;
+        HKey k;
 };
-
-static size_t bucket(const KeyMap *m, const char *key)
-{
-        unsigned char out[crypto_shorthash_BYTES];
-        uint64_t h;
-
-        crypto_shorthash(out, (const unsigned char *)key, strlen(key), m->seed);
-        memcpy(&h, out, sizeof(h));
-        return (size_t)h & (m->n_buckets - 1);
-}
 
 int keymap_new(KeyMap **ret)
 {
         KeyMap *m = calloc(1, sizeof(*m));
 
-        if (!m || !(m->buckets = calloc(16, sizeof(Node *)))) {
+        if (!m || ht_init(&m->t, 16) < 0 || ht_key_init(&m->k) < 0) {
+                if (m)
+                        ht_done(&m->t);
                 free(m);
                 return -ENOMEM;
         }
-        m->n_buckets = 16;
-        crypto_shorthash_keygen(m->seed);
         *ret = m;
         return 0;
 }
@@ -49,70 +36,46 @@ KeyMap *keymap_free(KeyMap *m)
 {
         if (!m)
                 return NULL;
-        for (size_t i = 0; i < m->n_buckets; i++)
-                for (Node *n = m->buckets[i], *next; n; n = next) {
+        for (size_t i = 0; i < m->t.nb; i++)
+                for (HNode *n = m->t.b[i], *next; n; n = next) {
                         next = n->next;
                         free(n);
                 }
-        free(m->buckets);
+        ht_done(&m->t);
         free(m);
         return NULL;
 }
 
-static Node **find(const KeyMap *m, const char *key)
+static Node *find(const KeyMap *m, const char *key)
 {
-        Node **pp = &m->buckets[bucket(m, key)];
+        uint64_t h = ht_hash_str(&m->k, key);
 
-        while (*pp && strcmp((*pp)->key, key) != 0)
-                pp = &(*pp)->next;
-        return pp;
-}
-
-/* Doubles the table when it holds more than one entry per bucket; keeps it on failure. */
-static void grow(KeyMap *m)
-{
-        size_t nb = m->n_buckets * 2;
-        Node **b = calloc(nb, sizeof(Node *));
-        Node **old = m->buckets;
-        size_t old_n = m->n_buckets;
-
-        if (!b)
-                return;
-        m->buckets = b;
-        m->n_buckets = nb;
-        for (size_t i = 0; i < old_n; i++)
-                for (Node *n = old[i], *next; n; n = next) {
-                        next = n->next;
-                        size_t k = bucket(m, n->key);
-                        n->next = b[k];
-                        b[k] = n;
-                }
-        free(old);
+        for (HNode *n = ht_chain(&m->t, h); n; n = n->next)
+                if (n->hash == h && strcmp(((Node *)n)->key, key) == 0)
+                        return (Node *)n;
+        return NULL;
 }
 
 int keymap_put(KeyMap *m, const char *key, size_t value)
 {
-        Node **pp = find(m, key);
-        Node *n;
+        Node *n = find(m, key);
 
-        if (*pp) {
-                (*pp)->key = key;
-                (*pp)->value = value;
+        if (n) {
+                n->key = key;
+                n->value = value;
                 return 0;
         }
         n = malloc(sizeof(*n));
         if (!n)
                 return -ENOMEM;
-        *n = (Node){.key = key, .value = value};
-        *pp = n;
-        if (++m->n > m->n_buckets)
-                grow(m);
+        *n = (Node){.h.hash = ht_hash_str(&m->k, key), .key = key, .value = value};
+        ht_insert(&m->t, &n->h);
         return 0;
 }
 
 bool keymap_get(const KeyMap *m, const char *key, size_t *ret)
 {
-        Node *n = *find(m, key);
+        Node *n = find(m, key);
 
         if (n && ret)
                 *ret = n->value;
@@ -121,18 +84,16 @@ bool keymap_get(const KeyMap *m, const char *key, size_t *ret)
 
 bool keymap_remove(KeyMap *m, const char *key)
 {
-        Node **pp = find(m, key);
-        Node *n = *pp;
+        Node *n = find(m, key);
 
         if (!n)
                 return false;
-        *pp = n->next;
+        ht_remove(&m->t, &n->h);
         free(n);
-        m->n--;
         return true;
 }
 
 size_t keymap_size(const KeyMap *m)
 {
-        return m->n;
+        return m->t.n;
 }
