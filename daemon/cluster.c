@@ -26,6 +26,9 @@ struct Cluster {
         const char **names;
         bool *live;
         OwnerView view;
+        bool view_dirty;      /* liveness, leaving or members changed since the view */
+        uint64_t members_gen; /* model generation the Node-derived members came from */
+        bool members_gen_valid;
         void (*changed)(void *userdata);
         void *userdata;
 };
@@ -59,6 +62,7 @@ static void peers_changed(void *userdata)
         Cluster *c = userdata;
         bool all = peers_count(c->peers) > 0;
 
+        c->view_dirty = true;
         for (size_t i = 0; i < peers_count(c->peers); i++)
                 all &= peers_get(c->peers, i)->alive;
         if (!c->settled && all) {
@@ -98,6 +102,7 @@ static int set_members(Cluster *c, const Peer *list, size_t n)
         }
         r = peers_set_members(c->peers, pa, k);
         free(pa);
+        c->view_dirty = true; /* member pointers change */
         if (k == 0 && !c->settled)
                 settle_fired(NULL, 0, c);
         return r;
@@ -166,6 +171,7 @@ int cluster_reconfigure(Cluster *c, const Conf *conf)
         c->static_members = conf->n_peers > 0;
         free(c->node_members);
         c->node_members = NULL;
+        c->members_gen_valid = false;
         peers_set_timing(c->peers, (uint64_t)conf->heartbeat_interval_ms * 1000,
                          (uint64_t)conf->dead_after_ms * 1000);
         return c->static_members ? set_members(c, conf->peers, conf->n_peers) : 0;
@@ -190,7 +196,11 @@ void cluster_update_members(Cluster *c, const Model *model)
         size_t n = 0, k = 0, len = 0;
         FILE *f;
 
-        if (c->static_members || model_list_sorted(model, OBJ_NODE, &list, &n) < 0)
+        if (c->static_members || (c->members_gen_valid && model->generation == c->members_gen))
+                return; /* the Nodes cannot have changed */
+        c->members_gen = model->generation;
+        c->members_gen_valid = true;
+        if (model_list_sorted(model, OBJ_NODE, &list, &n) < 0)
                 return;
         members = calloc(n + 1, sizeof(Peer));
         f = open_memstream(&sig, &len);
@@ -220,6 +230,10 @@ void cluster_update_members(Cluster *c, const Model *model)
 const OwnerView *cluster_view(Cluster *c)
 {
         size_t n = peers_count(c->peers) + 1;
+
+        if (!c->view_dirty && c->view.n == n)
+                return &c->view; /* decide() asks once per address: rebuild only on change */
+        c->view_dirty = false;
         const char **names = realloc(c->names, n * sizeof(char *));
         bool *live = names ? realloc(c->live, n * sizeof(bool)) : NULL;
 
@@ -286,6 +300,7 @@ void cluster_set_owned(Cluster *c, const u128 *sorted, size_t n)
 void cluster_set_leaving(Cluster *c)
 {
         c->leaving = true;
+        c->view_dirty = true;
         peers_set_leaving(c->peers, true);
 }
 
