@@ -19,13 +19,35 @@
 #define MLBD_PROBE_MAX_USEC (100 * 1000ULL)
 #define MLBD_ANNOUNCE_WAIT_USEC (200 * 1000ULL)
 
+/* Nothing that goes wrong is final while the owner lives (docs/cluster.md "Retries"):
+ * an address that could not be added (no such interface yet, netlink ENOBUFS, EMFILE) is
+ * tried again after 1 s, doubling up to a minute; one found in use by another host is
+ * probed again after 5 s, doubling up to 5 minutes (a spoofed reply or a host that went
+ * away must not leave it dark for good; one still in use is reported each time). */
+#define RETRY_FIRST_USEC (1000 * 1000ULL)
+#define RETRY_MAX_USEC (60 * 1000 * 1000ULL)
+#define REPROBE_FIRST_USEC (5 * 1000 * 1000ULL)
+#define REPROBE_MAX_USEC (300 * 1000 * 1000ULL)
+/* RFC 5227 §2.4 (c): a host may defend an address once per DEFEND_INTERVAL (10 s) and then
+ * gives it up. An owner here never gives up (its peers agree it owns the address) and a
+ * client that followed a foreign claim must come back at once, so mlbd re-announces at
+ * once and at most once a second, with one more announcement at the end of that second
+ * when the claims went on (the last word on the LAN is the owner's). */
+#define DEFEND_INTERVAL_USEC (1000 * 1000ULL)
+/* A foreign claim is logged at warning level at most this often per address. */
+#define CLAIM_LOG_INTERVAL_USEC (10 * 1000 * 1000ULL)
+
 typedef struct Entry Entry;
 struct Entry {
         Announcer *owner;
         Entry *next;
         u128 addr;
         AnnState state;
-        bool vet_only; /* probe, do not add */
+        bool vet_only;          /* probe, do not add */
+        bool probe_first;       /* probe before the first add (a fresh address) */
+        bool added;             /* we put it on the interface */
+        bool link_down;         /* its link was down when last heard of */
+        char hint[IF_NAMESIZE]; /* the interface asked for ("" = by route), by name */
         int ifindex;
         char ifname[IF_NAMESIZE];
         uint8_t mac[ETH_ALEN];
@@ -33,6 +55,14 @@ struct Entry {
         AnnounceBurst *burst;
         ClaimWatch *watch;
         sd_event_source *refresh;
+        sd_event_source *timer;  /* retry (FAILED), re-probe (REFUSED), release (QUIET) */
+        unsigned attempts;       /* retries since the last success */
+        uint64_t conflicts;      /* probes that found another host using it */
+        char *reason;            /* the last failure reported */
+        sd_event_source *defend; /* trailing defence at the end of the interval */
+        uint64_t defend_until;
+        bool defend_pending;
+        uint64_t claim_logged; /* when a claim was last logged at warning level */
 };
 
 struct Announcer {
@@ -48,10 +78,8 @@ struct Announcer {
 };
 
 static const char *const state_names[_ANN_STATE_MAX] = {
-    [ANN_PROBING] = "probing",
-    [ANN_OWNED] = "owned",
-    [ANN_REFUSED] = "refused",
-    [ANN_VETTED] = "vetted",
+    [ANN_PROBING] = "probing", [ANN_OWNED] = "owned",   [ANN_REFUSED] = "refused",
+    [ANN_VETTED] = "vetted",   [ANN_FAILED] = "failed", [ANN_QUIET] = "quiet",
 };
 
 const char *ann_state_to_string(AnnState s)
@@ -69,12 +97,64 @@ static void entry_set_state(Entry *e, AnnState s)
         e->state = s;
 }
 
+static uint64_t now_usec(const Announcer *a)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(a->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* Stops what runs for the current state (not the retry timer). */
 static void entry_stop(Entry *e)
 {
         e->probe = probe_free(e->probe);
         e->burst = burst_free(e->burst);
         e->watch = claim_watch_free(e->watch);
         e->refresh = sd_event_source_disable_unref(e->refresh);
+        e->defend = sd_event_source_disable_unref(e->defend);
+        e->defend_pending = false;
+}
+
+static void entry_free(Entry *e)
+{
+        entry_stop(e);
+        sd_event_source_disable_unref(e->timer);
+        free(e->reason);
+        free(e);
+}
+
+static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Arms the entry's one timer `usec` from now. */
+static void arm_timer(Entry *e, uint64_t usec)
+{
+        Announcer *a = e->owner;
+        int r;
+
+        if (e->timer) {
+                r = sd_event_source_set_time_relative(e->timer, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(a->event, &e->timer, CLOCK_MONOTONIC, usec, 1000,
+                                               timer_fired, e);
+        if (r < 0)
+                log_error_errno(r, "announce: cannot arm a timer: %m");
+}
+
+static void disarm_timer(Entry *e)
+{
+        if (e->timer)
+                (void)sd_event_source_set_enabled(e->timer, SD_EVENT_OFF);
+}
+
+static uint64_t backoff(unsigned attempts, uint64_t first, uint64_t max)
+{
+        uint64_t d = first;
+
+        for (unsigned i = 1; i < attempts && d < max; i++)
+                d *= 2;
+        return MIN(d, max);
 }
 
 static Entry *find(const Announcer *a, u128 addr, Entry ***prevp)
@@ -125,7 +205,9 @@ static int refresh_fired(sd_event_source *s, uint64_t usec, void *userdata)
 
         if (e->state == ANN_OWNED)
                 (void)announce_now(e);
+        /* a time source fires once: set the next time and enable it again */
         (void)sd_event_source_set_time_relative(s, e->owner->settings.refresh_usec);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -133,46 +215,101 @@ static void claim_seen(ClaimWatch *w, const uint8_t mac[ETH_ALEN], uint64_t coun
                        void *userdata)
 {
         Entry *e = userdata;
+        Announcer *a = e->owner;
         char buf[ADDR_STR_MAX], m[MAC_STR_MAX];
+        uint64_t now = now_usec(a);
 
         if (error < 0) {
                 log_warning_errno(error, "announce %s: claim watch failed: %m",
                                   addr_format(e->addr, buf));
                 return;
         }
-        /* RFC 5227 §2.4 (b)/(c): log and keep the address; never fight forever. */
-        log_warning("announce %s: host %s also claims this address (%" PRIu64 " claims seen)",
-                    addr_format(e->addr, buf), mac_format(mac, m), count);
+        /* RFC 5227 §2.4 (b)/(c): keep the address; the owner decides on a defence. A
+         * flood of claims must not flood the journal: one warning per interval. */
+        if (e->claim_logged == 0 || now >= e->claim_logged + CLAIM_LOG_INTERVAL_USEC) {
+                e->claim_logged = now;
+                log_warning("announce %s: host %s also claims this address (%" PRIu64
+                            " claims seen)",
+                            addr_format(e->addr, buf), mac_format(mac, m), count);
+        }
+        if (a->cb.claimed)
+                a->cb.claimed(e->addr, mac, a->userdata);
 }
 
-/* Adds the address to the interface and announces it. */
+/* Reports a failure to the owner once per distinct reason (a retry that fails the same
+ * way says nothing new), and always for a conflict (each probe that still finds the
+ * address in use is an Event). */
+static void report_refused(Entry *e, const uint8_t *mac, const char *reason)
+{
+        Announcer *a = e->owner;
+
+        if (!mac && e->reason && strcmp(e->reason, reason) == 0)
+                return;
+        free(e->reason);
+        e->reason = strdup(reason);
+        log_warning("announce: %s", reason);
+        if (a->cb.refused)
+                a->cb.refused(e->addr, mac, reason, a->userdata);
+}
+
+/* Could not add or probe it: try again later, from the interface's name. */
+static void fail(Entry *e, const char *reason)
+{
+        entry_stop(e);
+        entry_set_state(e, ANN_FAILED);
+        e->attempts++;
+        arm_timer(e, backoff(e->attempts, RETRY_FIRST_USEC, RETRY_MAX_USEC));
+        report_refused(e, NULL, reason);
+}
+
+static void succeeded(Entry *e)
+{
+        e->attempts = 0;
+        e->reason = mfree(e->reason);
+        disarm_timer(e);
+}
+
+/* Puts the address on the interface and announces it (unless its link is down: then it
+ * waits, quiet, for the link and the peers; see announcer_release_quiet()). */
 static void take(Entry *e)
 {
         Announcer *a = e->owner;
-        char buf[ADDR_STR_MAX];
+        char buf[ADDR_STR_MAX], reason[256];
         int r;
 
-        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
-        if (r < 0 && r != -EEXIST) {
-                log_error_errno(r, "announce %s: cannot add it to %s: %m",
-                                addr_format(e->addr, buf), e->ifname);
-                entry_set_state(e, ANN_REFUSED);
-                if (a->cb.refused)
-                        a->cb.refused(e->addr, NULL, "cannot add the address to the interface",
-                                      a->userdata);
+        addr_format(e->addr, buf);
+        if (e->link_down) {
+                /* Taken while cut off (its peers look dead from here). Announcing it when
+                 * the link returns would send every client to this node although the real
+                 * owner may well be alive: not added, not claimed, until we know. */
+                entry_stop(e);
+                entry_set_state(e, ANN_QUIET);
+                succeeded(e);
+                log_info("announce %s: link %s is down; holding it back", buf, e->ifname);
                 return;
         }
+        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+        if (r < 0 && r != -EEXIST) {
+                snprintf(reason, sizeof(reason), "cannot add %s to %s: %s", buf, e->ifname,
+                         strerror(-r));
+                fail(e, reason);
+                return;
+        }
+        e->added = true;
         entry_set_state(e, ANN_OWNED);
-        log_info("announce %s: now on %s", addr_format(e->addr, buf), e->ifname);
+        succeeded(e);
+        log_info("announce %s: now on %s", buf, e->ifname);
         r = announce_now(e);
         if (r < 0)
                 log_warning_errno(r, "announce %s: cannot announce on %s: %m", buf, e->ifname);
-        r = claim_watch_new(&e->watch, e->ifindex, e->mac, e->addr, claim_seen, e);
-        if (r >= 0)
-                r = claim_watch_attach_hub(e->watch, a->claims);
-        if (r < 0) {
-                e->watch = claim_watch_free(e->watch);
-                log_warning_errno(r, "announce %s: cannot watch for claims: %m", buf);
+        if (!e->watch) {
+                r = claim_watch_new(&e->watch, e->ifindex, e->mac, e->addr, claim_seen, e);
+                if (r >= 0)
+                        r = claim_watch_attach_hub(e->watch, a->claims);
+                if (r < 0) {
+                        e->watch = claim_watch_free(e->watch);
+                        log_warning_errno(r, "announce %s: cannot watch for claims: %m", buf);
+                }
         }
         if (a->settings.refresh_usec > 0 && !e->refresh)
                 (void)sd_event_add_time_relative(a->event, &e->refresh, CLOCK_MONOTONIC,
@@ -186,38 +323,46 @@ static void probe_done(Probe *p, ProbeResult result, const uint8_t mac[ETH_ALEN]
 {
         Entry *e = userdata;
         Announcer *a = e->owner;
-        char buf[ADDR_STR_MAX], m[MAC_STR_MAX], reason[256];
+        char buf[ADDR_STR_MAX], m[MAC_STR_MAX], reason[320];
 
         e->probe = probe_free(e->probe);
         switch (result) {
         case PROBE_RESULT_FREE:
+                e->probe_first = false;
+                e->conflicts = 0;
                 if (!e->vet_only)
                         take(e);
                 else {
                         entry_set_state(e, ANN_VETTED);
+                        succeeded(e);
                         if (a->cb.owned)
                                 a->cb.owned(e->addr, e->ifname, a->userdata);
                 }
                 return;
         case PROBE_RESULT_CONFLICT:
-                snprintf(reason, sizeof(reason), "address %s is in use on the network by %s",
-                         addr_format(e->addr, buf), mac_format(mac, m));
-                break;
+                e->conflicts++;
+                e->attempts++;
+                uint64_t next = backoff(e->attempts, REPROBE_FIRST_USEC, REPROBE_MAX_USEC);
+                snprintf(reason, sizeof(reason),
+                         "address %s is in use on the network by %s (seen by %" PRIu64
+                         " probe%s; probing again in %" PRIu64 " s)",
+                         addr_format(e->addr, buf), mac_format(mac, m), e->conflicts,
+                         e->conflicts == 1 ? "" : "s", next / 1000000);
+                entry_set_state(e, ANN_REFUSED);
+                arm_timer(e, next);
+                report_refused(e, mac, reason);
+                return;
         default:
                 snprintf(reason, sizeof(reason), "probing %s on %s failed: %s",
                          addr_format(e->addr, buf), e->ifname, strerror(-error));
-                mac = NULL;
-                break;
+                fail(e, reason);
+                return;
         }
-        log_warning("announce: %s; not announcing it", reason);
-        entry_set_state(e, ANN_REFUSED);
-        if (a->cb.refused)
-                a->cb.refused(e->addr, mac, reason, a->userdata);
 }
 
-static int choose_interface(Announcer *a, u128 addr, const char *hint, Entry *e)
+static int choose_interface(Announcer *a, Entry *e)
 {
-        const char *name = hint ? hint : a->interface;
+        const char *name = e->hint[0] ? e->hint : a->interface;
         NlLink link;
         int r;
 
@@ -226,7 +371,7 @@ static int choose_interface(Announcer *a, u128 addr, const char *hint, Entry *e)
                 if (e->ifindex == 0)
                         return -ENODEV;
         } else {
-                r = netlink_route_iface(a->nl, addr, &e->ifindex);
+                r = netlink_route_iface(a->nl, e->addr, &e->ifindex);
                 if (r < 0)
                         return r;
         }
@@ -237,41 +382,29 @@ static int choose_interface(Announcer *a, u128 addr, const char *hint, Entry *e)
                 return -EPFNOSUPPORT; /* no Ethernet address: nothing to announce with */
         memcpy(e->mac, link.mac, ETH_ALEN);
         snprintf(e->ifname, sizeof(e->ifname), "%s", link.name);
+        e->link_down = !nl_link_is_up(&link);
         return 0;
 }
 
-static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool vet_only)
+/* From the start: find the interface (again), then probe or add. */
+static void run(Entry *e, bool probe)
 {
-        _cleanup_free_ Entry *e = NULL;
-        char buf[ADDR_STR_MAX];
+        Announcer *a = e->owner;
+        char buf[ADDR_STR_MAX], reason[256];
         int r;
 
-        e = calloc(1, sizeof(*e));
-        if (!e)
-                return -ENOMEM;
-        e->owner = a;
-        e->addr = addr;
-        e->state = ANN_PROBING;
-        e->vet_only = vet_only;
-        r = choose_interface(a, addr, ifname, e);
+        entry_stop(e);
+        entry_set_state(e, ANN_PROBING);
+        r = choose_interface(a, e);
         if (r < 0) {
-                char reason[256];
                 snprintf(reason, sizeof(reason), "no interface to announce %s on: %s",
-                         addr_format(addr, buf), strerror(-r));
-                log_warning("announce: %s", reason);
-                e->state = ANN_REFUSED;
-                e->next = a->entries;
-                a->entries = TAKE_PTR(e);
-                if (a->cb.refused)
-                        a->cb.refused(addr, NULL, reason, a->userdata);
-                return 0;
+                         addr_format(e->addr, buf), strerror(-r));
+                fail(e, reason);
+                return;
         }
-        Entry *n = TAKE_PTR(e);
-        n->next = a->entries;
-        a->entries = n;
         if (!probe) {
-                take(n);
-                return 0;
+                take(e);
+                return;
         }
         ProbeConfig cfg = {
             .probe_num = MLBD_PROBE_NUM,
@@ -280,16 +413,64 @@ static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool v
             .probe_max_usec = MLBD_PROBE_MAX_USEC,
             .announce_wait_usec = MLBD_ANNOUNCE_WAIT_USEC,
         };
-        r = probe_new(&n->probe, n->ifindex, n->mac, addr, &cfg);
+        r = probe_new(&e->probe, e->ifindex, e->mac, e->addr, &cfg);
         if (r >= 0)
-                r = probe_attach_event(n->probe, a->event, 0);
+                r = probe_attach_event(e->probe, a->event, 0);
         if (r >= 0)
-                r = probe_start(n->probe, probe_done, n);
+                r = probe_start(e->probe, probe_done, e);
         if (r < 0) {
-                n->probe = probe_free(n->probe);
-                probe_done(NULL, PROBE_RESULT_ERROR, NULL, r, n);
+                e->probe = probe_free(e->probe);
+                probe_done(NULL, PROBE_RESULT_ERROR, NULL, r, e);
+                return;
         }
-        log_debug("announce %s: probing on %s", addr_format(addr, buf), n->ifname);
+        log_debug("announce %s: probing on %s", addr_format(e->addr, buf), e->ifname);
+}
+
+/* Runs the entry again now: a failed one from its interface's name, a refused one with
+ * a new probe. */
+static void retry(Entry *e)
+{
+        bool probe = e->state == ANN_REFUSED || e->vet_only || e->probe_first;
+
+        disarm_timer(e);
+        run(e, probe);
+}
+
+static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Entry *e = userdata;
+
+        switch (e->state) {
+        case ANN_FAILED:
+        case ANN_REFUSED:
+                retry(e);
+                break;
+        case ANN_QUIET:
+                if (!e->link_down)
+                        take(e); /* nobody claimed it since the link came back */
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool vet_only)
+{
+        Entry *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return -ENOMEM;
+        e->owner = a;
+        e->addr = addr;
+        e->state = ANN_PROBING;
+        e->vet_only = vet_only;
+        e->probe_first = probe;
+        if (ifname)
+                snprintf(e->hint, sizeof(e->hint), "%s", ifname);
+        e->next = a->entries;
+        a->entries = e;
+        run(e, probe);
         return 0;
 }
 
@@ -323,12 +504,73 @@ void announcer_reannounce(Announcer *a, u128 addr)
         (void)announce_now(e);
 }
 
+static int defend_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Entry *e = userdata;
+
+        e->defend = sd_event_source_disable_unref(e->defend);
+        if (e->state == ANN_OWNED && e->defend_pending) {
+                e->defend_pending = false;
+                e->defend_until = now_usec(e->owner) + DEFEND_INTERVAL_USEC;
+                (void)announce_now(e);
+        }
+        return 0;
+}
+
+void announcer_defend(Announcer *a, u128 addr)
+{
+        Entry *e = find(a, addr, NULL);
+        uint64_t now = now_usec(a);
+        char buf[ADDR_STR_MAX];
+
+        if (!e || e->state != ANN_OWNED)
+                return;
+        if (now >= e->defend_until) {
+                log_info("announce %s: defending it on %s", addr_format(addr, buf), e->ifname);
+                e->defend_until = now + DEFEND_INTERVAL_USEC;
+                (void)announce_now(e);
+                return;
+        }
+        e->defend_pending = true;
+        if (!e->defend && sd_event_add_time(a->event, &e->defend, CLOCK_MONOTONIC, e->defend_until,
+                                            1000, defend_fired, e) < 0)
+                e->defend = NULL;
+}
+
+void announcer_retry(Announcer *a, u128 addr)
+{
+        Entry *e = find(a, addr, NULL);
+
+        if (e && (e->state == ANN_FAILED || e->state == ANN_REFUSED)) {
+                e->attempts = 0;
+                retry(e);
+        }
+}
+
+void announcer_retry_all(Announcer *a)
+{
+        for (Entry *e = a->entries, *next; e; e = next) {
+                next = e->next;
+                if (e->state == ANN_FAILED || e->state == ANN_REFUSED) {
+                        e->attempts = 0;
+                        retry(e);
+                }
+        }
+}
+
+void announcer_release_quiet(Announcer *a)
+{
+        for (Entry *e = a->entries; e; e = e->next)
+                if (e->state == ANN_QUIET && !e->link_down)
+                        take(e);
+}
+
 static void entry_remove(Announcer *a, Entry *e, Entry **prevp)
 {
         char buf[ADDR_STR_MAX];
 
         entry_stop(e);
-        if (e->state == ANN_OWNED) {
+        if (e->added) {
                 int r = netlink_addr_del(a->nl, e->ifindex, e->addr);
                 if (r < 0 && r != -EADDRNOTAVAIL && r != -ENODEV)
                         log_warning_errno(r, "announce %s: cannot remove it from %s: %m",
@@ -338,7 +580,7 @@ static void entry_remove(Announcer *a, Entry *e, Entry **prevp)
                                  e->ifname);
         }
         *prevp = e->next;
-        free(e);
+        entry_free(e);
 }
 
 void announcer_unwant(Announcer *a, u128 addr)
@@ -382,51 +624,112 @@ void announcer_foreach(const Announcer *a, AnnState state,
                        void (*cb)(u128 addr, const char *ifname, void *userdata), void *userdata)
 {
         for (Entry *e = a->entries; e; e = e->next)
-                if (e->state == state)
+                if (state == _ANN_STATE_INVALID || e->state == state)
                         cb(e->addr, e->ifname, userdata);
+}
+
+/* The entry's link is gone, or its address cannot be put back: the kernel no longer has
+ * the address, so heartbeats must not claim it; retried by name. */
+static void link_lost(Entry *e, const char *why)
+{
+        char buf[ADDR_STR_MAX], reason[320];
+
+        e->added = false;
+        snprintf(reason, sizeof(reason), "%s on %s: %s", addr_format(e->addr, buf), e->ifname, why);
+        fail(e, reason);
+}
+
+static void link_up(Announcer *a, Entry *e)
+{
+        char buf[ADDR_STR_MAX], reason[256];
+        int r;
+
+        e->link_down = false;
+        switch (e->state) {
+        case ANN_OWNED:
+                /* ours before the cut: clients may announce-follow it at once */
+                log_info("announce %s: link %s is up again; announcing", addr_format(e->addr, buf),
+                         e->ifname);
+                r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+                if (r < 0 && r != -EEXIST) {
+                        snprintf(reason, sizeof(reason), "cannot add it: %s", strerror(-r));
+                        link_lost(e, reason);
+                        return;
+                }
+                (void)announce_now(e);
+                break;
+        case ANN_QUIET:
+                /* taken while cut off: wait for the peers (the manager releases it when
+                 * they are heard) or, at most, until they would be declared dead */
+                log_info("announce %s: link %s is up; waiting for the peers before announcing",
+                         addr_format(e->addr, buf), e->ifname);
+                arm_timer(e, a->settings.quiet_usec);
+                break;
+        case ANN_FAILED:
+        case ANN_REFUSED:
+                e->attempts = 0;
+                retry(e);
+                break;
+        default:
+                break;
+        }
 }
 
 void announcer_netlink_event(Announcer *a, const NlEvent *ev)
 {
-        char buf[ADDR_STR_MAX];
+        char buf[ADDR_STR_MAX], reason[256];
         int r;
 
-        for (Entry *e = a->entries; e; e = e->next) {
-                if (e->state != ANN_OWNED)
-                        continue;
+        for (Entry *e = a->entries, *next; e; e = next) {
+                next = e->next; /* a retry may call back into the manager */
                 switch (ev->type) {
                 case NL_EVENT_ADDR_DEL:
-                        if (ev->addr.addr != e->addr || ev->addr.ifindex != e->ifindex)
+                        if (e->state != ANN_OWNED || ev->addr.addr != e->addr ||
+                            ev->addr.ifindex != e->ifindex)
                                 break;
                         log_warning("announce %s: removed from %s by someone else; putting "
                                     "it back",
                                     addr_format(e->addr, buf), e->ifname);
                         r = netlink_addr_add(a->nl, e->ifindex, e->addr);
-                        if (r < 0 && r != -EEXIST)
-                                log_error_errno(r, "announce %s: cannot put it back: %m", buf);
-                        else
+                        if (r < 0 && r != -EEXIST) {
+                                snprintf(reason, sizeof(reason), "cannot put it back: %s",
+                                         strerror(-r));
+                                link_lost(e, reason);
+                        } else
                                 (void)announce_now(e);
                         break;
                 case NL_EVENT_LINK_DOWN:
-                        if (ev->link.ifindex == e->ifindex)
+                        if (ev->link.ifindex != e->ifindex)
+                                break;
+                        e->link_down = true;
+                        if (e->state == ANN_OWNED)
                                 log_warning("announce %s: link %s is down",
                                             addr_format(e->addr, buf), e->ifname);
                         break;
                 case NL_EVENT_LINK_UP:
-                        if (ev->link.ifindex != e->ifindex)
+                        /* the same link, or one of the asked-for name made anew */
+                        if (ev->link.ifindex == e->ifindex ||
+                            (e->state == ANN_FAILED && e->hint[0] &&
+                             strcmp(ev->link.name, e->hint) == 0))
+                                link_up(a, e);
+                        break;
+                case NL_EVENT_LINK_GONE:
+                        if (ev->link.ifindex != e->ifindex || e->state == ANN_FAILED)
                                 break;
-                        log_info("announce %s: link %s is up again; announcing",
-                                 addr_format(e->addr, buf), e->ifname);
-                        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
-                        if (r < 0 && r != -EEXIST)
-                                log_error_errno(r, "announce %s: cannot add it: %m", buf);
-                        (void)announce_now(e);
+                        link_lost(e, "the interface is gone");
                         break;
                 case NL_EVENT_OVERRUN:
                         /* events were lost: make sure every owned address is in place */
+                        if (e->state != ANN_OWNED)
+                                break;
                         r = netlink_addr_add(a->nl, e->ifindex, e->addr);
                         if (r >= 0)
                                 (void)announce_now(e);
+                        else if (r != -EEXIST) {
+                                snprintf(reason, sizeof(reason), "cannot put it back: %s",
+                                         strerror(-r));
+                                link_lost(e, reason);
+                        }
                         break;
                 default:
                         break;
@@ -472,8 +775,7 @@ Announcer *announcer_free(Announcer *a)
         while (a->entries) {
                 Entry *e = a->entries;
                 a->entries = e->next;
-                entry_stop(e);
-                free(e);
+                entry_free(e);
         }
         claim_hub_free(a->claims);
         closep(&a->send_fd);

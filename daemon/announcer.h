@@ -4,7 +4,14 @@
  * should answer for. One entry per address, with a small state machine:
  *
  *   idle -> probing -> owned -> (unwanted) removed
- *             |\-> refused (another host answered the probe; never added)
+ *             |  \       \-> failed (link gone, cannot put it back)
+ *             |   \-> quiet (taken while its link was down: neither added nor announced
+ *             |              until the peers are heard again or quiet_usec after link up)
+ *             |\-> refused (another host answered the probe; never added; probed again
+ *             |              after 5 s, doubling up to 5 min, at once on announcer_retry())
+ *             |\-> failed (no interface, cannot add, probe error: run again from the
+ *             |              interface's name after 1 s, doubling up to 1 min, at once when
+ *             |              a link of that name comes up or on announcer_retry())
  *             \--> vetted (announcer_vet: probed only, not added; the leader vets an
  *                           address another node will own; a later want takes it at once)
  *
@@ -12,8 +19,10 @@
  *          address was ours before, e.g. after a restart);
  * owned:   the address is on the interface (/32 or /128, nodad, noprefixroute, tagged
  *          with MLBD_IFA_PROTO), garp_count announcements were sent, a claim watch logs
- *          and counts foreign claims. If someone removes it, it is put back; if the link
- *          goes down it stays and is announced again when the link comes back.
+ *          and counts foreign claims (the owner answers one with announcer_defend()). If
+ *          someone removes it, it is put back; if the link goes down it stays and is
+ *          announced again when the link comes back; if the link is deleted it fails and
+ *          is retried by name (a VLAN or bond made anew).
  * Only this module adds or removes service addresses (design.md: data flows one way).
  */
 #pragma once
@@ -29,6 +38,8 @@ typedef enum AnnState {
         ANN_OWNED,
         ANN_REFUSED,
         ANN_VETTED,
+        ANN_FAILED,
+        ANN_QUIET,
         _ANN_STATE_MAX,
         _ANN_STATE_INVALID = -EINVAL,
 } AnnState;
@@ -40,6 +51,8 @@ typedef struct AnnouncerCallbacks {
         void (*owned)(u128 addr, const char *ifname, void *userdata);
         /* Another host uses the address (mac); it was not added. Or an error (mac NULL). */
         void (*refused)(u128 addr, const uint8_t *mac, const char *reason, void *userdata);
+        /* Another host (mac) claims an owned address. */
+        void (*claimed)(u128 addr, const uint8_t *mac, void *userdata);
 } AnnouncerCallbacks;
 
 typedef struct AnnounceSettings {
@@ -47,6 +60,7 @@ typedef struct AnnounceSettings {
         unsigned garp_count;
         uint64_t garp_interval_usec;
         uint64_t refresh_usec; /* 0: off */
+        uint64_t quiet_usec;   /* how long a quiet address waits after link up at most */
 } AnnounceSettings;
 
 typedef struct Announcer Announcer;
@@ -66,12 +80,19 @@ int announcer_vet(Announcer *a, u128 addr, const char *ifname);
 /* Sends garp_count announcements again for an owned address (another node held it too and
  * let go: clients may still point at that node). */
 void announcer_reannounce(Announcer *a, u128 addr);
+/* Re-announces an owned address another host claimed: at once, then at most once per
+ * second (RFC 5227 §2.4 (c), without giving up). */
+void announcer_defend(Announcer *a, u128 addr);
+/* Runs a refused or failed address again now (the Service changed, a reload). */
+void announcer_retry(Announcer *a, u128 addr);
+void announcer_retry_all(Announcer *a);
+/* Adds and announces the quiet addresses whose link is up (the peers were heard). */
+void announcer_release_quiet(Announcer *a);
 /* Withdraws addr: removes it from the interface (if owned) and forgets it. */
 void announcer_unwant(Announcer *a, u128 addr);
-/* Forgets a refused address so a later want probes again. */
 bool announcer_has(const Announcer *a, u128 addr, AnnState *state, char ifname[IF_NAMESIZE]);
 size_t announcer_count(const Announcer *a, AnnState state);
-/* Calls cb for every address in the given state. */
+/* Calls cb for every address in the given state (_ANN_STATE_INVALID: in any state). */
 void announcer_foreach(const Announcer *a, AnnState state,
                        void (*cb)(u128 addr, const char *ifname, void *userdata), void *userdata);
 /* Removes every address (graceful stop). */

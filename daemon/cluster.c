@@ -21,6 +21,11 @@ struct Cluster {
         uint16_t port;
         uint64_t incarnation;
         bool settled, leaving;
+        /* who the members are is known: `peers =`, or the first full sync brought the
+         * Nodes; settling waits for it (a node that settled alone would take and probe
+         * every address its peers hold) */
+        bool members_known;
+        uint64_t settle_usec; /* dead_after + one interval */
         sd_event_source *settle_timer;
         char *node_members; /* the Node-derived list last applied, to skip no-op updates */
         const char **names;
@@ -65,7 +70,7 @@ static void peers_changed(void *userdata)
         c->view_dirty = true;
         for (size_t i = 0; i < peers_count(c->peers); i++)
                 all &= peers_get(c->peers, i)->alive;
-        if (!c->settled && all) {
+        if (!c->settled && c->members_known && all) {
                 c->settled = true;
                 log_info("cluster: every member heard from");
         }
@@ -76,7 +81,7 @@ static int settle_fired(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Cluster *c = userdata;
 
-        if (!c->settled) {
+        if (!c->settled && c->members_known) {
                 c->settled = true;
                 log_info("cluster: settled; %zu of %zu peers alive", cluster_peers_alive(c),
                          peers_count(c->peers));
@@ -108,6 +113,28 @@ static int set_members(Cluster *c, const Peer *list, size_t n)
         return r;
 }
 
+void cluster_members_known(Cluster *c)
+{
+        if (c->members_known)
+                return;
+        c->members_known = true;
+        if (c->settled)
+                return;
+        if (peers_count(c->peers) == 0) {
+                settle_fired(NULL, 0, c);
+                return;
+        }
+        log_info("cluster: %zu members known; settling", peers_count(c->peers));
+        (void)sd_event_source_set_time_relative(c->settle_timer, c->settle_usec);
+        (void)sd_event_source_set_enabled(c->settle_timer, SD_EVENT_ONESHOT);
+        peers_changed(c); /* every member may have been heard already */
+}
+
+bool cluster_waiting_for_members(const Cluster *c)
+{
+        return !c->members_known;
+}
+
 int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(void *userdata),
                 void *userdata)
 {
@@ -123,6 +150,7 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
         c->userdata = userdata;
         c->port = conf->cluster_listen.port;
         c->static_members = conf->n_peers > 0;
+        c->members_known = c->static_members;
         r = hb_key_load(conf->key_file, ps.key, &error);
         if (r < 0)
                 return log_error_errno(r, "Cluster key: %s (make one with mlbd --gen-key)",
@@ -139,11 +167,16 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
         sodium_memzero(ps.key, sizeof(ps.key));
         if (r < 0)
                 return log_error_errno(r, "Cannot listen for heartbeats: %m");
-        r = sd_event_add_time_relative(e, &c->settle_timer, CLOCK_MONOTONIC,
-                                       ps.dead_after_usec + ps.interval_usec, 1000, settle_fired,
-                                       c);
+        c->settle_usec = ps.dead_after_usec + ps.interval_usec;
+        r = sd_event_add_time_relative(e, &c->settle_timer, CLOCK_MONOTONIC, c->settle_usec, 1000,
+                                       settle_fired, c);
         if (r < 0)
                 return log_oom();
+        if (!c->members_known) {
+                (void)sd_event_source_set_enabled(c->settle_timer, SD_EVENT_OFF);
+                log_info("cluster: no peers = list; waiting for the Nodes of the first full "
+                         "sync before taking addresses");
+        }
         r = set_members(c, conf->peers, conf->n_peers);
         if (r < 0)
                 return log_oom();
@@ -168,13 +201,20 @@ Cluster *cluster_free(Cluster *c)
 
 int cluster_reconfigure(Cluster *c, const Conf *conf)
 {
+        int r;
+
         c->static_members = conf->n_peers > 0;
         free(c->node_members);
         c->node_members = NULL;
         c->members_gen_valid = false;
+        c->settle_usec = ((uint64_t)conf->dead_after_ms + conf->heartbeat_interval_ms) * 1000;
         peers_set_timing(c->peers, (uint64_t)conf->heartbeat_interval_ms * 1000,
                          (uint64_t)conf->dead_after_ms * 1000);
-        return c->static_members ? set_members(c, conf->peers, conf->n_peers) : 0;
+        if (!c->static_members)
+                return 0;
+        r = set_members(c, conf->peers, conf->n_peers);
+        cluster_members_known(c);
+        return r;
 }
 
 /* The Node's first InternalIP (else any address that parses). */

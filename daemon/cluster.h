@@ -11,7 +11,9 @@
  *
  * Settling: a node that just started does not know yet who is alive. Until dead_after_ms
  * (plus one interval) has passed, or every member has been heard, cluster_settled() is
- * false and the manager takes no address it did not hold before.
+ * false and the manager takes no address it did not hold before. With `peers =` empty the
+ * members come from the Nodes, so that wait starts only when the first full sync brought
+ * them (cluster_members_known()); a lone node names itself in `peers =`.
  */
 #pragma once
 
@@ -34,6 +36,11 @@ DEFINE_FREEP(Cluster, cluster_free)
 int cluster_reconfigure(Cluster *c, const Conf *conf);
 /* With `peers =` empty, the members are the Nodes of the model (first InternalIP). */
 void cluster_update_members(Cluster *c, const Model *model);
+
+/* The first full sync has been applied: the Node-derived members are known and settling
+ * starts (at once with `peers =`). */
+void cluster_members_known(Cluster *c);
+bool cluster_waiting_for_members(const Cluster *c);
 
 /* The nodes for ownership; entry 0 is this node. Valid until the next cluster call. */
 const OwnerView *cluster_view(Cluster *c);

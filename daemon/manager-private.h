@@ -41,7 +41,6 @@ typedef struct SvcInfo {
         SvcState state;
         char *reason;      /* why pending/failed */
         bool notified;     /* "allocated" sent for the current addresses */
-        bool refused;      /* one of its addresses is used by another host */
         bool seen;         /* marker during manager_reconcile */
         char *assigned[2]; /* owner last reported in node_assigned (leader only) */
         char *sharing_key; /* allow-shared-ip, as last resolved; NULL = none */
@@ -86,6 +85,8 @@ struct Manager {
         Handover *handovers;
         size_t n_handovers, cap_handovers;
         AddrSet contested; /* owned here and also claimed by a peer */
+        AddrSet claimed;   /* claimed by another MAC: defend unless a peer takes it over */
+        sd_event_source *claim_timer;
         SvcInfo *svcs;
         size_t n_svcs, cap_svcs;
         KeyMap *svc_index; /* Service key -> index into svcs */
@@ -123,6 +124,10 @@ void manager_publish_owned(Manager *m);
 bool restored_owned(Manager *m, u128 addr);
 void manager_on_owned(u128 addr, const char *ifname, void *userdata);
 void manager_on_refused(u128 addr, const uint8_t *mac, const char *reason, void *userdata);
+/* A Service was upserted: an address of it that was refused or failed is tried again. */
+void manager_service_changed(Manager *m, const char *key);
+void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata);
+int manager_on_claim_timer(sd_event_source *s, uint64_t usec, void *userdata);
 bool addrset_has(const AddrSet *d, u128 a);
 int addrset_add(AddrSet *d, u128 a);
 bool addrset_remove(AddrSet *d, u128 a);

@@ -122,11 +122,13 @@ void manager_update_status(Manager *m)
         free(m->status_line);
         if (asprintf(&m->status_line,
                      "%zu services (%zu allocated, %zu failed), %zu addresses owned, %zu of %zu "
-                     "nodes alive, %s%s",
+                     "nodes alive, %s%s%s",
                      m->n_svcs, alloc, failed, announcer_count(m->announcer, ANN_OWNED),
                      cluster_peers_alive(m->cluster) + 1, cluster_view(m->cluster)->n,
-                     m->n_bridges ? "bridge connected" : "no bridge",
-                     m->leader ? ", leader" : "") < 0)
+                     m->n_bridges ? "bridge connected" : "no bridge", m->leader ? ", leader" : "",
+                     cluster_waiting_for_members(m->cluster)
+                         ? ", waiting for the Nodes (first full sync) before taking addresses"
+                         : "") < 0)
                 m->status_line = NULL;
         if (m->status_line)
                 (void)sd_notifyf(false, "STATUS=%s", m->status_line);
@@ -239,6 +241,8 @@ static AnnounceSettings announce_settings(const Conf *c)
             .garp_count = c->garp_count,
             .garp_interval_usec = (uint64_t)c->garp_interval_ms * 1000,
             .refresh_usec = (uint64_t)c->garp_refresh_s * 1000000,
+            /* a peer not heard by then after link up is dead: announce what we took */
+            .quiet_usec = ((uint64_t)c->dead_after_ms + c->heartbeat_interval_ms) * 1000,
         };
 }
 
@@ -306,6 +310,7 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         log_max_level = conf->log_level;
         AnnounceSettings as = announce_settings(conf);
         announcer_set_settings(m->announcer, &as);
+        announcer_retry_all(m->announcer); /* a reload is a reason to look again */
         (void)cluster_reconfigure(m->cluster, conf);
         if (reply) {
                 AddrCount total = {0};
@@ -426,6 +431,9 @@ static void on_netlink(NlMonitor *mon, const NlEvent *ev, void *userdata)
                 return;
         }
         announcer_netlink_event(m->announcer, ev);
+        if (ev->type == NL_EVENT_LINK_GONE || ev->type == NL_EVENT_LINK_UP ||
+            ev->type == NL_EVENT_ADDR_DEL)
+                manager_schedule_reconcile(m); /* what the heartbeats claim may change */
         if (ev->type == NL_EVENT_LINK_UP) {
                 /* while the link was down, the kernel's ARP/NDP for the peers kept failing
                  * and would retry only after its retransmit timer (1 s): heartbeats to them
@@ -504,7 +512,9 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the kernel's addresses and links: %m");
         AnnounceSettings as = announce_settings(m->conf);
-        AnnouncerCallbacks acb = {.owned = manager_on_owned, .refused = manager_on_refused};
+        AnnouncerCallbacks acb = {.owned = manager_on_owned,
+                                  .refused = manager_on_refused,
+                                  .claimed = manager_on_claimed};
         r = announcer_new(&m->announcer, m->event, m->nl, &as, &acb, m);
         if (r < 0)
                 return log_oom();
@@ -535,6 +545,11 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_oom();
         (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_OFF);
+        r = sd_event_add_time(m->event, &m->claim_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                              manager_on_claim_timer, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_enabled(m->claim_timer, SD_EVENT_OFF);
         r = sd_event_add_defer(m->event, &m->save_source, save_fired, m);
         if (r < 0)
                 return log_oom();
@@ -562,6 +577,8 @@ Manager *manager_free(Manager *m)
         announcer_free(m->announcer);
         cluster_free(m->cluster);
         sd_event_source_disable_unref(m->handover_timer);
+        sd_event_source_disable_unref(m->claim_timer);
+        free(m->claimed.addrs);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->save_source);
         free(m->handovers);

@@ -177,6 +177,16 @@ static void handover_forget(Manager *m, u128 addr)
                 }
 }
 
+/* Another node holds addr too: when it lets go, announce again (clients may still point
+ * at that node). */
+static void contest(Manager *m, u128 addr)
+{
+        if (cluster_peer_holds(m->cluster, addr))
+                addrset_add(&m->contested, addr);
+        else if (addrset_remove(&m->contested, addr))
+                announcer_reannounce(m->announcer, addr);
+}
+
 /*
  * One address of pool `pool`, held by Service s (NULL: restored from state.json, Service
  * not known yet); fresh: the leader just allocated it and nobody announces it yet.
@@ -199,6 +209,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 if (has || restored_owned(m, addr)) {
                         addrset_add(want, addr);
                         announcer_want(m->announcer, addr, iface, false);
+                        contest(m, addr);
                 }
                 return false;
         }
@@ -212,11 +223,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 announcer_want(m->announcer, addr, iface,
                                (fresh || !s) && !restored_owned(m, addr) &&
                                    !cluster_peer_holds(m->cluster, addr));
-                /* another node held it too and let go: clients may still point there */
-                if (cluster_peer_holds(m->cluster, addr))
-                        addrset_add(&m->contested, addr);
-                else if (addrset_remove(&m->contested, addr))
-                        announcer_reannounce(m->announcer, addr);
+                contest(m, addr);
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
         }
         if (fresh && m->leader && !(has && st == ANN_OWNED)) {
@@ -304,15 +311,18 @@ static void reconcile_service(Manager *m, const Service *s, AddrSet *want)
                 log_error_errno(r, "%s: allocation failed: %m", s->meta.key);
                 return;
         }
-        if (info->refused)
-                return; /* stays failed until the Service changes its request */
-        if (info->state != SVC_ALLOCATED)
-                svc_set(info, SVC_ALLOCATED, NULL);
-
-        bool fresh = s->n_ingress == 0, ready = true;
+        bool fresh = s->n_ingress == 0, ready = true, refused = false;
         const char *owners[2] = {NULL, NULL};
-        for (size_t i = 0; i < res.n_addrs && i < 2; i++)
+        for (size_t i = 0; i < res.n_addrs && i < 2; i++) {
+                AnnState st;
                 ready &= decide(m, res.addrs[i], res.pool, s, fresh, want, &owners[i]);
+                /* refused or failed here: it stays failed (with the announcer's reason)
+                 * while the announcer tries again */
+                refused |= announcer_has(m->announcer, res.addrs[i], &st, NULL) &&
+                           (st == ANN_REFUSED || st == ANN_FAILED);
+        }
+        if (!refused && info->state != SVC_ALLOCATED)
+                svc_set(info, SVC_ALLOCATED, NULL);
         if (!info->notified && ready && fresh) {
                 const PoolSet *ps = allocator_pools(m->alloc);
                 char *t = NULL;
@@ -330,16 +340,30 @@ static void reconcile_service(Manager *m, const Service *s, AddrSet *want)
  * out of a full sync) or no longer wants a load balancer. Only Services seen in the model
  * have an entry here; allocations restored from state.json are not in the allocator and
  * stay wanted until the first full sync (manager_reconcile()). */
-static bool release_due(Manager *m, const char *key)
+/* The Service of key "ns/name" in the model, or NULL. */
+static const Service *service_by_key(Manager *m, const char *key)
 {
         const char *slash = strchr(key, '/');
         char ns[K8S_LABEL_NAME_MAX + 1];
 
         if (!slash || (size_t)(slash - key) > K8S_LABEL_NAME_MAX)
-                return false;
+                return NULL;
         memcpy(ns, key, (size_t)(slash - key));
         ns[slash - key] = 0;
-        const Service *s = model_service(m->model, ns, slash + 1);
+        return model_service(m->model, ns, slash + 1);
+}
+
+/* Whether the allocation of Service `key` should go: the Service is gone (deleted, or left
+ * out of a full sync) or no longer wants a load balancer. Only Services seen in the model
+ * have an entry here; allocations restored from state.json are not in the allocator and
+ * stay wanted until the first full sync (manager_reconcile()). */
+static bool release_due(Manager *m, const char *key)
+{
+        const Service *s;
+
+        if (!strchr(key, '/'))
+                return false;
+        s = service_by_key(m, key);
         return !s || !service_wants_load_balancer(s, NULL);
 }
 
@@ -427,6 +451,8 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         for (size_t i = 0; i < m->n_svcs; i++)
                 m->svcs[i].seen = false;
         cluster_update_members(m->cluster, m->model);
+        if (m->synced)
+                cluster_members_known(m->cluster);
 
         if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
                 return log_oom(), 0;
@@ -457,10 +483,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                 }
 
         AddrSet *pair[2] = {&want, &drop};
-        announcer_foreach(m->announcer, ANN_OWNED, unwant_cb, pair);
-        announcer_foreach(m->announcer, ANN_PROBING, unwant_cb, pair);
-        announcer_foreach(m->announcer, ANN_REFUSED, unwant_cb, pair);
-        announcer_foreach(m->announcer, ANN_VETTED, unwant_cb, pair);
+        announcer_foreach(m->announcer, _ANN_STATE_INVALID, unwant_cb, pair);
         for (size_t i = 0; i < drop.n; i++) {
                 announcer_unwant(m->announcer, drop.addrs[i]);
                 handover_forget(m, drop.addrs[i]);
@@ -484,18 +507,83 @@ void manager_on_owned(u128 addr, const char *ifname, void *userdata)
 void manager_on_refused(u128 addr, const uint8_t *mac, const char *reason, void *userdata)
 {
         Manager *m = userdata;
-        const char *keys[16];
-        size_t n = alloc_users(m->alloc, addr, keys, ELEMENTSOF(keys));
+        size_t n = alloc_users(m->alloc, addr, NULL, 0);
+        _cleanup_free_ const char **keys = calloc(n + 1, sizeof(char *));
 
-        for (size_t i = 0; i < n && i < ELEMENTSOF(keys); i++) {
+        if (!keys)
+                return (void)log_oom();
+        n = alloc_users(m->alloc, addr, keys, n); /* every sharer of the address */
+        for (size_t i = 0; i < n; i++) {
                 SvcInfo *info = svc_find(m, keys[i]);
                 if (!info)
                         continue;
-                info->refused = true;
                 svc_set(info, SVC_FAILED, reason);
                 char *t = NULL;
                 ctl_notify_allocation_failed(info->key, info->uid, reason, &t, NULL);
                 manager_notify(m, t);
         }
         manager_schedule_reconcile(m);
+}
+
+void manager_service_changed(Manager *m, const char *key)
+{
+        AllocResult res;
+
+        if (alloc_lookup(m->alloc, key, &res))
+                for (size_t i = 0; i < res.n_addrs && i < 2; i++)
+                        announcer_retry(m->announcer, res.addrs[i]);
+}
+
+/* Another host claims an address this node announces. It may be a peer taking it over
+ * (a returning owner announces first and lists it in its next heartbeat, a moment later),
+ * so the claim is judged after CLAIM_GRACE_USEC: the owner then answers at once (clients
+ * that followed the claim come back); a node letting the address go to its new owner, or
+ * leaving, does not fight the owner it hands over to. */
+#define CLAIM_GRACE_USEC (30 * 1000ULL)
+
+void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t t = 0;
+
+        if (m->stopping || addrset_add(&m->claimed, addr) < 0)
+                return;
+        if (sd_event_source_get_enabled(m->claim_timer, NULL) > 0)
+                return;
+        t = manager_now(m) + CLAIM_GRACE_USEC;
+        (void)sd_event_source_set_time(m->claim_timer, t);
+        (void)sd_event_source_set_enabled(m->claim_timer, SD_EVENT_ONESHOT);
+}
+
+static bool owned_here(Manager *m, u128 addr)
+{
+        const char *key = NULL;
+        size_t pool;
+
+        if (m->stopping || !cluster_settled(m->cluster) || !alloc_find_pool(m->alloc, addr, &pool))
+                return false;
+        for (size_t i = 0; i < m->n_handovers; i++)
+                if (m->handovers[i].addr == addr)
+                        return false;
+        const Service *s = alloc_users(m->alloc, addr, &key, 1) > 0 ? service_by_key(m, key) : NULL;
+        return address_owner(allocator_pools(m->alloc), pool, m->model, s, addr,
+                             cluster_view(m->cluster)) == 0;
+}
+
+int manager_on_claim_timer(sd_event_source *source, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->claimed.n; i++) {
+                u128 addr = m->claimed.addrs[i];
+                if (!owned_here(m, addr))
+                        continue; /* not ours to defend (any more) */
+                announcer_defend(m->announcer, addr);
+                /* a peer that lists it too yields once it hears us; announce again then
+                 * (the contested rule in decide()) */
+                if (cluster_peer_holds(m->cluster, addr))
+                        addrset_add(&m->contested, addr);
+        }
+        m->claimed.n = 0;
+        return 0;
 }

@@ -326,6 +326,8 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 }
                 ctl_reply_change(req->id, req->op, req->upsert.kind, key, r, m->model->generation,
                                  &t, NULL);
+                if (req->upsert.kind == OBJ_SERVICE)
+                        manager_service_changed(m, key);
                 manager_schedule_reconcile(m);
                 break;
         }

@@ -33,6 +33,7 @@ garp_interval_ms = 10
 
 [cluster]
 key_file = $tmp/cluster.key
+peers = node1=192.0.2.1
 CONF
 "$mlbd" --gen-key "$tmp/cluster.key" >/dev/null || { echo "Bail out! mlbd --gen-key failed"; exit 1; }
 cat >"$tmp/pools.yaml" <<YAML

@@ -4,7 +4,9 @@
 # `interfaces` wins over the subnet rule (192.0.2.160 lands on lan1 although eth0 holds
 # 192.0.2.0/24); the first listed interface that exists is used; when none of them exists
 # on this node the address is refused with the reason and announced nowhere. Without
-# `interfaces` the subnet rule picks eth0.
+# `interfaces` the subnet rule picks eth0. Not for good: once an interface of that name
+# appears and comes up, the address goes on it. An interface deleted and made anew (a
+# VLAN or bond rebuilt) gets its address back; while it is gone mlbd does not claim it.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root
@@ -74,5 +76,25 @@ tap_ok "pool nowhere (interfaces: eth9, absent here): allocation_failed" \
 tap_ok "naming the missing interface" grep -q 'no interface to announce 192.0.2.170 on' <<<"$out"
 sleep 0.3
 tap_ok "192.0.2.170 is on no interface of node1" not host_has_addr_any node1 192.0.2.170
+owned() { json_get "$(daemon_status "$tmp")" '" ".join(j["owned"])'; }
+
+# eth9 turns up late (an interface not yet there at boot): the address follows
+lan_exec node1 ip link add eth9 type veth peer name eth9p
+lan_exec node1 ip link set eth9p up
+lan_exec node1 ip link set eth9 up
+tap_ok "once eth9 exists and is up, 192.0.2.170 goes on it" on_dev eth9 192.0.2.170
+tap_ok "status: owned" grep -q '192\.0\.2\.170' <<<"$(owned)"
+
+# lan1 deleted and made anew: 192.0.2.160 is not claimed while lan1 is gone, and is back
+# on the new lan1 (another ifindex) once it is up
+lan_exec node1 ip link del lan1
+for ((i = 0; i < 30; i++)); do grep -q '192\.0\.2\.160' <<<"$(owned)" || break; sleep 0.1; done
+tap_ok "while lan1 is gone, 192.0.2.160 is not owned (heartbeats stop claiming it)" \
+        not grep -q '192\.0\.2\.160' <<<"$(owned)"
+lan_exec node1 ip link add lan1 type veth peer name lan1p
+lan_exec node1 ip link set lan1p up
+lan_exec node1 ip link set lan1 up
+tap_ok "lan1 made anew: 192.0.2.160 is on it again" on_dev lan1 192.0.2.160
+tap_ok "status: owned again" grep -q '192\.0\.2\.160' <<<"$(owned)"
 tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 tap_done

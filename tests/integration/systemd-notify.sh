@@ -53,6 +53,7 @@ log_level = debug
 
 [cluster]
 key_file = /etc/mlbd/cluster.key
+peers = node1=192.0.2.1
 
 [announce]
 garp_count = 3

@@ -6,7 +6,8 @@
 #
 #   MLBD, CTL                     the daemon binary and tests/lib/ctl.py (overridable)
 #   daemon_conf DIR NODE [PEERS]  write DIR/mlbd.conf (socket DIR/mlbd.sock, state DIR/state,
-#                                 garp_count 3, 50 ms apart, [cluster] peers = PEERS and
+#                                 garp_count 3, 50 ms apart, [cluster] peers = PEERS (no
+#                                 PEERS: NODE alone; "" = members from Nodes) and
 #                                 key_file = $DAEMON_KEY or DIR/cluster.key, made with
 #                                 `mlbd --gen-key` if missing) and DIR/pools.yaml (pool "cheap":
 #                                 192.0.2.150-192.0.2.200, 2001:db8::150-2001:db8::1ff)
@@ -36,7 +37,10 @@ PY=/usr/bin/python3
 DAEMON_PID=
 
 daemon_conf() {
-        local dir=$1 node=$2 peers=${3:-} key=${DAEMON_KEY:-$1/cluster.key}
+        local dir=$1 node=$2 peers key=${DAEMON_KEY:-$1/cluster.key}
+        # No PEERS: a lone node, which names itself (an empty list means "the Nodes of the
+        # first full sync", and such a node takes nothing before that sync).
+        if [ $# -ge 3 ]; then peers=$3; else peers="$node=192.0.2.254"; fi
         mkdir -p "$dir/state" || return 1
         [ -s "$key" ] || "$MLBD" --gen-key "$key" >/dev/null || return 1
         cat >"$dir/mlbd.conf" <<EOF
