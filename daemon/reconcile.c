@@ -489,6 +489,10 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                 handover_forget(m, drop.addrs[i]);
                 addrset_remove(&m->contested, drop.addrs[i]);
         }
+        /* what was taken while a link was down waits for the peers: once every one of
+         * them is heard again, what they hold has just been dropped above */
+        if (cluster_peers_alive(m->cluster) == peers_count(cluster_peers(m->cluster)))
+                announcer_release_quiet(m->announcer);
         free(want.addrs);
         free(drop.addrs);
         manager_publish_owned(m);
