@@ -3,7 +3,9 @@
  * rtnetlink through libmnl: the only code that changes addresses in the kernel.
  *
  * Netlink: synchronous requests on their own socket, each acknowledged; the kernel's
- * NLMSG_ERROR comes back unchanged as -errno (e.g. -EEXIST, -EADDRNOTAVAIL, -EPERM).
+ * NLMSG_ERROR comes back unchanged as -errno (e.g. -EEXIST, -EADDRNOTAVAIL, -EPERM). A
+ * request that fails part-way (a callback error, a dump the kernel flags interrupted:
+ * -EINTR) is still read to its end, or the socket reopened, so it never fails the next.
  * NlMonitor: a second socket subscribed to link and address groups, read on sd-event,
  * reporting address removals/additions and link up/down changes through a callback.
  *
@@ -66,6 +68,11 @@ int netlink_addr_del(Netlink *nl, int ifindex, u128 addr);
  * that the next packet to addr resolves it at once instead of waiting out a probe cycle
  * left from while the link was down. */
 int netlink_neigh_forget(Netlink *nl, int ifindex, u128 addr);
+/* Calls cb for every address of family (AF_INET, AF_INET6 or AF_UNSPEC), in the kernel's
+ * order. cb returns 0 to go on, or a negative errno to stop: the rest of the dump is read
+ * and dropped, and that error is returned. */
+typedef int (*nl_addr_cb_t)(const NlAddr *a, void *userdata);
+int netlink_addr_foreach(Netlink *nl, int family, nl_addr_cb_t cb, void *userdata);
 /* All addresses of family (AF_INET, AF_INET6 or AF_UNSPEC). *ret is malloc'ed. */
 int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n);
 /* Deletes every address tagged MLBD_IFA_PROTO on any interface, and nothing else.
