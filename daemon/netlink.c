@@ -11,7 +11,10 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "netlink.h"
@@ -168,6 +171,32 @@ static struct nlmsghdr *put_addr_request(Netlink *nl, uint16_t type, uint16_t fl
         return nlh;
 }
 
+bool netlink_has_ifa_proto(void)
+{
+        static int cached = -1;
+        unsigned major = 0, minor = 0;
+        struct utsname u;
+        const char *e;
+
+        if (cached >= 0)
+                return cached;
+        e = getenv("MLBD_TEST_NO_IFA_PROTO");
+        if (e && strcmp(e, "1") == 0) {
+                log_notice("MLBD_TEST_NO_IFA_PROTO=1: behaving as on a kernel without "
+                           "IFA_PROTO (test mode): addresses untagged, --flush by state.json");
+                cached = 0;
+                return false;
+        }
+        /* Unknown: assume the tag works, so that flush removes nothing untagged. */
+        cached = uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 || major > 5 ||
+                 (major == 5 && minor >= 18);
+        if (!cached)
+                log_notice("Kernel %s is older than 5.18 and keeps no IFA_PROTO: mlbd's "
+                           "addresses are untagged; mlbd --flush removes what state.json lists",
+                           u.release);
+        return cached;
+}
+
 int netlink_addr_add(Netlink *nl, int ifindex, u128 addr)
 {
         struct nlmsghdr *nlh;
@@ -179,7 +208,10 @@ int netlink_addr_add(Netlink *nl, int ifindex, u128 addr)
         /* ifa_flags is 8 bits; IFA_F_NOPREFIXROUTE (0x200) needs IFA_FLAGS. */
         ((struct ifaddrmsg *)mnl_nlmsg_get_payload(nlh))->ifa_flags = (uint8_t)flags;
         mnl_attr_put_u32(nlh, IFA_FLAGS, flags);
-        mnl_attr_put_u8(nlh, IFA_PROTO, MLBD_IFA_PROTO);
+        /* An older kernel ignores the attribute; in the test mode we leave it out, so the
+         * address is untagged exactly as there. */
+        if (netlink_has_ifa_proto())
+                mnl_attr_put_u8(nlh, IFA_PROTO, MLBD_IFA_PROTO);
         return netlink_transact(nl, nlh, NULL, NULL);
 }
 
@@ -348,7 +380,17 @@ int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n)
         return 0;
 }
 
-int netlink_flush_tagged(Netlink *nl)
+static bool listed(const NlAddr *a, const NlAddr *owned, size_t n_owned)
+{
+        if (a->proto != 0 || a->prefixlen != addr_bits(a->addr))
+                return false; /* tagged by someone else, or not a /32 or /128: not ours */
+        for (size_t i = 0; i < n_owned; i++)
+                if (owned[i].ifindex == a->ifindex && owned[i].addr == a->addr)
+                        return true;
+        return false;
+}
+
+int netlink_flush(Netlink *nl, const NlAddr *owned, size_t n_owned)
 {
         _cleanup_free_ NlAddr *a = NULL;
         size_t n = 0;
@@ -360,7 +402,7 @@ int netlink_flush_tagged(Netlink *nl)
         for (size_t i = 0; i < n; i++) {
                 char buf[ADDR_STR_MAX];
 
-                if (a[i].proto != MLBD_IFA_PROTO)
+                if (a[i].proto != MLBD_IFA_PROTO && !listed(&a[i], owned, n_owned))
                         continue;
                 r = netlink_addr_del(nl, a[i].ifindex, a[i].addr);
                 if (r == -EADDRNOTAVAIL)
@@ -372,9 +414,16 @@ int netlink_flush_tagged(Netlink *nl)
                                 first_error = r;
                         continue;
                 }
+                log_debug("Removed %s/%u from ifindex %d (%s)", addr_format(a[i].addr, buf),
+                          a[i].prefixlen, a[i].ifindex, a[i].proto ? "tagged" : "in state.json");
                 removed++;
         }
         return first_error ? first_error : removed;
+}
+
+int netlink_flush_tagged(Netlink *nl)
+{
+        return netlink_flush(nl, NULL, 0);
 }
 
 static int link_attr_cb(const struct nlattr *attr, void *data)
