@@ -9,7 +9,9 @@
 #include "conf.h"
 #include "heartbeat.h"
 #include "manager.h"
+#include "netlink.h"
 #include "pools.h"
+#include "state.h"
 #include "util/log.h"
 
 typedef enum Action {
@@ -31,6 +33,7 @@ static void help(void)
                "  -c, --config FILE   configuration file (default %s)\n"
                "      --check-config  validate mlbd.conf and the pools file, print a summary\n"
                "      --flush         remove every address mlbd added, then exit\n"
+               "                      (before Linux 5.18: those state.json lists as owned)\n"
                "      --gen-key FILE  write a new random cluster key to FILE (mode 0600;\n"
                "                      an existing file is never overwritten)\n"
                "      --version       print the version and exit\n"
@@ -133,6 +136,78 @@ static int gen_key(const char *path)
         return 0;
 }
 
+/* The addresses state_dir/state.json says this node owned, as (ifindex, addr); those on
+ * an interface that no longer exists are left out (their addresses went with it). */
+static int state_owned(const char *config, NlAddr **ret, size_t *ret_n)
+{
+        _cleanup_(conf_freep) Conf *conf = NULL;
+        _cleanup_(state_freep) State *s = NULL;
+        _cleanup_free_ NlAddr *owned = NULL;
+        DiagList diags = {0};
+        size_t n = 0;
+        int r;
+
+        r = conf_load(config, &conf, &diags);
+        diag_print(&diags, stderr, DIAG_ERROR);
+        diag_list_clear(&diags);
+        if (r < 0)
+                return log_error_errno(r, "%s: not valid, so its state_dir is unknown: %m", config);
+        r = state_load(conf->state_dir, &s);
+        if (r == -ENOENT) {
+                log_info("%s/state.json: none, so nothing untagged is mlbd's", conf->state_dir);
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r; /* logged */
+        if (!s->node || strcmp(s->node, conf->node_name) != 0)
+                return log_error_errno(-EPERM,
+                                       "%s/state.json was written by node \"%s\", this is \"%s\": "
+                                       "not removing the addresses it lists",
+                                       conf->state_dir, s->node ? s->node : "", conf->node_name);
+        owned = calloc(s->n_owned ? s->n_owned : 1, sizeof(*owned));
+        if (!owned)
+                return log_oom();
+        for (size_t i = 0; i < s->n_owned; i++) {
+                unsigned ifindex = if_nametoindex(s->owned[i].ifname);
+
+                if (ifindex == 0)
+                        continue;
+                owned[n++] = (NlAddr){.ifindex = (int)ifindex, .addr = s->owned[i].addr};
+        }
+        *ret = TAKE_PTR(owned);
+        *ret_n = n;
+        return 0;
+}
+
+/*
+ * mlbd --flush. Where the kernel keeps IFA_PROTO the tag alone says what mlbd added, and
+ * the configuration is not even read (a broken one must not block ExecStopPost). Where it
+ * does not (before Linux 5.18, or MLBD_TEST_NO_IFA_PROTO=1), mlbd's addresses are
+ * untagged and state_dir/state.json is the only record: what it says this node owned
+ * goes, nothing else. A state file that cannot be used removes nothing untagged and
+ * makes flush fail.
+ */
+static int flush(const char *config)
+{
+        _cleanup_(netlink_freep) Netlink *nl = NULL;
+        _cleanup_free_ NlAddr *owned = NULL;
+        size_t n_owned = 0;
+        int r, error = 0;
+
+        r = netlink_new(&nl);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open rtnetlink: %m");
+        if (!netlink_has_ifa_proto())
+                error = state_owned(config, &owned, &n_owned);
+        r = netlink_flush(nl, owned, n_owned);
+        if (r < 0)
+                return log_error_errno(r, "Flushing addresses failed: %m");
+        log_info("Removed %d address%s added by mlbd", r, r == 1 ? "" : "es");
+        return error < 0 ? error : r;
+}
+
 static int check_config(const char *path)
 {
         _cleanup_(conf_freep) Conf *conf = NULL;
@@ -197,7 +272,7 @@ int main(int argc, char **argv)
         case ACTION_CHECK_CONFIG:
                 return check_config(config) < 0 ? 1 : 0;
         case ACTION_FLUSH:
-                return manager_flush() < 0 ? 1 : 0;
+                return flush(config) < 0 ? 1 : 0;
         case ACTION_GEN_KEY:
                 return gen_key(key_file) < 0 ? 1 : 0;
         default: {

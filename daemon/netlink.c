@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rtnetlink requests and the monitor; see netlink.h. Requests carry NLM_F_ACK and a
- * sequence number; replies with another sequence or port are ignored by mnl_cb_run(), so
- * a late answer to an earlier request can never be taken for this one.
+ * sequence number; each request reads its replies to their last message, also when it
+ * fails part-way (netlink_transact()), and skips messages of another sequence or port, so
+ * a late answer to an earlier request can never be taken for this one, nor fail it.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "netlink.h"
@@ -23,21 +28,52 @@ struct Netlink {
         uint8_t buf[NL_BUF_SIZE];
 };
 
-int netlink_new(Netlink **ret)
+static int netlink_open(Netlink *nl)
 {
-        _cleanup_(netlink_freep) Netlink *nl = calloc(1, sizeof(*nl));
         int one = 1;
 
-        if (!nl)
-                return -ENOMEM;
         nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
         if (!nl->sock)
                 return -errno;
-        if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
-                return -errno;
+        if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+                int r = -errno;
+
+                mnl_socket_close(nl->sock);
+                nl->sock = NULL;
+                return r;
+        }
         /* Extended ACKs give better kernel messages in strace; failure is harmless. */
         (void)mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &one, sizeof(one));
         nl->portid = mnl_socket_get_portid(nl->sock);
+        return 0;
+}
+
+/* When a reply could not be read to its end, the rest may still arrive, and the kernel
+ * refuses another dump (EBUSY) while one is unfinished: start afresh on a new socket (a
+ * new port id, so nothing meant for the old one can reach us). If that fails, the next
+ * request tries again. */
+static void netlink_reopen(Netlink *nl)
+{
+        int r;
+
+        if (nl->sock)
+                mnl_socket_close(nl->sock);
+        nl->sock = NULL;
+        r = netlink_open(nl);
+        if (r < 0)
+                log_warning_errno(r, "Cannot reopen rtnetlink: %m");
+}
+
+int netlink_new(Netlink **ret)
+{
+        _cleanup_(netlink_freep) Netlink *nl = calloc(1, sizeof(*nl));
+        int r;
+
+        if (!nl)
+                return -ENOMEM;
+        r = netlink_open(nl);
+        if (r < 0)
+                return r;
         nl->seq = (uint32_t)time(NULL);
         *ret = TAKE_PTR(nl);
         return 0;
@@ -53,29 +89,66 @@ Netlink *netlink_free(Netlink *nl)
         return NULL;
 }
 
-/* Sends the request in nl->buf and reads replies until the ACK or NLMSG_DONE. */
+/*
+ * Sends the request in nl->buf and reads replies until this request's last message: the
+ * NLMSG_ERROR (an ACK or an error) or, for a dump, NLMSG_DONE. Messages of another
+ * sequence number or port are skipped, not taken for errors: mnl_cb_run() would fail the
+ * whole datagram with EPROTO. When cb or a reply fails part-way, the rest of this reply
+ * is still read (and dropped) up to its last message, so the next request starts on a
+ * clean socket and the kernel's dump is finished; the first error is returned.
+ */
 static int netlink_transact(Netlink *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-        int r;
+        bool done = false, stopped = false;
+        int error = 0;
 
-        nlh->nlmsg_seq = ++nl->seq;
+        if (!nl->sock) {
+                int r = netlink_open(nl);
+
+                if (r < 0)
+                        return r;
+        }
+        if (++nl->seq == 0) /* 0 is never a reply of ours */
+                ++nl->seq;
+        nlh->nlmsg_seq = nl->seq;
         nlh->nlmsg_flags |= NLM_F_ACK;
         if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
                 return -errno;
-        for (;;) {
+        while (!done) {
                 ssize_t n = mnl_socket_recvfrom(nl->sock, nl->buf, sizeof(nl->buf));
+                int left = (int)n;
 
                 if (n < 0) {
-                        if (errno == EINTR)
+                        int r = -errno;
+
+                        if (r == -EINTR)
                                 continue;
-                        return -errno;
+                        netlink_reopen(nl);
+                        return error < 0 ? error : r;
                 }
-                r = mnl_cb_run(nl->buf, (size_t)n, nl->seq, nl->portid, cb, data);
-                if (r < 0)
-                        return errno > 0 ? -errno : -EIO; /* NLMSG_ERROR carries -errno */
-                if (r == MNL_CB_STOP)
-                        return 0;
+                for (const struct nlmsghdr *m = (const struct nlmsghdr *)nl->buf;
+                     mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+                        int r;
+
+                        if (m->nlmsg_seq != nl->seq ||
+                            (m->nlmsg_pid != 0 && m->nlmsg_pid != nl->portid)) {
+                                log_debug("netlink: skipping a stale reply (seq %" PRIu32
+                                          ", waiting for %" PRIu32 ")",
+                                          m->nlmsg_seq, nl->seq);
+                                continue;
+                        }
+                        if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR)
+                                done = true;
+                        if (error < 0 || stopped)
+                                continue; /* draining */
+                        r = mnl_cb_run(m, m->nlmsg_len, nl->seq, nl->portid, cb, data);
+                        if (r < 0)
+                                error = errno > 0 ? -errno : -EIO; /* NLMSG_ERROR: -errno */
+                        else if (r == MNL_CB_STOP)
+                                stopped = true;
+                }
         }
+        return error;
 }
 
 static struct nlmsghdr *put_addr_request(Netlink *nl, uint16_t type, uint16_t flags, int ifindex,
@@ -98,6 +171,32 @@ static struct nlmsghdr *put_addr_request(Netlink *nl, uint16_t type, uint16_t fl
         return nlh;
 }
 
+bool netlink_has_ifa_proto(void)
+{
+        static int cached = -1;
+        unsigned major = 0, minor = 0;
+        struct utsname u;
+        const char *e;
+
+        if (cached >= 0)
+                return cached;
+        e = getenv("MLBD_TEST_NO_IFA_PROTO");
+        if (e && strcmp(e, "1") == 0) {
+                log_notice("MLBD_TEST_NO_IFA_PROTO=1: behaving as on a kernel without "
+                           "IFA_PROTO (test mode): addresses untagged, --flush by state.json");
+                cached = 0;
+                return false;
+        }
+        /* Unknown: assume the tag works, so that flush removes nothing untagged. */
+        cached = uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 || major > 5 ||
+                 (major == 5 && minor >= 18);
+        if (!cached)
+                log_notice("Kernel %s is older than 5.18 and keeps no IFA_PROTO: mlbd's "
+                           "addresses are untagged; mlbd --flush removes what state.json lists",
+                           u.release);
+        return cached;
+}
+
 int netlink_addr_add(Netlink *nl, int ifindex, u128 addr)
 {
         struct nlmsghdr *nlh;
@@ -109,7 +208,10 @@ int netlink_addr_add(Netlink *nl, int ifindex, u128 addr)
         /* ifa_flags is 8 bits; IFA_F_NOPREFIXROUTE (0x200) needs IFA_FLAGS. */
         ((struct ifaddrmsg *)mnl_nlmsg_get_payload(nlh))->ifa_flags = (uint8_t)flags;
         mnl_attr_put_u32(nlh, IFA_FLAGS, flags);
-        mnl_attr_put_u8(nlh, IFA_PROTO, MLBD_IFA_PROTO);
+        /* An older kernel ignores the attribute; in the test mode we leave it out, so the
+         * address is untagged exactly as there. */
+        if (netlink_has_ifa_proto())
+                mnl_attr_put_u8(nlh, IFA_PROTO, MLBD_IFA_PROTO);
         return netlink_transact(nl, nlh, NULL, NULL);
 }
 
@@ -203,15 +305,16 @@ int nl_parse_addr(const struct nlmsghdr *nlh, NlAddr *ret)
         return 0;
 }
 
-typedef struct AddrList {
-        NlAddr *items;
-        size_t n, cap;
-} AddrList;
+typedef struct AddrForeach {
+        nl_addr_cb_t cb;
+        void *userdata;
+} AddrForeach;
 
-static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
+static int addr_foreach_cb(const struct nlmsghdr *nlh, void *data)
 {
-        AddrList *l = data;
+        AddrForeach *f = data;
         NlAddr a;
+        int r;
 
         if (nlh->nlmsg_type != RTM_NEWADDR)
                 return MNL_CB_OK;
@@ -219,26 +322,55 @@ static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
                 log_debug("netlink: skipping malformed address message");
                 return MNL_CB_OK;
         }
-        if (GROW(l->items, l->cap, l->n + 1) < 0) {
-                errno = ENOMEM;
+        r = f->cb(&a, f->userdata);
+        if (r < 0) {
+                errno = -r;
                 return MNL_CB_ERROR;
         }
-        l->items[l->n++] = a;
         return MNL_CB_OK;
 }
 
-int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n)
+int netlink_addr_foreach(Netlink *nl, int family, nl_addr_cb_t cb, void *userdata)
 {
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
         struct ifaddrmsg *ifa;
-        AddrList l = {};
-        int r;
+        AddrForeach f = {cb, userdata};
 
         nlh->nlmsg_type = RTM_GETADDR;
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
         ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
         ifa->ifa_family = (uint8_t)family;
-        r = netlink_transact(nl, nlh, addr_dump_cb, &l);
+        return netlink_transact(nl, nlh, addr_foreach_cb, &f);
+}
+
+typedef struct AddrList {
+        NlAddr *items;
+        size_t n, cap;
+} AddrList;
+
+static int addr_append(const NlAddr *a, void *userdata)
+{
+        AddrList *l = userdata;
+
+        if (GROW(l->items, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
+        l->items[l->n++] = *a;
+        return 0;
+}
+
+/* A dump the kernel flags NLM_F_DUMP_INTR (addresses changed while it ran: -EINTR) is
+ * inconsistent; a list can simply be read again. */
+#define NL_DUMP_TRIES 3
+
+int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n)
+{
+        AddrList l = {};
+        int r = -EINTR;
+
+        for (int i = 0; i < NL_DUMP_TRIES && r == -EINTR; i++) {
+                l.n = 0;
+                r = netlink_addr_foreach(nl, family, addr_append, &l);
+        }
         if (r < 0) {
                 free(l.items);
                 return r;
@@ -248,7 +380,17 @@ int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n)
         return 0;
 }
 
-int netlink_flush_tagged(Netlink *nl)
+static bool listed(const NlAddr *a, const NlAddr *owned, size_t n_owned)
+{
+        if (a->proto != 0 || a->prefixlen != addr_bits(a->addr))
+                return false; /* tagged by someone else, or not a /32 or /128: not ours */
+        for (size_t i = 0; i < n_owned; i++)
+                if (owned[i].ifindex == a->ifindex && owned[i].addr == a->addr)
+                        return true;
+        return false;
+}
+
+int netlink_flush(Netlink *nl, const NlAddr *owned, size_t n_owned)
 {
         _cleanup_free_ NlAddr *a = NULL;
         size_t n = 0;
@@ -260,7 +402,7 @@ int netlink_flush_tagged(Netlink *nl)
         for (size_t i = 0; i < n; i++) {
                 char buf[ADDR_STR_MAX];
 
-                if (a[i].proto != MLBD_IFA_PROTO)
+                if (a[i].proto != MLBD_IFA_PROTO && !listed(&a[i], owned, n_owned))
                         continue;
                 r = netlink_addr_del(nl, a[i].ifindex, a[i].addr);
                 if (r == -EADDRNOTAVAIL)
@@ -272,9 +414,16 @@ int netlink_flush_tagged(Netlink *nl)
                                 first_error = r;
                         continue;
                 }
+                log_debug("Removed %s/%u from ifindex %d (%s)", addr_format(a[i].addr, buf),
+                          a[i].prefixlen, a[i].ifindex, a[i].proto ? "tagged" : "in state.json");
                 removed++;
         }
         return first_error ? first_error : removed;
+}
+
+int netlink_flush_tagged(Netlink *nl)
+{
+        return netlink_flush(nl, NULL, 0);
 }
 
 static int link_attr_cb(const struct nlattr *attr, void *data)
@@ -369,7 +518,12 @@ static int link_request(Netlink *nl, int ifindex, LinkList *l)
 int netlink_link_list(Netlink *nl, NlLink **ret, size_t *ret_n)
 {
         LinkList l = {};
-        int r = link_request(nl, 0, &l);
+        int r = -EINTR;
+
+        for (int i = 0; i < NL_DUMP_TRIES && r == -EINTR; i++) {
+                l.n = 0;
+                r = link_request(nl, 0, &l);
+        }
 
         if (r < 0) {
                 free(l.items);

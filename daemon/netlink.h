@@ -3,7 +3,9 @@
  * rtnetlink through libmnl: the only code that changes addresses in the kernel.
  *
  * Netlink: synchronous requests on their own socket, each acknowledged; the kernel's
- * NLMSG_ERROR comes back unchanged as -errno (e.g. -EEXIST, -EADDRNOTAVAIL, -EPERM).
+ * NLMSG_ERROR comes back unchanged as -errno (e.g. -EEXIST, -EADDRNOTAVAIL, -EPERM). A
+ * request that fails part-way (a callback error, a dump the kernel flags interrupted:
+ * -EINTR) is still read to its end, or the socket reopened, so it never fails the next.
  * NlMonitor: a second socket subscribed to link and address groups, read on sd-event,
  * reporting address removals/additions and link up/down changes through a callback.
  *
@@ -24,10 +26,16 @@
 /*
  * IFA_PROTO (Linux 5.18+) tags an address with the protocol that added it. The kernel
  * reserves 0-3 (unspec, loopback, kernel_lo, kernel_ra, kernel_ll); 0x6d is 'm' for mlbd.
- * keepalived uses 0x12 on the same principle. Older kernels drop the attribute: flush
- * then finds nothing tagged and the daemon falls back to its state file.
+ * keepalived uses 0x12 on the same principle. Older kernels drop the attribute, so
+ * mlbd's addresses are untagged there and `mlbd --flush` goes by the state file instead.
  */
 #define MLBD_IFA_PROTO 0x6d
+
+/* Whether the kernel keeps IFA_PROTO (Linux 5.18+, by uname; unknown counts as yes).
+ * Test seam, read here and nowhere else: MLBD_TEST_NO_IFA_PROTO=1 in the environment
+ * makes it false whatever the kernel, so mlbd behaves as on an old kernel (addresses
+ * added without the tag, --flush by state.json). Logged once when false. */
+bool netlink_has_ifa_proto(void);
 
 typedef struct NlAddr {
         int ifindex;
@@ -58,7 +66,8 @@ int netlink_new(Netlink **ret);
 Netlink *netlink_free(Netlink *nl);
 DEFINE_FREEP(Netlink, netlink_free)
 
-/* Adds addr (/32 or /128) to ifindex with the flags and tag above. -EEXIST if present. */
+/* Adds addr (/32 or /128) to ifindex with the flags and tag above (no tag when
+ * !netlink_has_ifa_proto()). -EEXIST if present. */
 int netlink_addr_add(Netlink *nl, int ifindex, u128 addr);
 /* Deletes addr (/32 or /128) from ifindex. -EADDRNOTAVAIL if absent. */
 int netlink_addr_del(Netlink *nl, int ifindex, u128 addr);
@@ -66,10 +75,21 @@ int netlink_addr_del(Netlink *nl, int ifindex, u128 addr);
  * that the next packet to addr resolves it at once instead of waiting out a probe cycle
  * left from while the link was down. */
 int netlink_neigh_forget(Netlink *nl, int ifindex, u128 addr);
+/* Calls cb for every address of family (AF_INET, AF_INET6 or AF_UNSPEC), in the kernel's
+ * order. cb returns 0 to go on, or a negative errno to stop: the rest of the dump is read
+ * and dropped, and that error is returned. */
+typedef int (*nl_addr_cb_t)(const NlAddr *a, void *userdata);
+int netlink_addr_foreach(Netlink *nl, int family, nl_addr_cb_t cb, void *userdata);
 /* All addresses of family (AF_INET, AF_INET6 or AF_UNSPEC). *ret is malloc'ed. */
 int netlink_addr_dump(Netlink *nl, int family, NlAddr **ret, size_t *ret_n);
-/* Deletes every address tagged MLBD_IFA_PROTO on any interface, and nothing else.
- * Returns the number removed, or -errno (after removing what it could). */
+/* Deletes every address tagged MLBD_IFA_PROTO on any interface and, of the untagged ones,
+ * each that owned[] lists (same ifindex and address) and that is there as a /32 or /128;
+ * nothing else. owned[] (ifindex, addr) is for kernels without IFA_PROTO, where mlbd's
+ * own addresses carry no tag: what the state file says this node owned; pass NULL, 0
+ * where the tag works. Returns the number removed, or -errno (after removing what it
+ * could). */
+int netlink_flush(Netlink *nl, const NlAddr *owned, size_t n_owned);
+/* netlink_flush(nl, NULL, 0) */
 int netlink_flush_tagged(Netlink *nl);
 int netlink_link_list(Netlink *nl, NlLink **ret, size_t *ret_n);
 /* -ENODEV if there is no such link. */
