@@ -601,17 +601,3 @@ Manager *manager_free(Manager *m)
         free(m);
         return NULL;
 }
-
-int manager_flush(void)
-{
-        _cleanup_(netlink_freep) Netlink *nl = NULL;
-        int r = netlink_new(&nl);
-
-        if (r < 0)
-                return log_error_errno(r, "Cannot open rtnetlink: %m");
-        r = netlink_flush_tagged(nl);
-        if (r < 0)
-                return log_error_errno(r, "Flushing addresses failed: %m");
-        log_info("Removed %d address%s added by mlbd", r, r == 1 ? "" : "es");
-        return r;
-}

@@ -17,5 +17,3 @@ DEFINE_FREEP(Manager, manager_free)
 /* Runs until SIGTERM/SIGINT; returns 0 or -errno. */
 int manager_run(Manager *m);
 
-/* mlbd --flush: removes every address carrying mlbd's tag; returns the count or -errno. */
-int manager_flush(void);
