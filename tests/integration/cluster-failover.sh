@@ -222,6 +222,28 @@ tap_is "$(owner_alone)" "$owner" "partition healed: only $owner holds $VIP"
 sleep 0.5
 tap_is "$(ask)" "$owner" "the client reaches $owner again"
 
+# --- another node is cut off long enough to believe itself alone, then healed: it holds
+# back what it took while cut off, so nothing it sends moves the client's cache ---
+for iso in "${NODES[@]}"; do [ "$iso" != "$owner" ] && break; done
+MACI=$(lan_mac "$iso")
+client_mac() { lan_exec client ip neigh show "$VIP" dev eth0 | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }'; }
+phase isolate
+lan_bg client "$tmp/iso.arp" tcpdump -i eth0 -nn -l -e "arp and ether src $MACI and arp[14:4] = 0x$(printf '%02x' ${VIP//./ })"
+ISO_DUMP=$LAN_LAST_PID
+sleep 0.3
+lan_exec sw ip link set "sw${iso#node}" down
+sleep 1 # past dead_after_ms (400): $iso believes the others dead and takes $VIP
+tap_ok "cut off, $iso holds back $VIP (not on its eth0)" not host_has_addr "$iso" "$VIP"
+phase isoheal
+lan_exec sw ip link set "sw${iso#node}" up
+sleep 1
+kill "$ISO_DUMP" 2>/dev/null
+wait "$ISO_DUMP" 2>/dev/null
+tap_is "$(grep -c 'Request\|Reply' "$tmp/iso.arp")" 0 "healed, $iso sent no ARP for $VIP (announced nothing it took while cut off)"
+tap_is "$(holders)" "$owner" "only $owner holds $VIP"
+tap_is "$(client_mac)" "$(lan_mac "$owner")" "the client's neighbour cache still maps $VIP to $owner"
+tap_is "$(ask)" "$owner" "the client reaches $owner"
+
 # --- forged, replayed, truncated and oversized heartbeats change nothing ---
 HB="/usr/bin/python3 $(dirname "$0")/../lib/hb-send.py --key $DAEMON_KEY"
 for t in "${NODES[@]}"; do [ "$t" != "$owner" ] && break; done
