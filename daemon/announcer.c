@@ -480,6 +480,13 @@ int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
 
         if (!e)
                 return start(a, addr, ifname, probe, false);
+        if (strcmp(e->hint, ifname ? ifname : "") != 0 &&
+            (e->state == ANN_FAILED || e->state == ANN_REFUSED)) {
+                /* the configuration names another interface now: look there at once */
+                snprintf(e->hint, sizeof(e->hint), "%s", ifname ? ifname : "");
+                e->attempts = 0;
+                retry(e);
+        }
         if (e->vet_only) {
                 e->vet_only = false; /* a probe under way adds it when it passes */
                 if (e->state == ANN_VETTED)
@@ -707,10 +714,11 @@ void announcer_netlink_event(Announcer *a, const NlEvent *ev)
                                             addr_format(e->addr, buf), e->ifname);
                         break;
                 case NL_EVENT_LINK_UP:
-                        /* the same link, or one of the asked-for name made anew */
+                        /* the same link, one of the asked-for name made anew, or any
+                         * link for an address placed by route */
                         if (ev->link.ifindex == e->ifindex ||
-                            (e->state == ANN_FAILED && e->hint[0] &&
-                             strcmp(ev->link.name, e->hint) == 0))
+                            (e->state == ANN_FAILED &&
+                             (!e->hint[0] || strcmp(ev->link.name, e->hint) == 0)))
                                 link_up(a, e);
                         break;
                 case NL_EVENT_LINK_GONE:
