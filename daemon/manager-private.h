@@ -49,8 +49,13 @@ typedef struct SvcInfo {
 /* An address this node holds but no longer owns: kept until the new owner holds it. */
 typedef struct Handover {
         u128 addr;
-        uint64_t since; /* CLOCK_MONOTONIC µs */
+        uint64_t since;  /* CLOCK_MONOTONIC µs: when the new owner was seen */
+        uint64_t listed; /* when its heartbeat first listed the address (0: not yet) */
 } Handover;
+
+/* How long a node keeps an address after its new owner says it holds it (see
+ * handover_linger_done()). */
+#define HANDOVER_LINGER_USEC (50 * 1000ULL)
 
 typedef struct AddrSet {
         u128 *addrs;
@@ -128,6 +133,8 @@ void manager_on_refused(u128 addr, const uint8_t *mac, const char *reason, void 
 void manager_service_changed(Manager *m, const char *key);
 void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata);
 int manager_on_claim_timer(sd_event_source *s, uint64_t usec, void *userdata);
+bool handover_linger_done(Manager *m, u128 addr);
+void handover_forget(Manager *m, u128 addr);
 bool addrset_has(const AddrSet *d, u128 a);
 int addrset_add(AddrSet *d, u128 a);
 bool addrset_remove(AddrSet *d, u128 a);

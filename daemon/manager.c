@@ -361,11 +361,13 @@ static void stop_progress(Manager *m)
                 return finish_stop(m, "no live peer to hand them to");
         announcer_foreach(m->announcer, ANN_OWNED, release_cb, &owned);
         for (size_t i = 0; i < owned.n; i++)
-                if (cluster_peer_holds(m->cluster, owned.addrs[i])) {
+                if (cluster_peer_holds(m->cluster, owned.addrs[i]) &&
+                    handover_linger_done(m, owned.addrs[i])) {
                         char buf[ADDR_STR_MAX];
                         log_info("%s: a peer holds it now; removing it here",
                                  addr_format(owned.addrs[i], buf));
                         announcer_unwant(m->announcer, owned.addrs[i]);
+                        handover_forget(m, owned.addrs[i]);
                 }
         free(owned.addrs);
         manager_publish_owned(m);
@@ -418,7 +420,12 @@ static void on_cluster_changed(void *userdata)
 
 static int on_handover_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        manager_schedule_reconcile(userdata);
+        Manager *m = userdata;
+
+        if (m->stopping)
+                stop_progress(m); /* a handover's linger is over */
+        else
+                manager_schedule_reconcile(m);
         return 0;
 }
 

@@ -141,23 +141,57 @@ static void arm_handover_timer(Manager *m, uint64_t when)
         }
 }
 
+static Handover *handover_get(Manager *m, u128 addr, bool *created)
+{
+        *created = false;
+        for (size_t i = 0; i < m->n_handovers; i++)
+                if (m->handovers[i].addr == addr)
+                        return &m->handovers[i];
+        if (GROW(m->handovers, m->cap_handovers, m->n_handovers + 1) < 0)
+                return NULL;
+        *created = true;
+        m->handovers[m->n_handovers] = (Handover){addr, manager_now(m), 0};
+        return &m->handovers[m->n_handovers++];
+}
+
+/* The new owner lists addr in its heartbeats: it has added the address and sent its first
+ * announcement, so new requests go there. This node still answers what is already on its
+ * way here (a request queued for a service that has not replied yet would be lost with
+ * the address) for HANDOVER_LINGER_USEC more; the new owner announces again when this
+ * node stops listing it (the contested rule), for a client that resolved the address
+ * here meanwhile. Returns whether the linger is over. */
+bool handover_linger_done(Manager *m, u128 addr)
+{
+        uint64_t now = manager_now(m);
+        bool created;
+        Handover *h = handover_get(m, addr, &created);
+
+        if (!h)
+                return true;
+        if (h->listed == 0)
+                h->listed = now;
+        if (now >= h->listed + HANDOVER_LINGER_USEC)
+                return true;
+        arm_handover_timer(m, h->listed + HANDOVER_LINGER_USEC);
+        return false;
+}
+
 /* Make before break: whether this node may let go of addr, whose owner is now node o of
  * the cluster view (-1: nobody may announce it). */
 static bool handover_done(Manager *m, u128 addr, ssize_t o)
 {
         uint64_t now = manager_now(m), limit = (uint64_t)m->conf->dead_after_ms * 1000;
-        Handover *h = NULL;
+        bool created;
+        Handover *h;
 
-        if (o < 0 || cluster_node_holds(m->cluster, (size_t)o, addr))
+        if (o < 0)
                 return true;
-        for (size_t i = 0; i < m->n_handovers && !h; i++)
-                if (m->handovers[i].addr == addr)
-                        h = &m->handovers[i];
-        if (!h) {
-                if (GROW(m->handovers, m->cap_handovers, m->n_handovers + 1) < 0)
-                        return true;
-                h = &m->handovers[m->n_handovers++];
-                *h = (Handover){addr, now};
+        if (cluster_node_holds(m->cluster, (size_t)o, addr))
+                return handover_linger_done(m, addr);
+        h = handover_get(m, addr, &created);
+        if (!h)
+                return true;
+        if (created) {
                 char buf[ADDR_STR_MAX];
                 log_info("%s: node %s owns it now; keeping it until that node holds it",
                          addr_format(addr, buf), cluster_view(m->cluster)->names[o]);
@@ -168,7 +202,7 @@ static bool handover_done(Manager *m, u128 addr, ssize_t o)
         return false;
 }
 
-static void handover_forget(Manager *m, u128 addr)
+void handover_forget(Manager *m, u128 addr)
 {
         for (size_t i = 0; i < m->n_handovers; i++)
                 if (m->handovers[i].addr == addr) {
