@@ -3,6 +3,8 @@
  * Membership and liveness over authenticated UDP heartbeats (see peers.h). The socket is
  * non-blocking and drained at most RECV_BATCH datagrams per wakeup, so a flood delays the
  * loop by a bounded amount; the level-triggered io source brings us back for the rest.
+ * A datagram whose source address is no member's is dropped before its tag is computed
+ * (a binary search in member_addrs), so a flood from elsewhere costs no HMAC.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -48,6 +50,8 @@ struct Peers {
         size_t n_owned;
         Member **members; /* sorted by name */
         size_t n_members;
+        u128 *member_addrs; /* the members' addresses, sorted, unique */
+        size_t n_member_addrs;
         uint64_t drops[_HB_DROP_MAX];
         uint64_t sent;
         RateLimit drop_log;
@@ -126,6 +130,7 @@ Peers *peers_free(Peers *p)
         for (size_t i = 0; i < p->n_members; i++)
                 member_free(p->members[i]);
         free(p->members);
+        free(p->member_addrs);
         sd_event_source_disable_unref(p->io);
         sd_event_source_disable_unref(p->timer);
         if (p->fd >= 0)
@@ -273,6 +278,22 @@ static bool owned_equal(const PeerInfo *pi, const Heartbeat *hb)
                (hb->n_owned == 0 || memcmp(pi->owned, hb->owned, hb->n_owned * sizeof(u128)) == 0);
 }
 
+static bool is_member_addr(const Peers *p, u128 a)
+{
+        size_t lo = 0, hi = p->n_member_addrs;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (p->member_addrs[mid] == a)
+                        return true;
+                if (p->member_addrs[mid] < a)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
 static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
 {
         Heartbeat hb = {0};
@@ -285,6 +306,11 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
 
         if (len > HB_MAX_PACKET) {
                 count_drop(p, HB_DROP_OVERSIZE, from, NULL);
+                return;
+        }
+        /* Before the tag: what no member sent costs no HMAC. */
+        if (!sockaddr_to_addr(from, &src, &src_port) || !is_member_addr(p, src)) {
+                count_drop(p, HB_DROP_UNKNOWN_PEER, from, NULL);
                 return;
         }
         r = hb_decode(p->rx, len, p->key, &hb, &d);
@@ -301,7 +327,7 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
                 goto done;
         }
         m = find_member(p, hb.name);
-        if (!m || !sockaddr_to_addr(from, &src, &src_port) || src != m->info.addr) {
+        if (!m || src != m->info.addr) {
                 count_drop(p, HB_DROP_UNKNOWN_PEER, from, hb.name);
                 goto done;
         }
@@ -443,6 +469,13 @@ int peers_new(Peers **ret, sd_event *e, const PeersSettings *s, void (*changed)(
         return 0;
 }
 
+static int u128_cmp(const void *a, const void *b)
+{
+        u128 x = *(const u128 *)a, y = *(const u128 *)b;
+
+        return x < y ? -1 : x > y;
+}
+
 typedef struct Entry {
         const char *name;
         size_t idx;
@@ -460,7 +493,8 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
 {
         _cleanup_free_ Entry *ents = calloc(n + 1, sizeof(Entry));
         _cleanup_free_ Member **next = NULL;
-        size_t k = 0;
+        _cleanup_free_ u128 *addrs = NULL;
+        size_t k = 0, n_addrs = 0;
 
         if (!ents)
                 return -ENOMEM;
@@ -477,7 +511,8 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
         }
         qsort(ents, k, sizeof(Entry), entry_cmp);
         next = calloc(k + 1, sizeof(Member *));
-        if (!next)
+        addrs = calloc(k + 1, sizeof(u128));
+        if (!next || !addrs)
                 return -ENOMEM;
 
         /* First allocate what is new, so that a failure leaves everything as it was. */
@@ -512,7 +547,15 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
                 sockaddr_to_addr(&pa->addr, &mb->info.addr, &mb->info.port);
                 addr_format(mb->info.addr, mb->info.address);
                 member_set_dest(p, mb);
+                addrs[n_addrs++] = mb->info.addr;
         }
+        qsort(addrs, n_addrs, sizeof(u128), u128_cmp);
+        free(p->member_addrs);
+        p->member_addrs = TAKE_PTR(addrs);
+        p->n_member_addrs = 0;
+        for (size_t i = 0; i < n_addrs; i++)
+                if (i == 0 || p->member_addrs[i] != p->member_addrs[i - 1])
+                        p->member_addrs[p->n_member_addrs++] = p->member_addrs[i];
         for (size_t i = 0; i < p->n_members; i++) {
                 if (p->members[i]->keep)
                         p->members[i]->keep = false;

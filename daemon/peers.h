@@ -10,6 +10,8 @@
  *   - an accepted heartbeat is authentic (tag), carries a member's name, comes from that
  *     member's configured address (the port is not checked) and is newer than the last one
  *     accepted from it (hb_is_newer()); everything else is dropped and counted by reason;
+ *   - a datagram from an address that is no member's is dropped (unknown_peer) before its
+ *     tag is computed;
  *   - changed() is called from the event loop only (never from inside a peers_* call),
  *     when a member becomes alive or dead, or its leaving flag or owned set changes;
  *   - every timer has 1 ms accuracy: failover time is dead_after, not dead_after + 250 ms.

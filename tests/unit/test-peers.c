@@ -365,6 +365,29 @@ static void test_bad_packets(int dave_fd)
         ok(peers_find(b.peers, "a")->received > a_rx && all_alive(NULL),
            "flood: a's heartbeats still accepted meanwhile, everyone alive");
 
+        /* Non-member sources are dropped before the tag is computed (a flood from any
+         * address costs a lookup, not an HMAC): a forged packet from 127.0.0.2 is
+         * unknown_peer, not forged, and so is every packet of a flood from there. */
+        len = hb_encode(pkt, wrong, "dave", 1000, 13, false, NULL, 0, NULL);
+        expect_drop("forged, from a non-member address", other_fd, pkt, (size_t)len,
+                    HB_DROP_UNKNOWN_PEER);
+        peers_drop_counts(b.peers, fb);
+        sent = 0;
+        for (int i = 0; i < 500; i++)
+                sent += sendto(other_fd, pkt, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&to,
+                               sizeof(to)) == len;
+        run_for(10 * INTERVAL_USEC);
+        peers_drop_counts(b.peers, fa);
+        uint64_t unknown = fa[HB_DROP_UNKNOWN_PEER] - fb[HB_DROP_UNKNOWN_PEER];
+        other = 0;
+        for (int i = 0; i < _HB_DROP_MAX; i++)
+                if (i != HB_DROP_UNKNOWN_PEER)
+                        other += fa[i] - fb[i];
+        ok(unknown > 64 && unknown <= (uint64_t)sent && other == 0,
+           "flood from a non-member: %" PRIu64 " of %d counted as unknown_peer, %" PRIu64
+           " tags computed",
+           unknown, sent, other);
+
         close(other_fd);
         close(loop_fd);
 }
