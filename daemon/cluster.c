@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "heartbeat.h"
@@ -33,28 +34,51 @@ struct Cluster {
         void *userdata;
 };
 
-/* max(now in µs, last + 1), remembered in state_dir so a restart is always newer. */
-static uint64_t next_incarnation(const char *state_dir)
+/* max(now in µs, last + 1), remembered in state_dir so a restart is always newer. The
+ * state_dir is made if missing and must be ours (or root's) and writable by nobody else:
+ * whoever can write there can make this node replay-vulnerable or restore another node's
+ * addresses. Failing to remember the incarnation is fatal: a restart could reuse it. */
+static int next_incarnation(const char *state_dir, uint64_t *ret)
 {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         struct timespec ts;
+        struct stat st;
         uint64_t inc, last = 0;
         size_t len;
         char text[32];
+        int r;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         inc = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
         if (asprintf(&path, "%s/incarnation", state_dir) < 0)
-                return inc;
+                return log_oom();
+        if (mkdir(state_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot make state_dir %s: %m", state_dir);
+        r = check_private_dir(state_dir, geteuid(), &st);
+        if (r == -EPERM)
+                return log_error_errno(r,
+                                       "state_dir %s is owned by uid %u, not by mlbd's user (uid "
+                                       "%u) or root; refusing to use it",
+                                       state_dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        if (r == -EACCES)
+                return log_error_errno(r,
+                                       "state_dir %s is writable by group or others (mode %04o); "
+                                       "refusing to use it (chmod 0750 %s)",
+                                       state_dir, (unsigned)(st.st_mode & 07777), state_dir);
+        if (r < 0)
+                return log_error_errno(r, "state_dir %s: %m", state_dir);
         if (read_full_file(path, &buf, &len) >= 0 && sscanf(buf, "%" SCNu64, &last) == 1 &&
             last >= inc)
                 inc = last + 1;
-        (void)mkdir(state_dir, 0750);
         int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", inc);
-        int r = write_file_atomic(path, text, (size_t)n, 0644);
+        r = write_file_atomic(path, text, (size_t)n, 0600);
         if (r < 0)
-                log_warning_errno(r, "Cannot write %s: %m", path);
-        return inc;
+                return log_error_errno(r,
+                                       "Cannot write %s: %m; without it a restart could reuse "
+                                       "this incarnation",
+                                       path);
+        *ret = inc;
+        return 0;
 }
 
 static void peers_changed(void *userdata)
@@ -129,7 +153,9 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
                                        error ? error : conf->key_file);
         if (r == HB_KEY_LOOSE_MODE)
                 log_warning("%s", error);
-        c->incarnation = next_incarnation(conf->state_dir);
+        r = next_incarnation(conf->state_dir, &c->incarnation);
+        if (r < 0)
+                return r;
         ps.self_name = conf->node_name;
         ps.listen = conf->cluster_listen;
         ps.interval_usec = (uint64_t)conf->heartbeat_interval_ms * 1000;
