@@ -161,6 +161,7 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
         ps.interval_usec = (uint64_t)conf->heartbeat_interval_ms * 1000;
         ps.dead_after_usec = (uint64_t)conf->dead_after_ms * 1000;
         ps.incarnation = c->incarnation;
+        ps.state_dir = conf->state_dir;
         r = peers_new(&c->peers, e, &ps, peers_changed, c);
         sodium_memzero(ps.key, sizeof(ps.key));
         if (r < 0)

@@ -5,20 +5,31 @@
  * loop by a bounded amount; the level-triggered io source brings us back for the rest.
  * A datagram whose source address is no member's is dropped before its tag is computed
  * (a binary search in member_addrs), so a flood from elsewhere costs no HMAC.
+ *
+ * With a state_dir, the last accepted (incarnation, sequence) of each peer is kept in
+ * state_dir/peers-seen ("NAME INCARNATION SEQUENCE" lines), written from a timer at most
+ * every SEEN_SAVE_USEC after something was accepted, and at peers_free(); after a restart
+ * a member's first heartbeat must be newer than that pair, so a dead node's captured
+ * heartbeats cannot bring it back. The packet path only marks the table dirty.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "peers.h"
+#include "util/fileio.h"
 #include "util/log.h"
 
 #define RECV_BATCH 64
 #define TIMER_ACCURACY_USEC 1000 /* never sd-event's 250 ms default: it would add to failover */
 #define LOG_RATE_INTERVAL_USEC (10 * 1000000ULL)
 #define LOG_RATE_BURST 10
+#define SEEN_FILE "peers-seen"
+#define SEEN_SAVE_USEC (2 * 1000000ULL)
+#define SEEN_MAX 65536 /* entries kept from the file, so a huge one cannot eat memory */
 
 typedef struct RateLimit {
         uint64_t begin;
@@ -26,8 +37,17 @@ typedef struct RateLimit {
         uint64_t suppressed;
 } RateLimit;
 
+/* The last accepted pair of a node, from the file or from a save. */
+typedef struct Seen {
+        char *name;
+        uint64_t incarnation, sequence;
+} Seen;
+
 typedef struct Member {
         PeerInfo info;
+        /* floor from peers-seen: the first heartbeat must be newer (has_floor) */
+        uint64_t floor_incarnation, floor_sequence;
+        bool has_floor;
         Peers *peers;
         PeerSockaddr dest;
         socklen_t dest_len;
@@ -55,6 +75,11 @@ struct Peers {
         uint64_t drops[_HB_DROP_MAX];
         uint64_t sent;
         RateLimit drop_log;
+        char *seen_path; /* NULL: nothing persisted */
+        Seen *seen;      /* sorted by name */
+        size_t n_seen, cap_seen;
+        bool seen_dirty;
+        sd_event_source *seen_timer;
         uint8_t *tx, *rx;
         void (*changed)(void *userdata);
         void *userdata;
@@ -123,10 +148,18 @@ static void member_free(Member *m)
         free(m);
 }
 
+static void seen_save(Peers *p);
+
 Peers *peers_free(Peers *p)
 {
         if (!p)
                 return NULL;
+        seen_save(p);
+        sd_event_source_disable_unref(p->seen_timer);
+        for (size_t i = 0; i < p->n_seen; i++)
+                free(p->seen[i].name);
+        free(p->seen);
+        free(p->seen_path);
         for (size_t i = 0; i < p->n_members; i++)
                 member_free(p->members[i]);
         free(p->members);
@@ -278,6 +311,141 @@ static bool owned_equal(const PeerInfo *pi, const Heartbeat *hb)
                (hb->n_owned == 0 || memcmp(pi->owned, hb->owned, hb->n_owned * sizeof(u128)) == 0);
 }
 
+static Seen *seen_find(const Peers *p, const char *name, size_t *ret_pos)
+{
+        size_t lo = 0, hi = p->n_seen;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(name, p->seen[mid].name);
+                if (c == 0)
+                        return &p->seen[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        if (ret_pos)
+                *ret_pos = lo;
+        return NULL;
+}
+
+/* Records (inc, seq) for name if newer than what the table holds. */
+static int seen_put(Peers *p, const char *name, uint64_t inc, uint64_t seq)
+{
+        size_t pos = 0;
+        Seen *e = seen_find(p, name, &pos);
+
+        if (e) {
+                if (hb_is_newer(inc, seq, e->incarnation, e->sequence)) {
+                        e->incarnation = inc;
+                        e->sequence = seq;
+                }
+                return 0;
+        }
+        if (p->n_seen >= SEEN_MAX)
+                return -E2BIG;
+        if (GROW(p->seen, p->cap_seen, p->n_seen + 1) < 0)
+                return -ENOMEM;
+        char *copy = strdup(name);
+        if (!copy)
+                return -ENOMEM;
+        memmove(p->seen + pos + 1, p->seen + pos, (p->n_seen - pos) * sizeof(Seen));
+        p->seen[pos] = (Seen){copy, inc, seq};
+        p->n_seen++;
+        return 0;
+}
+
+/* Writes peers-seen: the file's pairs, updated with what the members sent since. */
+static void seen_save(Peers *p)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        if (!p->seen_path || !p->seen_dirty)
+                return;
+        p->seen_dirty = false;
+        for (size_t i = 0; i < p->n_members; i++) {
+                const PeerInfo *pi = &p->members[i]->info;
+                if (pi->received > 0 && seen_put(p, pi->name, pi->incarnation, pi->sequence) < 0)
+                        log_oom();
+        }
+        f = open_memstream(&text, &len);
+        if (!f)
+                return (void)log_oom();
+        for (size_t i = 0; i < p->n_seen; i++)
+                fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", p->seen[i].name, p->seen[i].incarnation,
+                        p->seen[i].sequence);
+        if (fclose(f) != 0)
+                return (void)log_oom();
+        r = write_file_atomic(p->seen_path, text, len, 0600);
+        if (r < 0) {
+                log_error_errno(r,
+                                "Cannot write %s: %m; replayed heartbeats could revive a dead "
+                                "peer after a restart",
+                                p->seen_path);
+                p->seen_dirty = true; /* try again at the next save */
+        }
+}
+
+static int on_seen_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata)
+{
+        seen_save(userdata);
+        return 0;
+}
+
+/* Something was accepted: save within SEEN_SAVE_USEC (never from the packet path). */
+static void seen_mark(Peers *p)
+{
+        int enabled = SD_EVENT_OFF;
+
+        if (!p->seen_path)
+                return;
+        p->seen_dirty = true;
+        if (sd_event_source_get_enabled(p->seen_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time(p->seen_timer, now_usec(p) + SEEN_SAVE_USEC);
+        (void)sd_event_source_set_enabled(p->seen_timer, SD_EVENT_ONESHOT);
+}
+
+/* Reads peers-seen; bad lines are skipped with a warning, a missing file is no error. */
+static int seen_load(Peers *p)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, bad = 0;
+        int r;
+
+        r = read_full_file(p->seen_path, &buf, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s: %m", p->seen_path);
+        for (char *line = buf, *next; line && *line; line = next) {
+                char name[HB_NAME_MAX + 1];
+                uint64_t inc, seq;
+                int used = 0;
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (sscanf(line, "%253s %" SCNu64 " %" SCNu64 "%n", name, &inc, &seq, &used) != 3 ||
+                    line[used] != 0 || !hb_name_valid(name)) {
+                        bad++;
+                        continue;
+                }
+                r = seen_put(p, name, inc, seq);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        break;
+        }
+        if (bad > 0)
+                log_warning("%s: %zu malformed line(s) ignored", p->seen_path, bad);
+        return 0;
+}
+
 static bool is_member_addr(const Peers *p, u128 a)
 {
         size_t lo = 0, hi = p->n_member_addrs;
@@ -331,8 +499,10 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
                 count_drop(p, HB_DROP_UNKNOWN_PEER, from, hb.name);
                 goto done;
         }
-        if (m->info.received > 0 &&
-            !hb_is_newer(hb.incarnation, hb.sequence, m->info.incarnation, m->info.sequence)) {
+        if ((m->info.received > 0 || m->has_floor) &&
+            !hb_is_newer(hb.incarnation, hb.sequence,
+                         m->info.received ? m->info.incarnation : m->floor_incarnation,
+                         m->info.received ? m->info.sequence : m->floor_sequence)) {
                 count_drop(p, HB_DROP_REPLAY, from, hb.name);
                 goto done;
         }
@@ -361,6 +531,7 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         m->info.sequence = hb.sequence;
         m->info.last_seen_usec = now_usec(p);
         m->info.received++;
+        seen_mark(p);
         r = arm_death(p, m);
         if (r < 0)
                 log_error_errno(r, "peer %s: cannot arm the death timer: %m", m->info.name);
@@ -454,6 +625,18 @@ int peers_new(Peers **ret, sd_event *e, const PeersSettings *s, void (*changed)(
         p->changed = changed;
         p->userdata = userdata;
 
+        if (s->state_dir) {
+                if (asprintf(&p->seen_path, "%s/%s", s->state_dir, SEEN_FILE) < 0)
+                        return -ENOMEM;
+                r = seen_load(p);
+                if (r < 0)
+                        return r;
+                r = sd_event_add_time(e, &p->seen_timer, CLOCK_MONOTONIC, 0, SEEN_SAVE_USEC / 10,
+                                      on_seen_timer, p);
+                if (r < 0)
+                        return r;
+                (void)sd_event_source_set_enabled(p->seen_timer, SD_EVENT_OFF);
+        }
         r = open_socket(p, &s->listen);
         if (r < 0)
                 return r;
@@ -529,6 +712,12 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
                                 return -ENOMEM;
                         }
                         nm->peers = p;
+                        const Seen *sn = seen_find(p, nm->info.name, NULL);
+                        if (sn) {
+                                nm->has_floor = true;
+                                nm->floor_incarnation = sn->incarnation;
+                                nm->floor_sequence = sn->sequence;
+                        }
                         next[m] = nm;
                 }
                 ents[m++] = ents[i];

@@ -14,6 +14,8 @@
  *     tag is computed;
  *   - changed() is called from the event loop only (never from inside a peers_* call),
  *     when a member becomes alive or dead, or its leaving flag or owned set changes;
+ *   - with a state_dir, a member's first heartbeat after our restart must be newer than
+ *     the last one accepted before it (state_dir/peers-seen);
  *   - every timer has 1 ms accuracy: failover time is dead_after, not dead_after + 250 ms.
  * One sequence number is used per send round: the packet is the same for all members.
  */
@@ -49,6 +51,9 @@ typedef struct PeersSettings {
         uint64_t dead_after_usec; /* > 0 */
         uint8_t key[HB_KEY_SIZE];
         uint64_t incarnation;
+        /* Where the last accepted (incarnation, sequence) of each peer is kept across
+         * restarts (state_dir/peers-seen); NULL: not kept. */
+        const char *state_dir;
 } PeersSettings;
 
 typedef struct PeerInfo {
