@@ -23,7 +23,8 @@ struct Cluster {
         uint64_t incarnation;
         bool settled, leaving;
         sd_event_source *settle_timer;
-        char *node_members; /* the Node-derived list last applied, to skip no-op updates */
+        char *node_members;   /* the Node-derived list last applied, to skip no-op updates */
+        char *unusable_nodes; /* "a,b,": Nodes warned about (no reachable address) */
         const char **names;
         bool *live;
         OwnerView view;
@@ -187,6 +188,7 @@ Cluster *cluster_free(Cluster *c)
         sd_event_unref(c->event);
         free(c->self);
         free(c->node_members);
+        free(c->unusable_nodes);
         free(c->names);
         free(c->live);
         free(c);
@@ -204,14 +206,32 @@ int cluster_reconfigure(Cluster *c, const Conf *conf)
         return c->static_members ? set_members(c, conf->peers, conf->n_peers) : 0;
 }
 
-/* The Node's first InternalIP (else any address that parses). */
-static bool node_address(const Node *n, u128 *ret)
+/* The Node's first InternalIP our heartbeat socket can reach (else any address of that
+ * kind that parses): an IPv4 socket cannot send to an IPv6 InternalIP listed first. */
+static bool node_address(const Cluster *c, const Node *n, u128 *ret)
 {
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < n->n_addresses; i++)
                         if ((pass == 1 || strcmp(n->addresses[i].type, "InternalIP") == 0) &&
-                            addr_parse(n->addresses[i].address, ret))
+                            addr_parse(n->addresses[i].address, ret) &&
+                            peers_can_reach(c->peers, *ret))
                                 return true;
+        return false;
+}
+
+/* Whether name is in the comma-terminated list ("a,b,"). */
+static bool in_list(const char *list, const char *name)
+{
+        size_t len = strlen(name);
+
+        for (const char *p = list; p && *p;) {
+                const char *comma = strchr(p, ',');
+                if (!comma)
+                        break;
+                if ((size_t)(comma - p) == len && memcmp(p, name, len) == 0)
+                        return true;
+                p = comma + 1;
+        }
         return false;
 }
 
@@ -219,9 +239,9 @@ void cluster_update_members(Cluster *c, const Model *model)
 {
         _cleanup_free_ const void **list = NULL;
         _cleanup_free_ Peer *members = NULL;
-        _cleanup_free_ char *sig = NULL;
-        size_t n = 0, k = 0, len = 0;
-        FILE *f;
+        _cleanup_free_ char *sig = NULL, *unusable = NULL;
+        size_t n = 0, k = 0, len = 0, ulen = 0;
+        FILE *f, *uf;
 
         if (c->static_members || (c->members_gen_valid && model->generation == c->members_gen))
                 return; /* the Nodes cannot have changed */
@@ -231,21 +251,45 @@ void cluster_update_members(Cluster *c, const Model *model)
                 return;
         members = calloc(n + 1, sizeof(Peer));
         f = open_memstream(&sig, &len);
-        if (!members || !f) {
+        uf = open_memstream(&unusable, &ulen);
+        if (!members || !f || !uf) {
                 if (f)
                         fclose(f);
+                if (uf)
+                        fclose(uf);
                 return (void)log_oom();
         }
         for (size_t i = 0; i < n; i++) {
                 const Node *node = list[i];
                 u128 a;
                 char buf[ADDR_STR_MAX];
-                if (!node_address(node, &a))
+                if (!node_address(c, node, &a)) {
+                        if (strcmp(node->meta.name, c->self) == 0)
+                                continue;
+                        fprintf(uf, "%s,", node->meta.name);
+                        /* once while it lasts: every sync would repeat it otherwise */
+                        if (!in_list(c->unusable_nodes, node->meta.name)) {
+                                char have[256] = "none";
+                                for (size_t j = 0, o = 0; j < node->n_addresses && o < sizeof(have);
+                                     j++)
+                                        o += (size_t)snprintf(have + o, sizeof(have) - o, "%s%s",
+                                                              j ? ", " : "",
+                                                              node->addresses[j].address);
+                                log_warning("cluster: Node %s has no address the heartbeat socket "
+                                            "(%s) can reach (it has: %s); it is not a member, so "
+                                            "this node cannot hear it. Set [cluster] listen to "
+                                            "[::] or to its address family",
+                                            node->meta.name, peers_family_name(c->peers), have);
+                        }
                         continue;
+                }
                 members[k++] = (Peer){node->meta.name, a};
                 fprintf(f, "%s=%s,", node->meta.name, addr_format(a, buf));
         }
         fclose(f);
+        fclose(uf);
+        free(c->unusable_nodes);
+        c->unusable_nodes = TAKE_PTR(unusable);
         if (c->node_members && sig && strcmp(c->node_members, sig) == 0)
                 return;
         free(c->node_members);

@@ -32,7 +32,9 @@ DEFINE_FREEP(Cluster, cluster_free)
 
 /* After a reload: new timings and members (listen address and key need a restart). */
 int cluster_reconfigure(Cluster *c, const Conf *conf);
-/* With `peers =` empty, the members are the Nodes of the model (first InternalIP). */
+/* With `peers =` empty, the members are the Nodes of the model, each at its first
+ * InternalIP of a family the heartbeat socket can reach; a Node without one is left out,
+ * with a warning (once while that lasts). */
 void cluster_update_members(Cluster *c, const Model *model);
 
 /* The nodes for ownership; entry 0 is this node. Valid until the next cluster call. */

@@ -61,6 +61,7 @@ struct Peers {
         sd_event_source *io, *timer;
         int fd;
         int family;
+        bool dual; /* AF_INET6 bound to :: with V6ONLY off: IPv4 peers too */
         uint16_t port;
         char *self;
         uint8_t key[HB_KEY_SIZE];
@@ -589,6 +590,7 @@ static int open_socket(Peers *p, const HostPort *listen)
                 int zero = 0;
                 if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
                         return -errno;
+                p->dual = true;
         }
         if (bind(fd, &sa.sa, len) < 0)
                 return -errno;
@@ -850,6 +852,16 @@ uint64_t peers_sent(const Peers *p)
 uint64_t peers_sequence(const Peers *p)
 {
         return p->sequence;
+}
+
+bool peers_can_reach(const Peers *p, u128 addr)
+{
+        return p->dual || (p->family == AF_INET) == addr_is_v4(addr);
+}
+
+const char *peers_family_name(const Peers *p)
+{
+        return p->dual ? "IPv4 and IPv6" : p->family == AF_INET ? "IPv4 only" : "IPv6 only";
 }
 
 uint16_t peers_port(const Peers *p)

@@ -106,3 +106,8 @@ void peers_drop_counts(const Peers *p, uint64_t out[static _HB_DROP_MAX]);
 uint64_t peers_sent(const Peers *p);     /* datagrams handed to the kernel */
 uint64_t peers_sequence(const Peers *p); /* the last sequence number sent (0: none yet) */
 uint16_t peers_port(const Peers *p);     /* the local port the socket is bound to */
+/* Whether the socket can send to addr: an IPv4 socket only to IPv4, an IPv6 one bound to
+ * a specific address only to IPv6, one bound to :: (dual-stack) to both. */
+bool peers_can_reach(const Peers *p, u128 addr);
+/* "IPv4 only", "IPv6 only" or "IPv4 and IPv6", for messages. */
+const char *peers_family_name(const Peers *p);
