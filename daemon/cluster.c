@@ -320,7 +320,8 @@ const OwnerView *cluster_view(Cluster *c)
                 }
         }
         c->names[0] = c->self;
-        c->live[0] = !c->leaving;
+        /* while another node has our name, own nothing (peers.h) */
+        c->live[0] = !c->leaving && !peers_name_clash(c->peers, NULL);
         for (size_t i = 1; i < n; i++) {
                 const PeerInfo *p = peers_get(c->peers, i - 1);
                 c->names[i] = p->name;

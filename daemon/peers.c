@@ -11,6 +11,14 @@
  * every SEEN_SAVE_USEC after something was accepted, and at peers_free(); after a restart
  * a member's first heartbeat must be newer than that pair, so a dead node's captured
  * heartbeats cannot bring it back. The packet path only marks the table dirty.
+ *
+ * Name clash: an authentic heartbeat carrying our own name but another incarnation comes
+ * from another node using our name (a cloned machine). While such heartbeats keep coming
+ * (each newer than the last, so a replay cannot prolong it; it ends dead_after after the
+ * last one) we are "leaving" and claim nothing in our heartbeats, and peers_name_clash()
+ * tells the cluster to own nothing. Our own name from a non-member address is the one
+ * exception to the drop before the tag: at most SELF_BUDGET_BURST such tags per
+ * SELF_BUDGET_USEC are computed, so a flood naming us costs a bounded number of HMACs.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -27,6 +35,8 @@
 #define TIMER_ACCURACY_USEC 1000 /* never sd-event's 250 ms default: it would add to failover */
 #define LOG_RATE_INTERVAL_USEC (10 * 1000000ULL)
 #define LOG_RATE_BURST 10
+#define SELF_BUDGET_USEC 1000000ULL
+#define SELF_BUDGET_BURST 50
 #define SEEN_FILE "peers-seen"
 #define SEEN_SAVE_USEC (2 * 1000000ULL)
 #define SEEN_MAX 65536 /* entries kept from the file, so a huge one cannot eat memory */
@@ -76,6 +86,12 @@ struct Peers {
         uint64_t drops[_HB_DROP_MAX];
         uint64_t sent;
         RateLimit drop_log;
+        RateLimit self_budget; /* tags computed for our name from non-member addresses */
+        bool clash;            /* another node uses our name (see the top comment) */
+        bool clash_seen;       /* clash_incarnation/sequence hold a pair */
+        uint64_t clash_incarnation, clash_sequence;
+        char clash_address[ADDR_STR_MAX];
+        sd_event_source *clash_timer;
         char *seen_path; /* NULL: nothing persisted */
         Seen *seen;      /* sorted by name */
         size_t n_seen, cap_seen;
@@ -86,18 +102,23 @@ struct Peers {
         void *userdata;
 };
 
-static bool ratelimit_ok(RateLimit *rl, uint64_t now)
+static bool budget_ok(RateLimit *rl, uint64_t now, uint64_t interval, unsigned burst)
 {
-        if (rl->begin == 0 || now >= rl->begin + LOG_RATE_INTERVAL_USEC) {
+        if (rl->begin == 0 || now >= rl->begin + interval) {
                 rl->begin = now;
                 rl->n = 0;
         }
-        if (rl->n < LOG_RATE_BURST) {
+        if (rl->n < burst) {
                 rl->n++;
                 return true;
         }
         rl->suppressed++;
         return false;
+}
+
+static bool ratelimit_ok(RateLimit *rl, uint64_t now)
+{
+        return budget_ok(rl, now, LOG_RATE_INTERVAL_USEC, LOG_RATE_BURST);
 }
 
 static uint64_t now_usec(Peers *p)
@@ -157,6 +178,7 @@ Peers *peers_free(Peers *p)
                 return NULL;
         seen_save(p);
         sd_event_source_disable_unref(p->seen_timer);
+        sd_event_source_disable_unref(p->clash_timer);
         for (size_t i = 0; i < p->n_seen; i++)
                 free(p->seen[i].name);
         free(p->seen);
@@ -218,8 +240,9 @@ static void send_round(Peers *p)
 
         if (p->n_members == 0)
                 return;
-        len = hb_encode(p->tx, p->key, p->self, p->incarnation, ++p->sequence, p->leaving, p->owned,
-                        p->n_owned, NULL);
+        /* during a name clash: leaving, holding nothing, so that the peers take over */
+        len = hb_encode(p->tx, p->key, p->self, p->incarnation, ++p->sequence,
+                        p->leaving || p->clash, p->owned, p->clash ? 0 : p->n_owned, NULL);
         if (len < 0) {
                 /* The name was checked in peers_new(); this cannot happen. */
                 log_error_errno((int)len, "heartbeat: cannot encode: %m");
@@ -289,6 +312,55 @@ static int arm_death(Peers *p, Member *m)
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(m->death, SD_EVENT_ONESHOT);
+}
+
+static int on_clash_over(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata)
+{
+        Peers *p = userdata;
+
+        if (!p->clash)
+                return 0;
+        p->clash = false;
+        log_notice("no heartbeat with our name %s from %s for %" PRIu64
+                   " ms: the name clash is over, owning addresses again",
+                   p->self, p->clash_address, p->dead_after_usec / 1000);
+        send_round(p);
+        notify(p);
+        return 0;
+}
+
+/* An authentic heartbeat with our name and another incarnation, from `from`. */
+static void name_clash(Peers *p, const Heartbeat *hb, u128 src)
+{
+        uint64_t when = now_usec(p) + p->dead_after_usec;
+        int r;
+
+        if (p->clash_seen &&
+            !hb_is_newer(hb->incarnation, hb->sequence, p->clash_incarnation, p->clash_sequence))
+                return; /* a replay cannot prolong (or restart) the clash */
+        p->clash_seen = true;
+        p->clash_incarnation = hb->incarnation;
+        p->clash_sequence = hb->sequence;
+        if (!p->clash_timer)
+                r = sd_event_add_time(p->event, &p->clash_timer, CLOCK_MONOTONIC, when,
+                                      TIMER_ACCURACY_USEC, on_clash_over, p);
+        else {
+                r = sd_event_source_set_time(p->clash_timer, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(p->clash_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_error_errno(r, "heartbeat: cannot arm the name clash timer: %m");
+        if (p->clash)
+                return;
+        p->clash = true;
+        addr_format(src, p->clash_address);
+        log_error("another node uses our node name %s: authentic heartbeats from %s "
+                  "(incarnation %" PRIu64 ", ours %" PRIu64
+                  "); a cloned machine? Owning no address until they stop",
+                  p->self, p->clash_address, hb->incarnation, p->incarnation);
+        send_round(p);
+        notify(p);
 }
 
 static void count_drop(Peers *p, HbDrop d, const PeerSockaddr *from, const char *name)
@@ -477,8 +549,12 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
                 count_drop(p, HB_DROP_OVERSIZE, from, NULL);
                 return;
         }
-        /* Before the tag: what no member sent costs no HMAC. */
-        if (!sockaddr_to_addr(from, &src, &src_port) || !is_member_addr(p, src)) {
+        /* Before the tag: what no member sent costs no HMAC, except (within a budget)
+         * our own name, which a node that took our name may send from anywhere. */
+        if (!sockaddr_to_addr(from, &src, &src_port) ||
+            (!is_member_addr(p, src) &&
+             (!hb_names(p->rx, len, p->self) ||
+              !budget_ok(&p->self_budget, now_usec(p), SELF_BUDGET_USEC, SELF_BUDGET_BURST)))) {
                 count_drop(p, HB_DROP_UNKNOWN_PEER, from, NULL);
                 return;
         }
@@ -493,6 +569,9 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         }
         if (strcmp(hb.name, p->self) == 0) {
                 count_drop(p, HB_DROP_SELF, from, hb.name);
+                /* our own incarnation: one of our packets reflected back, not a clone */
+                if (hb.incarnation != p->incarnation)
+                        name_clash(p, &hb, src);
                 goto done;
         }
         m = find_member(p, hb.name);
@@ -852,6 +931,13 @@ uint64_t peers_sent(const Peers *p)
 uint64_t peers_sequence(const Peers *p)
 {
         return p->sequence;
+}
+
+bool peers_name_clash(const Peers *p, const char **ret_address)
+{
+        if (p->clash && ret_address)
+                *ret_address = p->clash_address;
+        return p->clash;
 }
 
 bool peers_can_reach(const Peers *p, u128 addr)
