@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "heartbeat.h"
@@ -27,7 +28,8 @@ struct Cluster {
         bool members_known;
         uint64_t settle_usec; /* dead_after + one interval */
         sd_event_source *settle_timer;
-        char *node_members; /* the Node-derived list last applied, to skip no-op updates */
+        char *node_members;   /* the Node-derived list last applied, to skip no-op updates */
+        char *unusable_nodes; /* "a,b,": Nodes warned about (no reachable address) */
         const char **names;
         bool *live;
         OwnerView view;
@@ -38,28 +40,51 @@ struct Cluster {
         void *userdata;
 };
 
-/* max(now in µs, last + 1), remembered in state_dir so a restart is always newer. */
-static uint64_t next_incarnation(const char *state_dir)
+/* max(now in µs, last + 1), remembered in state_dir so a restart is always newer. The
+ * state_dir is made if missing and must be ours (or root's) and writable by nobody else:
+ * whoever can write there can make this node replay-vulnerable or restore another node's
+ * addresses. Failing to remember the incarnation is fatal: a restart could reuse it. */
+static int next_incarnation(const char *state_dir, uint64_t *ret)
 {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         struct timespec ts;
+        struct stat st;
         uint64_t inc, last = 0;
         size_t len;
         char text[32];
+        int r;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         inc = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
         if (asprintf(&path, "%s/incarnation", state_dir) < 0)
-                return inc;
+                return log_oom();
+        if (mkdir(state_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot make state_dir %s: %m", state_dir);
+        r = check_private_dir(state_dir, geteuid(), &st);
+        if (r == -EPERM)
+                return log_error_errno(r,
+                                       "state_dir %s is owned by uid %u, not by mlbd's user (uid "
+                                       "%u) or root; refusing to use it",
+                                       state_dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        if (r == -EACCES)
+                return log_error_errno(r,
+                                       "state_dir %s is writable by group or others (mode %04o); "
+                                       "refusing to use it (chmod 0750 %s)",
+                                       state_dir, (unsigned)(st.st_mode & 07777), state_dir);
+        if (r < 0)
+                return log_error_errno(r, "state_dir %s: %m", state_dir);
         if (read_full_file(path, &buf, &len) >= 0 && sscanf(buf, "%" SCNu64, &last) == 1 &&
             last >= inc)
                 inc = last + 1;
-        (void)mkdir(state_dir, 0750);
         int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", inc);
-        int r = write_file_atomic(path, text, (size_t)n, 0644);
+        r = write_file_atomic(path, text, (size_t)n, 0600);
         if (r < 0)
-                log_warning_errno(r, "Cannot write %s: %m", path);
-        return inc;
+                return log_error_errno(r,
+                                       "Cannot write %s: %m; without it a restart could reuse "
+                                       "this incarnation",
+                                       path);
+        *ret = inc;
+        return 0;
 }
 
 static void peers_changed(void *userdata)
@@ -157,12 +182,15 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
                                        error ? error : conf->key_file);
         if (r == HB_KEY_LOOSE_MODE)
                 log_warning("%s", error);
-        c->incarnation = next_incarnation(conf->state_dir);
+        r = next_incarnation(conf->state_dir, &c->incarnation);
+        if (r < 0)
+                return r;
         ps.self_name = conf->node_name;
         ps.listen = conf->cluster_listen;
         ps.interval_usec = (uint64_t)conf->heartbeat_interval_ms * 1000;
         ps.dead_after_usec = (uint64_t)conf->dead_after_ms * 1000;
         ps.incarnation = c->incarnation;
+        ps.state_dir = conf->state_dir;
         r = peers_new(&c->peers, e, &ps, peers_changed, c);
         sodium_memzero(ps.key, sizeof(ps.key));
         if (r < 0)
@@ -193,6 +221,7 @@ Cluster *cluster_free(Cluster *c)
         sd_event_unref(c->event);
         free(c->self);
         free(c->node_members);
+        free(c->unusable_nodes);
         free(c->names);
         free(c->live);
         free(c);
@@ -217,14 +246,32 @@ int cluster_reconfigure(Cluster *c, const Conf *conf)
         return r;
 }
 
-/* The Node's first InternalIP (else any address that parses). */
-static bool node_address(const Node *n, u128 *ret)
+/* The Node's first InternalIP our heartbeat socket can reach (else any address of that
+ * kind that parses): an IPv4 socket cannot send to an IPv6 InternalIP listed first. */
+static bool node_address(const Cluster *c, const Node *n, u128 *ret)
 {
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < n->n_addresses; i++)
                         if ((pass == 1 || strcmp(n->addresses[i].type, "InternalIP") == 0) &&
-                            addr_parse(n->addresses[i].address, ret))
+                            addr_parse(n->addresses[i].address, ret) &&
+                            peers_can_reach(c->peers, *ret))
                                 return true;
+        return false;
+}
+
+/* Whether name is in the comma-terminated list ("a,b,"). */
+static bool in_list(const char *list, const char *name)
+{
+        size_t len = strlen(name);
+
+        for (const char *p = list; p && *p;) {
+                const char *comma = strchr(p, ',');
+                if (!comma)
+                        break;
+                if ((size_t)(comma - p) == len && memcmp(p, name, len) == 0)
+                        return true;
+                p = comma + 1;
+        }
         return false;
 }
 
@@ -232,9 +279,9 @@ void cluster_update_members(Cluster *c, const Model *model)
 {
         _cleanup_free_ const void **list = NULL;
         _cleanup_free_ Peer *members = NULL;
-        _cleanup_free_ char *sig = NULL;
-        size_t n = 0, k = 0, len = 0;
-        FILE *f;
+        _cleanup_free_ char *sig = NULL, *unusable = NULL;
+        size_t n = 0, k = 0, len = 0, ulen = 0;
+        FILE *f, *uf;
 
         if (c->static_members || (c->members_gen_valid && model->generation == c->members_gen))
                 return; /* the Nodes cannot have changed */
@@ -244,21 +291,45 @@ void cluster_update_members(Cluster *c, const Model *model)
                 return;
         members = calloc(n + 1, sizeof(Peer));
         f = open_memstream(&sig, &len);
-        if (!members || !f) {
+        uf = open_memstream(&unusable, &ulen);
+        if (!members || !f || !uf) {
                 if (f)
                         fclose(f);
+                if (uf)
+                        fclose(uf);
                 return (void)log_oom();
         }
         for (size_t i = 0; i < n; i++) {
                 const Node *node = list[i];
                 u128 a;
                 char buf[ADDR_STR_MAX];
-                if (!node_address(node, &a))
+                if (!node_address(c, node, &a)) {
+                        if (strcmp(node->meta.name, c->self) == 0)
+                                continue;
+                        fprintf(uf, "%s,", node->meta.name);
+                        /* once while it lasts: every sync would repeat it otherwise */
+                        if (!in_list(c->unusable_nodes, node->meta.name)) {
+                                char have[256] = "none";
+                                for (size_t j = 0, o = 0; j < node->n_addresses && o < sizeof(have);
+                                     j++)
+                                        o += (size_t)snprintf(have + o, sizeof(have) - o, "%s%s",
+                                                              j ? ", " : "",
+                                                              node->addresses[j].address);
+                                log_warning("cluster: Node %s has no address the heartbeat socket "
+                                            "(%s) can reach (it has: %s); it is not a member, so "
+                                            "this node cannot hear it. Set [cluster] listen to "
+                                            "[::] or to its address family",
+                                            node->meta.name, peers_family_name(c->peers), have);
+                        }
                         continue;
+                }
                 members[k++] = (Peer){node->meta.name, a};
                 fprintf(f, "%s=%s,", node->meta.name, addr_format(a, buf));
         }
         fclose(f);
+        fclose(uf);
+        free(c->unusable_nodes);
+        c->unusable_nodes = TAKE_PTR(unusable);
         if (c->node_members && sig && strcmp(c->node_members, sig) == 0)
                 return;
         free(c->node_members);
@@ -289,7 +360,8 @@ const OwnerView *cluster_view(Cluster *c)
                 }
         }
         c->names[0] = c->self;
-        c->live[0] = !c->leaving;
+        /* while another node has our name, own nothing (peers.h) */
+        c->live[0] = !c->leaving && !peers_name_clash(c->peers, NULL);
         for (size_t i = 1; i < n; i++) {
                 const PeerInfo *p = peers_get(c->peers, i - 1);
                 c->names[i] = p->name;

@@ -34,7 +34,9 @@ DEFINE_FREEP(Cluster, cluster_free)
 
 /* After a reload: new timings and members (listen address and key need a restart). */
 int cluster_reconfigure(Cluster *c, const Conf *conf);
-/* With `peers =` empty, the members are the Nodes of the model (first InternalIP). */
+/* With `peers =` empty, the members are the Nodes of the model, each at its first
+ * InternalIP of a family the heartbeat socket can reach; a Node without one is left out,
+ * with a warning (once while that lasts). */
 void cluster_update_members(Cluster *c, const Model *model);
 
 /* The first full sync has been applied: the Node-derived members are known and settling

@@ -138,6 +138,14 @@ static int drop(HbDrop *ret_drop, HbDrop d)
         return HB_DROPPED;
 }
 
+bool hb_names(const uint8_t *buf, size_t len, const char *name)
+{
+        size_t n = strlen(name);
+
+        return len >= HB_MIN_PACKET && get16(buf + 6) == n && HB_HEADER_SIZE + n <= len &&
+               memcmp(buf + HB_HEADER_SIZE, name, n) == 0;
+}
+
 int hb_decode(const uint8_t *buf, size_t len, const uint8_t key[static HB_KEY_SIZE], Heartbeat *ret,
               HbDrop *ret_drop)
 {

@@ -16,9 +16,10 @@
  *     .    32  tag: crypto_auth (HMAC-SHA-512-256) with the cluster key over all bytes above
  *
  * Invariants: a decoded Heartbeat has passed the tag check before any other field was
- * looked at; its owned list is sorted and free of duplicates; IPv4 addresses are mapped
- * (addr.h), and a family-6 entry holding a mapped address is malformed, so each address has
- * exactly one encoding.
+ * looked at (hb_names() peeks at the name only to decide whether to check the tag); its
+ * owned list is sorted and free of duplicates; IPv4 addresses are mapped (addr.h), and a
+ * family-6 entry holding a mapped address is malformed, so each address has exactly one
+ * encoding.
  */
 #pragma once
 
@@ -101,6 +102,10 @@ enum {
  */
 int hb_decode(const uint8_t *buf, size_t len, const uint8_t key[static HB_KEY_SIZE], Heartbeat *ret,
               HbDrop *ret_drop);
+
+/* Whether the (not yet authenticated) packet carries `name` in its name field. Only a
+ * filter deciding whether the tag is worth computing; never trust the answer. */
+bool hb_names(const uint8_t *buf, size_t len, const char *name);
 
 /* The replay rule: (inc, seq) is accepted only if strictly newer than the last accepted
  * pair, comparing the incarnation first. */

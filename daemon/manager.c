@@ -454,7 +454,7 @@ static void on_netlink(NlMonitor *mon, const NlEvent *ev, void *userdata)
 
 static void restore_state(Manager *m)
 {
-        int r = state_load(m->conf->state_dir, &m->restored);
+        int r = state_load_node(m->conf->state_dir, m->conf->node_name, &m->restored);
         if (r < 0)
                 return;
         for (size_t i = 0; i < m->restored->n_allocs; i++) {

@@ -3,20 +3,43 @@
  * Membership and liveness over authenticated UDP heartbeats (see peers.h). The socket is
  * non-blocking and drained at most RECV_BATCH datagrams per wakeup, so a flood delays the
  * loop by a bounded amount; the level-triggered io source brings us back for the rest.
+ * A datagram whose source address is no member's is dropped before its tag is computed
+ * (a binary search in member_addrs), so a flood from elsewhere costs no HMAC.
+ *
+ * With a state_dir, the last accepted (incarnation, sequence) of each peer is kept in
+ * state_dir/peers-seen ("NAME INCARNATION SEQUENCE" lines), written from a timer at most
+ * every SEEN_SAVE_USEC after something was accepted, and at peers_free(); after a restart
+ * a member's first heartbeat must be newer than that pair, so a dead node's captured
+ * heartbeats cannot bring it back. The packet path only marks the table dirty.
+ *
+ * Name clash: an authentic heartbeat carrying our own name but another incarnation comes
+ * from another node using our name (a cloned machine). While such heartbeats keep coming
+ * (each newer than the last, so a replay cannot prolong it; it ends dead_after after the
+ * last one) we are "leaving" and claim nothing in our heartbeats, and peers_name_clash()
+ * tells the cluster to own nothing. Our own name from a non-member address is the one
+ * exception to the drop before the tag: at most SELF_BUDGET_BURST such tags per
+ * SELF_BUDGET_USEC are computed, so a flood naming us costs a bounded number of HMACs.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "peers.h"
+#include "util/fileio.h"
 #include "util/log.h"
 
 #define RECV_BATCH 64
 #define TIMER_ACCURACY_USEC 1000 /* never sd-event's 250 ms default: it would add to failover */
 #define LOG_RATE_INTERVAL_USEC (10 * 1000000ULL)
 #define LOG_RATE_BURST 10
+#define SELF_BUDGET_USEC 1000000ULL
+#define SELF_BUDGET_BURST 50
+#define SEEN_FILE "peers-seen"
+#define SEEN_SAVE_USEC (2 * 1000000ULL)
+#define SEEN_MAX 65536 /* entries kept from the file, so a huge one cannot eat memory */
 
 typedef struct RateLimit {
         uint64_t begin;
@@ -24,8 +47,17 @@ typedef struct RateLimit {
         uint64_t suppressed;
 } RateLimit;
 
+/* The last accepted pair of a node, from the file or from a save. */
+typedef struct Seen {
+        char *name;
+        uint64_t incarnation, sequence;
+} Seen;
+
 typedef struct Member {
         PeerInfo info;
+        /* floor from peers-seen: the first heartbeat must be newer (has_floor) */
+        uint64_t floor_incarnation, floor_sequence;
+        bool has_floor;
         Peers *peers;
         PeerSockaddr dest;
         socklen_t dest_len;
@@ -39,6 +71,7 @@ struct Peers {
         sd_event_source *io, *timer;
         int fd;
         int family;
+        bool dual; /* AF_INET6 bound to :: with V6ONLY off: IPv4 peers too */
         uint16_t port;
         char *self;
         uint8_t key[HB_KEY_SIZE];
@@ -48,26 +81,44 @@ struct Peers {
         size_t n_owned;
         Member **members; /* sorted by name */
         size_t n_members;
+        u128 *member_addrs; /* the members' addresses, sorted, unique */
+        size_t n_member_addrs;
         uint64_t drops[_HB_DROP_MAX];
         uint64_t sent;
         RateLimit drop_log;
+        RateLimit self_budget; /* tags computed for our name from non-member addresses */
+        bool clash;            /* another node uses our name (see the top comment) */
+        bool clash_seen;       /* clash_incarnation/sequence hold a pair */
+        uint64_t clash_incarnation, clash_sequence;
+        char clash_address[ADDR_STR_MAX];
+        sd_event_source *clash_timer;
+        char *seen_path; /* NULL: nothing persisted */
+        Seen *seen;      /* sorted by name */
+        size_t n_seen, cap_seen;
+        bool seen_dirty;
+        sd_event_source *seen_timer;
         uint8_t *tx, *rx;
         void (*changed)(void *userdata);
         void *userdata;
 };
 
-static bool ratelimit_ok(RateLimit *rl, uint64_t now)
+static bool budget_ok(RateLimit *rl, uint64_t now, uint64_t interval, unsigned burst)
 {
-        if (rl->begin == 0 || now >= rl->begin + LOG_RATE_INTERVAL_USEC) {
+        if (rl->begin == 0 || now >= rl->begin + interval) {
                 rl->begin = now;
                 rl->n = 0;
         }
-        if (rl->n < LOG_RATE_BURST) {
+        if (rl->n < burst) {
                 rl->n++;
                 return true;
         }
         rl->suppressed++;
         return false;
+}
+
+static bool ratelimit_ok(RateLimit *rl, uint64_t now)
+{
+        return budget_ok(rl, now, LOG_RATE_INTERVAL_USEC, LOG_RATE_BURST);
 }
 
 static uint64_t now_usec(Peers *p)
@@ -119,13 +170,23 @@ static void member_free(Member *m)
         free(m);
 }
 
+static void seen_save(Peers *p);
+
 Peers *peers_free(Peers *p)
 {
         if (!p)
                 return NULL;
+        seen_save(p);
+        sd_event_source_disable_unref(p->seen_timer);
+        sd_event_source_disable_unref(p->clash_timer);
+        for (size_t i = 0; i < p->n_seen; i++)
+                free(p->seen[i].name);
+        free(p->seen);
+        free(p->seen_path);
         for (size_t i = 0; i < p->n_members; i++)
                 member_free(p->members[i]);
         free(p->members);
+        free(p->member_addrs);
         sd_event_source_disable_unref(p->io);
         sd_event_source_disable_unref(p->timer);
         if (p->fd >= 0)
@@ -179,8 +240,9 @@ static void send_round(Peers *p)
 
         if (p->n_members == 0)
                 return;
-        len = hb_encode(p->tx, p->key, p->self, p->incarnation, ++p->sequence, p->leaving, p->owned,
-                        p->n_owned, NULL);
+        /* during a name clash: leaving, holding nothing, so that the peers take over */
+        len = hb_encode(p->tx, p->key, p->self, p->incarnation, ++p->sequence,
+                        p->leaving || p->clash, p->owned, p->clash ? 0 : p->n_owned, NULL);
         if (len < 0) {
                 /* The name was checked in peers_new(); this cannot happen. */
                 log_error_errno((int)len, "heartbeat: cannot encode: %m");
@@ -252,6 +314,55 @@ static int arm_death(Peers *p, Member *m)
         return sd_event_source_set_enabled(m->death, SD_EVENT_ONESHOT);
 }
 
+static int on_clash_over(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata)
+{
+        Peers *p = userdata;
+
+        if (!p->clash)
+                return 0;
+        p->clash = false;
+        log_notice("no heartbeat with our name %s from %s for %" PRIu64
+                   " ms: the name clash is over, owning addresses again",
+                   p->self, p->clash_address, p->dead_after_usec / 1000);
+        send_round(p);
+        notify(p);
+        return 0;
+}
+
+/* An authentic heartbeat with our name and another incarnation, from `from`. */
+static void name_clash(Peers *p, const Heartbeat *hb, u128 src)
+{
+        uint64_t when = now_usec(p) + p->dead_after_usec;
+        int r;
+
+        if (p->clash_seen &&
+            !hb_is_newer(hb->incarnation, hb->sequence, p->clash_incarnation, p->clash_sequence))
+                return; /* a replay cannot prolong (or restart) the clash */
+        p->clash_seen = true;
+        p->clash_incarnation = hb->incarnation;
+        p->clash_sequence = hb->sequence;
+        if (!p->clash_timer)
+                r = sd_event_add_time(p->event, &p->clash_timer, CLOCK_MONOTONIC, when,
+                                      TIMER_ACCURACY_USEC, on_clash_over, p);
+        else {
+                r = sd_event_source_set_time(p->clash_timer, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(p->clash_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_error_errno(r, "heartbeat: cannot arm the name clash timer: %m");
+        if (p->clash)
+                return;
+        p->clash = true;
+        addr_format(src, p->clash_address);
+        log_error("another node uses our node name %s: authentic heartbeats from %s "
+                  "(incarnation %" PRIu64 ", ours %" PRIu64
+                  "); a cloned machine? Owning no address until they stop",
+                  p->self, p->clash_address, hb->incarnation, p->incarnation);
+        send_round(p);
+        notify(p);
+}
+
 static void count_drop(Peers *p, HbDrop d, const PeerSockaddr *from, const char *name)
 {
         char ab[ADDR_STR_MAX] = "?";
@@ -273,6 +384,157 @@ static bool owned_equal(const PeerInfo *pi, const Heartbeat *hb)
                (hb->n_owned == 0 || memcmp(pi->owned, hb->owned, hb->n_owned * sizeof(u128)) == 0);
 }
 
+static Seen *seen_find(const Peers *p, const char *name, size_t *ret_pos)
+{
+        size_t lo = 0, hi = p->n_seen;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(name, p->seen[mid].name);
+                if (c == 0)
+                        return &p->seen[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        if (ret_pos)
+                *ret_pos = lo;
+        return NULL;
+}
+
+/* Records (inc, seq) for name if newer than what the table holds. */
+static int seen_put(Peers *p, const char *name, uint64_t inc, uint64_t seq)
+{
+        size_t pos = 0;
+        Seen *e = seen_find(p, name, &pos);
+
+        if (e) {
+                if (hb_is_newer(inc, seq, e->incarnation, e->sequence)) {
+                        e->incarnation = inc;
+                        e->sequence = seq;
+                }
+                return 0;
+        }
+        if (p->n_seen >= SEEN_MAX)
+                return -E2BIG;
+        if (GROW(p->seen, p->cap_seen, p->n_seen + 1) < 0)
+                return -ENOMEM;
+        char *copy = strdup(name);
+        if (!copy)
+                return -ENOMEM;
+        memmove(p->seen + pos + 1, p->seen + pos, (p->n_seen - pos) * sizeof(Seen));
+        p->seen[pos] = (Seen){copy, inc, seq};
+        p->n_seen++;
+        return 0;
+}
+
+/* Writes peers-seen: the file's pairs, updated with what the members sent since. */
+static void seen_save(Peers *p)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        if (!p->seen_path || !p->seen_dirty)
+                return;
+        p->seen_dirty = false;
+        for (size_t i = 0; i < p->n_members; i++) {
+                const PeerInfo *pi = &p->members[i]->info;
+                if (pi->received > 0 && seen_put(p, pi->name, pi->incarnation, pi->sequence) < 0)
+                        log_oom();
+        }
+        f = open_memstream(&text, &len);
+        if (!f)
+                return (void)log_oom();
+        for (size_t i = 0; i < p->n_seen; i++)
+                fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", p->seen[i].name, p->seen[i].incarnation,
+                        p->seen[i].sequence);
+        if (fclose(f) != 0)
+                return (void)log_oom();
+        r = write_file_atomic(p->seen_path, text, len, 0600);
+        if (r < 0) {
+                log_error_errno(r,
+                                "Cannot write %s: %m; replayed heartbeats could revive a dead "
+                                "peer after a restart",
+                                p->seen_path);
+                p->seen_dirty = true; /* try again at the next save */
+        }
+}
+
+static int on_seen_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata)
+{
+        seen_save(userdata);
+        return 0;
+}
+
+/* Something was accepted: save within SEEN_SAVE_USEC (never from the packet path). */
+static void seen_mark(Peers *p)
+{
+        int enabled = SD_EVENT_OFF;
+
+        if (!p->seen_path)
+                return;
+        p->seen_dirty = true;
+        if (sd_event_source_get_enabled(p->seen_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time(p->seen_timer, now_usec(p) + SEEN_SAVE_USEC);
+        (void)sd_event_source_set_enabled(p->seen_timer, SD_EVENT_ONESHOT);
+}
+
+/* Reads peers-seen; bad lines are skipped with a warning, a missing file is no error. */
+static int seen_load(Peers *p)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, bad = 0;
+        int r;
+
+        r = read_full_file(p->seen_path, &buf, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s: %m", p->seen_path);
+        for (char *line = buf, *next; line && *line; line = next) {
+                char name[HB_NAME_MAX + 1];
+                uint64_t inc, seq;
+                int used = 0;
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (sscanf(line, "%253s %" SCNu64 " %" SCNu64 "%n", name, &inc, &seq, &used) != 3 ||
+                    line[used] != 0 || !hb_name_valid(name)) {
+                        bad++;
+                        continue;
+                }
+                r = seen_put(p, name, inc, seq);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        break;
+        }
+        if (bad > 0)
+                log_warning("%s: %zu malformed line(s) ignored", p->seen_path, bad);
+        return 0;
+}
+
+static bool is_member_addr(const Peers *p, u128 a)
+{
+        size_t lo = 0, hi = p->n_member_addrs;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (p->member_addrs[mid] == a)
+                        return true;
+                if (p->member_addrs[mid] < a)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
 static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
 {
         Heartbeat hb = {0};
@@ -287,6 +549,15 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
                 count_drop(p, HB_DROP_OVERSIZE, from, NULL);
                 return;
         }
+        /* Before the tag: what no member sent costs no HMAC, except (within a budget)
+         * our own name, which a node that took our name may send from anywhere. */
+        if (!sockaddr_to_addr(from, &src, &src_port) ||
+            (!is_member_addr(p, src) &&
+             (!hb_names(p->rx, len, p->self) ||
+              !budget_ok(&p->self_budget, now_usec(p), SELF_BUDGET_USEC, SELF_BUDGET_BURST)))) {
+                count_drop(p, HB_DROP_UNKNOWN_PEER, from, NULL);
+                return;
+        }
         r = hb_decode(p->rx, len, p->key, &hb, &d);
         if (r < 0) {
                 log_oom();
@@ -298,15 +569,20 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         }
         if (strcmp(hb.name, p->self) == 0) {
                 count_drop(p, HB_DROP_SELF, from, hb.name);
+                /* our own incarnation: one of our packets reflected back, not a clone */
+                if (hb.incarnation != p->incarnation)
+                        name_clash(p, &hb, src);
                 goto done;
         }
         m = find_member(p, hb.name);
-        if (!m || !sockaddr_to_addr(from, &src, &src_port) || src != m->info.addr) {
+        if (!m || src != m->info.addr) {
                 count_drop(p, HB_DROP_UNKNOWN_PEER, from, hb.name);
                 goto done;
         }
-        if (m->info.received > 0 &&
-            !hb_is_newer(hb.incarnation, hb.sequence, m->info.incarnation, m->info.sequence)) {
+        if ((m->info.received > 0 || m->has_floor) &&
+            !hb_is_newer(hb.incarnation, hb.sequence,
+                         m->info.received ? m->info.incarnation : m->floor_incarnation,
+                         m->info.received ? m->info.sequence : m->floor_sequence)) {
                 count_drop(p, HB_DROP_REPLAY, from, hb.name);
                 goto done;
         }
@@ -335,6 +611,7 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         m->info.sequence = hb.sequence;
         m->info.last_seen_usec = now_usec(p);
         m->info.received++;
+        seen_mark(p);
         r = arm_death(p, m);
         if (r < 0)
                 log_error_errno(r, "peer %s: cannot arm the death timer: %m", m->info.name);
@@ -392,6 +669,7 @@ static int open_socket(Peers *p, const HostPort *listen)
                 int zero = 0;
                 if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
                         return -errno;
+                p->dual = true;
         }
         if (bind(fd, &sa.sa, len) < 0)
                 return -errno;
@@ -428,6 +706,18 @@ int peers_new(Peers **ret, sd_event *e, const PeersSettings *s, void (*changed)(
         p->changed = changed;
         p->userdata = userdata;
 
+        if (s->state_dir) {
+                if (asprintf(&p->seen_path, "%s/%s", s->state_dir, SEEN_FILE) < 0)
+                        return -ENOMEM;
+                r = seen_load(p);
+                if (r < 0)
+                        return r;
+                r = sd_event_add_time(e, &p->seen_timer, CLOCK_MONOTONIC, 0, SEEN_SAVE_USEC / 10,
+                                      on_seen_timer, p);
+                if (r < 0)
+                        return r;
+                (void)sd_event_source_set_enabled(p->seen_timer, SD_EVENT_OFF);
+        }
         r = open_socket(p, &s->listen);
         if (r < 0)
                 return r;
@@ -441,6 +731,13 @@ int peers_new(Peers **ret, sd_event *e, const PeersSettings *s, void (*changed)(
                 return r;
         *ret = TAKE_PTR(p);
         return 0;
+}
+
+static int u128_cmp(const void *a, const void *b)
+{
+        u128 x = *(const u128 *)a, y = *(const u128 *)b;
+
+        return x < y ? -1 : x > y;
 }
 
 typedef struct Entry {
@@ -460,7 +757,8 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
 {
         _cleanup_free_ Entry *ents = calloc(n + 1, sizeof(Entry));
         _cleanup_free_ Member **next = NULL;
-        size_t k = 0;
+        _cleanup_free_ u128 *addrs = NULL;
+        size_t k = 0, n_addrs = 0;
 
         if (!ents)
                 return -ENOMEM;
@@ -477,7 +775,8 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
         }
         qsort(ents, k, sizeof(Entry), entry_cmp);
         next = calloc(k + 1, sizeof(Member *));
-        if (!next)
+        addrs = calloc(k + 1, sizeof(u128));
+        if (!next || !addrs)
                 return -ENOMEM;
 
         /* First allocate what is new, so that a failure leaves everything as it was. */
@@ -494,6 +793,12 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
                                 return -ENOMEM;
                         }
                         nm->peers = p;
+                        const Seen *sn = seen_find(p, nm->info.name, NULL);
+                        if (sn) {
+                                nm->has_floor = true;
+                                nm->floor_incarnation = sn->incarnation;
+                                nm->floor_sequence = sn->sequence;
+                        }
                         next[m] = nm;
                 }
                 ents[m++] = ents[i];
@@ -512,7 +817,15 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n)
                 sockaddr_to_addr(&pa->addr, &mb->info.addr, &mb->info.port);
                 addr_format(mb->info.addr, mb->info.address);
                 member_set_dest(p, mb);
+                addrs[n_addrs++] = mb->info.addr;
         }
+        qsort(addrs, n_addrs, sizeof(u128), u128_cmp);
+        free(p->member_addrs);
+        p->member_addrs = TAKE_PTR(addrs);
+        p->n_member_addrs = 0;
+        for (size_t i = 0; i < n_addrs; i++)
+                if (i == 0 || p->member_addrs[i] != p->member_addrs[i - 1])
+                        p->member_addrs[p->n_member_addrs++] = p->member_addrs[i];
         for (size_t i = 0; i < p->n_members; i++) {
                 if (p->members[i]->keep)
                         p->members[i]->keep = false;
@@ -618,6 +931,23 @@ uint64_t peers_sent(const Peers *p)
 uint64_t peers_sequence(const Peers *p)
 {
         return p->sequence;
+}
+
+bool peers_name_clash(const Peers *p, const char **ret_address)
+{
+        if (p->clash && ret_address)
+                *ret_address = p->clash_address;
+        return p->clash;
+}
+
+bool peers_can_reach(const Peers *p, u128 addr)
+{
+        return p->dual || (p->family == AF_INET) == addr_is_v4(addr);
+}
+
+const char *peers_family_name(const Peers *p)
+{
+        return p->dual ? "IPv4 and IPv6" : p->family == AF_INET ? "IPv4 only" : "IPv6 only";
 }
 
 uint16_t peers_port(const Peers *p)

@@ -10,8 +10,14 @@
  *   - an accepted heartbeat is authentic (tag), carries a member's name, comes from that
  *     member's configured address (the port is not checked) and is newer than the last one
  *     accepted from it (hb_is_newer()); everything else is dropped and counted by reason;
+ *   - a datagram from an address that is no member's is dropped (unknown_peer) before its
+ *     tag is computed;
  *   - changed() is called from the event loop only (never from inside a peers_* call),
  *     when a member becomes alive or dead, or its leaving flag or owned set changes;
+ *   - a heartbeat with our own name is never accepted; with another incarnation than
+ *     ours it is a name clash (peers_name_clash());
+ *   - with a state_dir, a member's first heartbeat after our restart must be newer than
+ *     the last one accepted before it (state_dir/peers-seen);
  *   - every timer has 1 ms accuracy: failover time is dead_after, not dead_after + 250 ms.
  * One sequence number is used per send round: the packet is the same for all members.
  */
@@ -47,6 +53,9 @@ typedef struct PeersSettings {
         uint64_t dead_after_usec; /* > 0 */
         uint8_t key[HB_KEY_SIZE];
         uint64_t incarnation;
+        /* Where the last accepted (incarnation, sequence) of each peer is kept across
+         * restarts (state_dir/peers-seen); NULL: not kept. */
+        const char *state_dir;
 } PeersSettings;
 
 typedef struct PeerInfo {
@@ -99,3 +108,13 @@ void peers_drop_counts(const Peers *p, uint64_t out[static _HB_DROP_MAX]);
 uint64_t peers_sent(const Peers *p);     /* datagrams handed to the kernel */
 uint64_t peers_sequence(const Peers *p); /* the last sequence number sent (0: none yet) */
 uint16_t peers_port(const Peers *p);     /* the local port the socket is bound to */
+/* Whether another node uses our name right now (authentic heartbeats with our name and
+ * another incarnation, the last less than dead_after ago); *ret_address is where they come
+ * from. Meanwhile our heartbeats say "leaving" and hold nothing, and changed() is called
+ * when it starts and ends. */
+bool peers_name_clash(const Peers *p, const char **ret_address);
+/* Whether the socket can send to addr: an IPv4 socket only to IPv4, an IPv6 one bound to
+ * a specific address only to IPv6, one bound to :: (dual-stack) to both. */
+bool peers_can_reach(const Peers *p, u128 addr);
+/* "IPv4 only", "IPv6 only" or "IPv4 and IPv6", for messages. */
+const char *peers_family_name(const Peers *p);

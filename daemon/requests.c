@@ -165,7 +165,9 @@ static char *reply_peers(Manager *m, const json_t *id)
                 return NULL;
         v[0] = (CtlPeerInfo){
             .name = m->conf->node_name,
-            .state = m->stopping ? "leaving" : "alive",
+            .state = m->stopping                     ? "leaving"
+                     : peers_name_clash(peers, NULL) ? "duplicate-name"
+                                                     : "alive",
             .self = true,
             .last_seen_ms = -1,
             .incarnation = cluster_incarnation(m->cluster),

@@ -224,3 +224,21 @@ int state_save(const char *dir, const State *s)
                 return log_error_errno(r, "Cannot write %s: %m", path);
         return 0;
 }
+
+int state_load_node(const char *dir, const char *node, State **ret)
+{
+        _cleanup_(state_freep) State *s = NULL;
+        int r = state_load(dir, &s);
+
+        if (r < 0)
+                return r;
+        if (s->node && strcmp(s->node, node) != 0) {
+                log_warning("%s/%s was written by node %s, not by this node (%s): its %zu owned "
+                            "address(es) are not taken as ours but probed first (a copied "
+                            "state_dir or a renamed node?)",
+                            dir, STATE_FILE, s->node, node, s->n_owned);
+                s->n_owned = 0;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}

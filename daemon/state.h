@@ -49,4 +49,8 @@ char *state_format(const State *s);
 
 /* Loads state_dir/state.json: 0, -ENOENT when there is none, -EBADMSG (logged) when corrupt. */
 int state_load(const char *dir, State **ret);
+/* state_load(), for node `node`: a file another node wrote (its "node" differs) keeps
+ * its allocations, but its owned list is emptied (with a warning), so those addresses
+ * are probed before use instead of being taken as this node's. */
+int state_load_node(const char *dir, const char *node, State **ret);
 int state_save(const char *dir, const State *s);

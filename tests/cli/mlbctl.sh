@@ -109,14 +109,15 @@ tap_is "$rc" 0 "mlbctl peers exits 0"
 tap_ok "peers has a header row" grep -Eq '^NAME +ADDRESS +STATE +LAST-SEEN +OWNED$' <<<"$out"
 tap_ok "peers shows node1 alive" grep -Eq '^node1 +.* alive ' <<<"$out"
 tap_ok "peers says no heartbeat was dropped" grep -qx 'heartbeats dropped: none' <<<"$out"
-# a forged heartbeat (another key) from the client: counted, and shown by reason
+# a forged heartbeat (another key) from the client, which is no member: counted (as
+# unknown_peer: dropped before its tag is computed), and shown by reason
 lan_exec client /usr/bin/python3 "$top_srcdir/tests/lib/hb-send.py" --key "$tmp/cluster.key" --name node2 wrongkey 192.0.2.1:7947 >/dev/null 2>&1
 sleep 0.2
 out=$("$mlbctl" -s "$sock" peers 2>&1)
-tap_ok "after a forged heartbeat: 'heartbeats dropped: forged 1'" grep -qx 'heartbeats dropped: forged 1' <<<"$out"
+tap_ok "after a forged heartbeat: 'heartbeats dropped: unknown_peer 1'" grep -qx 'heartbeats dropped: unknown_peer 1' <<<"$out"
 out=$("$mlbctl" -s "$sock" --json peers 2>&1)
-tap_is "$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["heartbeats_dropped"]["forged"])' <<<"$out")" 1 \
-        "--json peers: heartbeats_dropped.forged = 1"
+tap_is "$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["heartbeats_dropped"]["unknown_peer"])' <<<"$out")" 1 \
+        "--json peers: heartbeats_dropped.unknown_peer = 1"
 
 # --- reload ---
 out=$("$mlbctl" -s "$sock" reload 2>&1); rc=$?

@@ -3,7 +3,8 @@
  * libFuzzer target: the heartbeat decoder (daemon/heartbeat.c) with a fixed key. Each input
  * is decoded twice: as it is (almost always "forged"), and with its last 32 bytes replaced
  * by the right tag, so the parser behind the tag check is exercised too. What decodes must
- * encode back and decode to the same heartbeat.
+ * encode back and decode to the same heartbeat, and hb_names() (the peek before the tag)
+ * must agree with the decoded name.
  */
 #include <sodium.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static void check(const uint8_t *p, size_t len, bool tagged)
 {
         Heartbeat hb = {0}, again = {0};
         HbDrop d = _HB_DROP_MAX;
+        bool named = hb_names(p, len, "node1"); /* the unauthenticated peek, on any input */
         int r = hb_decode(p, len, key, &hb, &d);
 
         if (r < 0)
@@ -37,6 +39,8 @@ static void check(const uint8_t *p, size_t len, bool tagged)
                         __builtin_trap(); /* sorted and unique */
         if (!hb_name_valid(hb.name))
                 __builtin_trap();
+        if (named != (strcmp(hb.name, "node1") == 0))
+                __builtin_trap(); /* the peek agrees with the decoder on authentic packets */
 
         size_t written = 0;
         ssize_t n = hb_encode(out, key, hb.name, hb.incarnation, hb.sequence, hb.leaving, hb.owned,

@@ -250,21 +250,24 @@ for t in "${NODES[@]}"; do [ "$t" != "$owner" ] && break; done
 dropped() {
         local j
         j=$(daemon_ctl "$tmp/$t" --until '"op": *"peers"' --timeout 3 "$TEST_HELLO" '{"op":"peers","id":"p"}' | grep '"op": *"peers"')
-        json_get "$j" '" ".join(str(j["heartbeats_dropped"][k]) for k in ("forged", "replay", "truncated", "oversize"))'
+        json_get "$j" '" ".join(str(j["heartbeats_dropped"][k]) for k in ("forged", "replay", "truncated", "oversize", "unknown_peer"))'
 }
-read -r f0 r0 tr0 o0 < <(dropped)
+read -r f0 r0 tr0 o0 u0 < <(dropped)
 
-# "the owner is leaving", from the client: tagged with another key, and one bit flipped
+# "the owner is leaving", spoofed from the owner's address: tagged with another key, and
+# one bit flipped; from the client (no member): dropped before the tag is computed
+own=(--bind "$(lan_ip4 "$owner")")
+lan_exec "$owner" $HB --name "$owner" --leaving "${own[@]}" wrongkey "192.0.2.${t#node}:7947"
+lan_exec "$owner" $HB --name "$owner" --leaving "${own[@]}" forged "192.0.2.${t#node}:7947"
 lan_exec client $HB --name "$owner" --leaving wrongkey "192.0.2.${t#node}:7947"
-lan_exec client $HB --name "$owner" --leaving forged "192.0.2.${t#node}:7947"
 # the same claim with the right key from the owner's own address, but an old incarnation
 lan_exec "$owner" $HB --name "$owner" --leaving --bind "$(lan_ip4 "$owner")" --incarnation 1 --count 2 replay "192.0.2.${t#node}:7947"
-lan_exec client $HB --name "$owner" truncated "192.0.2.${t#node}:7947"
+lan_exec "$owner" $HB --name "$owner" "${own[@]}" truncated "192.0.2.${t#node}:7947"
 lan_exec client $HB --name "$owner" oversize "192.0.2.${t#node}:7947"
 sleep 0.3
-read -r f1 r1 tr1 o1 < <(dropped)
-tap_is "$((f1 - f0)) $((r1 - r0)) $((tr1 - tr0)) $((o1 - o0))" "2 2 1 1" \
-        "$t counted 2 forged, 2 replayed, 1 truncated, 1 oversized heartbeat"
+read -r f1 r1 tr1 o1 u1 < <(dropped)
+tap_is "$((f1 - f0)) $((r1 - r0)) $((tr1 - tr0)) $((o1 - o0)) $((u1 - u0))" "2 2 1 1 1" \
+        "$t counted 2 forged, 2 replayed, 1 truncated, 1 oversized, 1 from no member"
 tap_is "$(holders)" "$owner" "after them, still only $owner holds $VIP"
 peers=$(daemon_ctl "$tmp/$t" --until '"op": *"peers"' --timeout 3 "$TEST_HELLO" '{"op":"peers","id":"p"}' | grep '"op": *"peers"')
 tap_is "$(json_get "$peers" '[p["state"] for p in j["peers"] if p["name"] == "'"$owner"'"][0]')" alive \

@@ -261,6 +261,11 @@ static bool dave_received(void *u)
         return peers_find(b.peers, "dave")->received == *(uint64_t *)u;
 }
 
+static bool no_clash(void *u _unused_)
+{
+        return !peers_name_clash(b.peers, NULL);
+}
+
 static void test_bad_packets(int dave_fd)
 {
         static uint8_t pkt[HB_MAX_PACKET + 16], captured[HB_MAX_PACKET + 1];
@@ -322,8 +327,26 @@ static void test_bad_packets(int dave_fd)
         expect_drop("unknown name", dave_fd, pkt, (size_t)len, HB_DROP_UNKNOWN_PEER);
         len = hb_encode(pkt, key, "dave", 1000, 9, false, NULL, 0, NULL);
         expect_drop("dave's name from 127.0.0.2", other_fd, pkt, (size_t)len, HB_DROP_UNKNOWN_PEER);
+        const char *clash_from = NULL;
+        uint64_t t0 = mono();
         len = hb_encode(pkt, key, "b", 1, 1, false, NULL, 0, NULL);
         expect_drop("b's own name", dave_fd, pkt, (size_t)len, HB_DROP_SELF);
+        ok(peers_name_clash(b.peers, &clash_from) && strcmp(clash_from, "127.0.0.1") == 0,
+           "b's own name, another incarnation: a name clash, from 127.0.0.1");
+        ok(run_until(no_clash, NULL) > 0 && mono() - t0 >= DEAD_AFTER_USEC,
+           "the clash is over dead_after after the last such heartbeat");
+        expect_drop("the same heartbeat again", dave_fd, pkt, (size_t)len, HB_DROP_SELF);
+        ok(!peers_name_clash(b.peers, NULL), "a replay does not start the clash again");
+        len = hb_encode(pkt, key, "b", 200, 1, false, NULL, 0, NULL);
+        expect_drop("b's own name and incarnation (a reflection)", dave_fd, pkt, (size_t)len,
+                    HB_DROP_SELF);
+        ok(!peers_name_clash(b.peers, NULL), "b's own incarnation: no clash");
+        len = hb_encode(pkt, key, "b", 1, 2, false, NULL, 0, NULL);
+        expect_drop("b's own name from a non-member address", other_fd, pkt, (size_t)len,
+                    HB_DROP_SELF);
+        ok(peers_name_clash(b.peers, &clash_from) && strcmp(clash_from, "127.0.0.2") == 0,
+           "our name is checked even from a non-member address: a clash, from 127.0.0.2");
+        ok(run_until(no_clash, NULL) > 0, "and over again");
 
         len = hb_encode(pkt, key, "dave", 1000, 10, false, NULL, 0, NULL);
         pkt[4] = 2;
@@ -364,6 +387,29 @@ static void test_bad_packets(int dave_fd)
            "flood: more than one batch received, all counted as forged, nothing else");
         ok(peers_find(b.peers, "a")->received > a_rx && all_alive(NULL),
            "flood: a's heartbeats still accepted meanwhile, everyone alive");
+
+        /* Non-member sources are dropped before the tag is computed (a flood from any
+         * address costs a lookup, not an HMAC): a forged packet from 127.0.0.2 is
+         * unknown_peer, not forged, and so is every packet of a flood from there. */
+        len = hb_encode(pkt, wrong, "dave", 1000, 13, false, NULL, 0, NULL);
+        expect_drop("forged, from a non-member address", other_fd, pkt, (size_t)len,
+                    HB_DROP_UNKNOWN_PEER);
+        peers_drop_counts(b.peers, fb);
+        sent = 0;
+        for (int i = 0; i < 500; i++)
+                sent += sendto(other_fd, pkt, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&to,
+                               sizeof(to)) == len;
+        run_for(10 * INTERVAL_USEC);
+        peers_drop_counts(b.peers, fa);
+        uint64_t unknown = fa[HB_DROP_UNKNOWN_PEER] - fb[HB_DROP_UNKNOWN_PEER];
+        other = 0;
+        for (int i = 0; i < _HB_DROP_MAX; i++)
+                if (i != HB_DROP_UNKNOWN_PEER)
+                        other += fa[i] - fb[i];
+        ok(unknown > 64 && unknown <= (uint64_t)sent && other == 0,
+           "flood from a non-member: %" PRIu64 " of %d counted as unknown_peer, %" PRIu64
+           " tags computed",
+           unknown, sent, other);
 
         close(other_fd);
         close(loop_fd);

@@ -42,12 +42,19 @@ int main(void)
                 is_str(t->allocs[0].service, "demo/nginx", "service key kept");
                 is_str(t->allocs[0].uid, "uid-1", "uid kept");
                 ok(t->allocs[0].n_addrs == 2 && t->allocs[0].addrs[0] == a[0] &&
-                           t->allocs[0].addrs[1] == a[1],
+                       t->allocs[0].addrs[1] == a[1],
                    "both addresses kept");
                 ok(t->allocs[1].uid == NULL, "absent uid stays absent");
                 ok(t->owned[0].addr == a[0] && strcmp(t->owned[0].ifname, "veth0") == 0,
                    "owned address and interface kept");
         }
+        t = state_free(t);
+        is_int(state_load_node(dir, "node1", &t), 0, "state_load_node, same node");
+        ok(t && t->n_allocs == 2 && t->n_owned == 1, "same node: owned list kept");
+        t = state_free(t);
+        is_int(state_load_node(dir, "node2", &t), 0, "state_load_node, another node");
+        ok(t && t->n_allocs == 2 && t->n_owned == 0,
+           "written by node1, loaded by node2: allocations kept, owned list dropped");
         t = state_free(t);
 
         /* Rewriting replaces atomically and leaves no temp file behind. */
