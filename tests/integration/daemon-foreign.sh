@@ -5,8 +5,9 @@
 # default gateway 192.0.2.2 (the host gw), 192.0.2.77 and 2001:db8::77 put on node1 by
 # hand (`ip addr add`, no mlbd tag), and the InternalIP/ExternalIP of the Node node2;
 # each Service asking for one of them gets allocation_failed with the reason and nothing
-# is added; the leader's own allocation skips node2's addresses; after the Services are
-# deleted the hand-added addresses are still there.
+# is added; so does one whose address is added by hand while mlbd probes it; the
+# leader's own allocation skips node2's addresses; after the Services are deleted the
+# hand-added addresses are still there.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root
@@ -25,6 +26,7 @@ pools:
     addresses:
       - 192.0.2.1-192.0.2.2
       - 192.0.2.77
+      - 192.0.2.88
       - 2001:db8::77
   - name: lan
     addresses:
@@ -85,14 +87,36 @@ tap_is "$(lan_exec node1 ip -o -4 addr show dev eth0 | awk '{print $4}' | sort |
         "node1's eth0 holds only its own IPv4 addresses and mlbd's 192.0.2.162"
 tap_is "$(tagged '192\.0\.2\.[0-9]*')$(tagged 2001:db8::77)" "10" "only 192.0.2.162 is tagged by mlbd"
 
+# Added by hand while mlbd probes it: the add finds it there (EEXIST). It is not mlbd's
+# (no tag), so it is refused, not adopted, and later not removed.
+log=$tmp/mlbd.log.run
+daemon_session "$tmp" '"(allocation_failed|node_assigned)".*demo/race' \
+        "$(upsert_msg 3 "$(svc_json demo race u8 '"loadBalancerIP":"192.0.2.88"')")" >"$tmp/race.out" &
+race=$!
+for ((i = 0; i < 250; i++)); do # the probe runs for 250 ms at least after this line
+        grep -q 'announce 192\.0\.2\.88: probing on eth0' "$log" && break
+        sleep 0.02
+done
+lan_exec node1 ip addr add 192.0.2.88/32 dev eth0
+wait "$race"
+tap_diag "$(cat "$tmp/race.out")"
+tap_ok "the probe of 192.0.2.88 had started when it was added by hand" \
+        grep -q 'announce 192\.0\.2\.88: probing on eth0' "$log"
+line=$(grep '"op": *"allocation_failed".*demo/race' "$tmp/race.out" | tail -1)
+tap_is "$(json_get "${line:-{\}}" 'j.get("reason", "none")')" \
+        "address 192.0.2.88 is already on eth0 of node1 (not added by mlbd)" \
+        "added by hand during the probe: allocation_failed, not added by mlbd"
+tap_is "$(tagged '192\.0\.2\.88')" 0 "192.0.2.88 is not tagged by mlbd"
+
 # Deleting the Services leaves every address mlbd did not add where it was.
-for s in own:u1 gateway:u2 byhand:u3 byhand6:u4 internal:u5 external:u6 auto:u7; do
+for s in own:u1 gateway:u2 byhand:u3 byhand6:u4 internal:u5 external:u6 auto:u7 race:u8; do
         daemon_ctl "$tmp" --until '"id": *"d"' --timeout 5 "$TEST_HELLO" \
                 "{\"op\":\"delete\",\"id\":\"d\",\"kind\":\"Service\",\"namespace\":\"demo\",\"name\":\"${s%%:*}\",\"uid\":\"${s##*:}\"}" >/dev/null
 done
 tap_ok "192.0.2.162 (mlbd's) leaves node1's eth0" wait_no_addr node1 192.0.2.162 5
 sleep 0.3
 tap_ok "192.0.2.77 (added by hand) is still on eth0" host_has_addr node1 192.0.2.77
+tap_ok "192.0.2.88 (added by hand during the probe) is still on eth0" host_has_addr node1 192.0.2.88
 tap_ok "2001:db8::77 (added by hand) is still on eth0" host_has_addr node1 2001:db8::77
 tap_ok "192.0.2.1/24 is still on eth0" grep -q ' 192\.0\.2\.1/24 ' <<<"$(lan_exec node1 ip -o addr show dev eth0)"
 tap_ok "node1's default route via 192.0.2.2 is still there" \
