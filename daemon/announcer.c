@@ -75,8 +75,9 @@ struct Announcer {
         AnnouncerCallbacks cb;
         void *userdata;
         Entry *entries;
-        ClaimHub *claims; /* one listening socket per interface and family */
-        int send_fd;      /* one send-only packet socket for every burst */
+        ClaimHub *claims;     /* one listening socket per interface and family */
+        ForeignCache foreign; /* address and route dumps of this loop iteration */
+        int send_fd;          /* one send-only packet socket for every burst */
 };
 
 static const char *const state_names[_ANN_STATE_MAX] = {
@@ -306,7 +307,8 @@ static void take(Entry *e)
                 /* Already there. Adopt it only if mlbd added it (a restart); one that
                  * someone else added (e.g. during the probe) is theirs: refused, never
                  * removed, looked at again later. */
-                int k = foreign_check(a->nl, e->addr, a->node_name, reason, sizeof(reason));
+                int k =
+                    foreign_check(NULL, 0, a->nl, e->addr, a->node_name, reason, sizeof(reason));
                 if (k == FOREIGN_NONE) /* gone meanwhile */
                         r = netlink_addr_add(a->nl, e->ifindex, e->addr);
                 else if (k == FOREIGN_MLBD)
@@ -436,7 +438,10 @@ static void run(Entry *e, bool probe)
         }
         /* someone else's here (this node's own address, one added by hand, the default
          * gateway): refused before probing; a failed check leaves it to take()'s EEXIST */
-        r = foreign_check(a->nl, e->addr, a->node_name, reason, sizeof(reason));
+        uint64_t iteration = 0;
+        (void)sd_event_get_iteration(a->event, &iteration);
+        r = foreign_check(&a->foreign, iteration, a->nl, e->addr, a->node_name, reason,
+                          sizeof(reason));
         if (r < 0)
                 log_warning_errno(r, "announce %s: cannot tell whether it is in use here: %m",
                                   addr_format(e->addr, buf));
@@ -835,6 +840,7 @@ Announcer *announcer_free(Announcer *a)
         closep(&a->send_fd);
         free(a->interface);
         free(a->node_name);
+        foreign_cache_done(&a->foreign);
         sd_event_unref(a->event);
         free(a);
         return NULL;

@@ -24,10 +24,10 @@ bool foreign_addr_is_mlbd(const NlAddr *a, bool kernel_keeps_tags)
         return a->prefixlen == addr_bits(a->addr) && (a->flags & sig) == sig;
 }
 
-ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size_t n_g, u128 addr,
-                             int *ret_ifindex)
+static ForeignKind classify(const NlAddr *a, size_t n, bool tags, const NlGateway *g, size_t n_g,
+                            u128 addr, int *ret_ifindex)
 {
-        bool tags = foreign_kernel_keeps_tags(a, n), ours = false;
+        bool ours = false;
 
         *ret_ifindex = 0;
         for (size_t i = 0; i < n; i++) {
@@ -47,22 +47,74 @@ ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size
         return ours ? FOREIGN_MLBD : FOREIGN_NONE;
 }
 
-int foreign_check(Netlink *nl, u128 addr, const char *node, char *reason, size_t len)
+ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size_t n_g, u128 addr,
+                             int *ret_ifindex)
+{
+        return classify(a, n, foreign_kernel_keeps_tags(a, n), g, n_g, addr, ret_ifindex);
+}
+
+static int cmp_addr(const void *x, const void *y)
+{
+        const NlAddr *a = x, *b = y;
+        return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+void foreign_cache_done(ForeignCache *c)
+{
+        free(c->addrs);
+        free(c->gateways);
+        *c = (ForeignCache){};
+}
+
+static int cache_fill(ForeignCache *c, uint64_t stamp, Netlink *nl)
 {
         _cleanup_free_ NlAddr *a = NULL;
         _cleanup_free_ NlGateway *g = NULL;
         size_t n = 0, n_g = 0;
+        int r;
+
+        if (c->valid && c->stamp == stamp)
+                return 0;
+        r = netlink_addr_dump(nl, AF_UNSPEC, &a, &n);
+        if (r < 0)
+                return r;
+        r = netlink_gateway_list(nl, AF_UNSPEC, &g, &n_g);
+        if (r < 0)
+                return r;
+        /* sorted, so that each check costs O(log n), not a walk of every address */
+        if (n > 0)
+                qsort(a, n, sizeof(*a), cmp_addr);
+        foreign_cache_done(c);
+        *c = (ForeignCache){true,        stamp, foreign_kernel_keeps_tags(a, n), TAKE_PTR(a), n,
+                            TAKE_PTR(g), n_g};
+        return 0;
+}
+
+int foreign_check(ForeignCache *c, uint64_t stamp, Netlink *nl, u128 addr, const char *node,
+                  char *reason, size_t len)
+{
+        _cleanup_(foreign_cache_done) ForeignCache once = {};
         char buf[ADDR_STR_MAX];
         NlLink link = {};
         int r, ifindex;
 
-        r = netlink_addr_dump(nl, addr_family(addr), &a, &n);
+        if (!c)
+                c = &once;
+        r = cache_fill(c, stamp, nl);
         if (r < 0)
                 return r;
-        r = netlink_gateway_list(nl, addr_family(addr), &g, &n_g);
-        if (r < 0)
-                return r;
-        r = foreign_classify(a, n, g, n_g, addr, &ifindex);
+        /* the run of entries for addr (one per interface it is on) */
+        size_t lo = 0, hi = c->n_addrs;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (c->addrs[mid].addr < addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (hi = lo; hi < c->n_addrs && c->addrs[hi].addr == addr; hi++)
+                ;
+        r = classify(c->addrs + lo, hi - lo, c->tags, c->gateways, c->n_gateways, addr, &ifindex);
         if (r != FOREIGN_LOCAL && r != FOREIGN_GATEWAY)
                 return r;
         node = node ? node : "this node";

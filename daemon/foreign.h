@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Is this address someone else's here? Before mlbd takes an address it asks the kernel
- * (one address dump and one route dump) whether the address is already on an interface
- * of this host without mlbd's tag (the node's own address, one an operator or another
- * daemon added), or is this host's default gateway. An address mlbd added itself (tagged
- * MLBD_IFA_PROTO) is mlbd's and may be adopted, e.g. after a restart.
+ * (an address dump and a route dump, shared by every check in one loop iteration) whether the
+ * address is already on an interface of this host without mlbd's tag (the node's own address, one
+ * an operator or another daemon added), or is this host's default gateway. An address mlbd added
+ * itself (tagged MLBD_IFA_PROTO) is mlbd's and may be adopted, e.g. after a restart.
  *
  * Kernels before 5.18 drop IFA_PROTO, so no address carries any tag. When no address in
  * the dump carries one (a kernel that keeps tags marks at least ::1 and the IPv6
@@ -40,12 +40,31 @@ ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size
                              int *ret_ifindex);
 
 /*
- * Asks the kernel through nl. Returns a ForeignKind, or -errno when a dump failed. For
- * FOREIGN_LOCAL and FOREIGN_GATEWAY writes the reason for the Service to reason, e.g.
- * "address 192.0.2.1 is already on eth0 of node1 (not added by mlbd)" or "address
- * 192.0.2.254 is the default gateway of node1" (node NULL: "this node").
+ * The dumps of one event loop iteration, so that taking a thousand addresses at once
+ * (a takeover) costs one address dump and one route dump, not a thousand of each (each
+ * dump lists every address of the host: with 1,000 addresses ~1.8 ms, 4,000 ~9.6 ms).
+ * Embedded and zeroed by its owner; foreign_cache_done() frees the dumps.
  */
-int foreign_check(Netlink *nl, u128 addr, const char *node, char *reason, size_t len);
+typedef struct ForeignCache {
+        bool valid;
+        uint64_t stamp;
+        bool tags;     /* foreign_kernel_keeps_tags() of the dump */
+        NlAddr *addrs; /* sorted by address */
+        size_t n_addrs;
+        NlGateway *gateways;
+        size_t n_gateways;
+} ForeignCache;
+void foreign_cache_done(ForeignCache *c);
+
+/*
+ * Asks the kernel through nl (or reuses the dumps in c taken with the same stamp, e.g.
+ * the event loop iteration; c NULL: no cache). Returns a ForeignKind, or -errno when a
+ * dump failed. For FOREIGN_LOCAL and FOREIGN_GATEWAY writes the reason for the Service to
+ * reason, e.g. "address 192.0.2.1 is already on eth0 of node1 (not added by mlbd)" or
+ * "address 192.0.2.254 is the default gateway of node1" (node NULL: "this node").
+ */
+int foreign_check(ForeignCache *c, uint64_t stamp, Netlink *nl, u128 addr, const char *node,
+                  char *reason, size_t len);
 
 /*
  * Gives the allocator the InternalIP and ExternalIP addresses of every Node of the model

@@ -195,12 +195,23 @@ static void live(void)
                 NlLink link;
                 if (netlink_link_get(nl, a[i].ifindex, &link) >= 0)
                         memcpy(ifname, link.name, sizeof(ifname));
-                is_int(foreign_check(nl, a[i].addr, "node9", reason, sizeof(reason)), FOREIGN_LOCAL,
-                       "this host's %s is someone else's", addr_format(a[i].addr, buf));
+                is_int(foreign_check(NULL, 0, nl, a[i].addr, "node9", reason, sizeof(reason)),
+                       FOREIGN_LOCAL, "this host's %s is someone else's",
+                       addr_format(a[i].addr, buf));
                 char want[256];
                 snprintf(want, sizeof(want),
                          "address %s is already on %s of node9 (not added by mlbd)", buf, ifname);
                 is_str(reason, want, "the reason names the interface and the node");
+                ForeignCache c = {};
+                is_int(foreign_check(&c, 7, nl, a[i].addr, "node9", reason, sizeof(reason)),
+                       FOREIGN_LOCAL, "the same through a cache");
+                ok(c.valid && c.stamp == 7 && c.n_addrs == n, "the cache holds the dump");
+                c.n_addrs = 0; /* a cache with stamp 7 is used as it is: nothing there */
+                is_int(foreign_check(&c, 7, nl, a[i].addr, "node9", reason, sizeof(reason)),
+                       FOREIGN_NONE, "same stamp: the cached dump is used");
+                is_int(foreign_check(&c, 8, nl, a[i].addr, "node9", reason, sizeof(reason)),
+                       FOREIGN_LOCAL, "a new stamp: dumped again");
+                foreign_cache_done(&c);
                 return;
         }
         ok(true, "# SKIP this host has no address");
