@@ -7,19 +7,12 @@
 #include "foreign.h"
 #include "util/log.h"
 
-bool foreign_kernel_keeps_tags(const NlAddr *a, size_t n)
+bool foreign_addr_is_mlbd(const NlAddr *a, bool tags)
 {
-        for (size_t i = 0; i < n; i++)
-                if (a[i].proto != 0)
-                        return true;
-        return false;
-}
+        /* the kernel keeps IFA_F_NODAD for IPv6 only */
+        uint32_t sig = IFA_F_NOPREFIXROUTE | (addr_is_v4(a->addr) ? 0 : IFA_F_NODAD);
 
-bool foreign_addr_is_mlbd(const NlAddr *a, bool kernel_keeps_tags)
-{
-        uint32_t sig = IFA_F_NODAD | IFA_F_NOPREFIXROUTE;
-
-        if (kernel_keeps_tags)
+        if (tags)
                 return a->proto == MLBD_IFA_PROTO;
         return a->prefixlen == addr_bits(a->addr) && (a->flags & sig) == sig;
 }
@@ -47,10 +40,10 @@ static ForeignKind classify(const NlAddr *a, size_t n, bool tags, const NlGatewa
         return ours ? FOREIGN_MLBD : FOREIGN_NONE;
 }
 
-ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size_t n_g, u128 addr,
-                             int *ret_ifindex)
+ForeignKind foreign_classify(const NlAddr *a, size_t n, bool tags, const NlGateway *g, size_t n_g,
+                             u128 addr, int *ret_ifindex)
 {
-        return classify(a, n, foreign_kernel_keeps_tags(a, n), g, n_g, addr, ret_ifindex);
+        return classify(a, n, tags, g, n_g, addr, ret_ifindex);
 }
 
 static int cmp_addr(const void *x, const void *y)
@@ -85,8 +78,7 @@ static int cache_fill(ForeignCache *c, uint64_t stamp, Netlink *nl)
         if (n > 0)
                 qsort(a, n, sizeof(*a), cmp_addr);
         foreign_cache_done(c);
-        *c = (ForeignCache){true,        stamp, foreign_kernel_keeps_tags(a, n), TAKE_PTR(a), n,
-                            TAKE_PTR(g), n_g};
+        *c = (ForeignCache){true, stamp, netlink_has_ifa_proto(), TAKE_PTR(a), n, TAKE_PTR(g), n_g};
         return 0;
 }
 

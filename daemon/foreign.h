@@ -6,11 +6,10 @@
  * an operator or another daemon added), or is this host's default gateway. An address mlbd added
  * itself (tagged MLBD_IFA_PROTO) is mlbd's and may be adopted, e.g. after a restart.
  *
- * Kernels before 5.18 drop IFA_PROTO, so no address carries any tag. When no address in
- * the dump carries one (a kernel that keeps tags marks at least ::1 and the IPv6
- * link-local addresses as the kernel's, and mlbd's own addresses as mlbd's), an address
- * counts as mlbd's when it looks like one: /32 or /128 with IFA_F_NODAD and
- * IFA_F_NOPREFIXROUTE, flags an operator rarely sets by hand.
+ * Kernels before 5.18 drop IFA_PROTO (netlink_has_ifa_proto(); mlbd then adds its
+ * addresses untagged). There an address counts as mlbd's when it looks like one: a /32
+ * with IFA_F_NOPREFIXROUTE (the kernel keeps no IFA_F_NODAD for IPv4) or a /128 with
+ * IFA_F_NODAD and IFA_F_NOPREFIXROUTE, flags an operator rarely sets by hand.
  *
  * The Nodes' InternalIP/ExternalIP addresses are another matter: they come from the
  * model, not from this host, and the allocator refuses them (foreign_exclude_nodes()).
@@ -29,15 +28,14 @@ typedef enum ForeignKind {
         _FOREIGN_KIND_MAX,
 } ForeignKind;
 
-/* Pure parts, on dumps already taken. */
-/* Whether the kernel keeps IFA_PROTO: some address of the dump carries a tag. */
-bool foreign_kernel_keeps_tags(const NlAddr *a, size_t n);
+/* Pure parts, on dumps already taken; tags: netlink_has_ifa_proto(). */
 /* Whether a was added by mlbd (see above for kernels that drop the tag). */
-bool foreign_addr_is_mlbd(const NlAddr *a, bool kernel_keeps_tags);
+bool foreign_addr_is_mlbd(const NlAddr *a, bool tags);
 /* What addr is here; for FOREIGN_LOCAL and FOREIGN_GATEWAY *ret_ifindex names the
- * interface (0 if unknown). An untagged copy on any interface makes it FOREIGN_LOCAL. */
-ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size_t n_g, u128 addr,
-                             int *ret_ifindex);
+ * interface (0 if unknown). A copy on any interface that is not mlbd's makes it
+ * FOREIGN_LOCAL. */
+ForeignKind foreign_classify(const NlAddr *a, size_t n, bool tags, const NlGateway *g, size_t n_g,
+                             u128 addr, int *ret_ifindex);
 
 /*
  * The dumps of one event loop iteration, so that taking a thousand addresses at once
@@ -48,7 +46,7 @@ ForeignKind foreign_classify(const NlAddr *a, size_t n, const NlGateway *g, size
 typedef struct ForeignCache {
         bool valid;
         uint64_t stamp;
-        bool tags;     /* foreign_kernel_keeps_tags() of the dump */
+        bool tags;     /* netlink_has_ifa_proto() */
         NlAddr *addrs; /* sorted by address */
         size_t n_addrs;
         NlGateway *gateways;

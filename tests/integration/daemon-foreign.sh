@@ -122,5 +122,33 @@ tap_ok "192.0.2.1/24 is still on eth0" grep -q ' 192\.0\.2\.1/24 ' <<<"$(lan_exe
 tap_ok "node1's default route via 192.0.2.2 is still there" \
         grep -q 'default via 192.0.2.2' <<<"$(lan_exec node1 ip route show default)"
 
+# A kernel without IFA_PROTO (MLBD_TEST_NO_IFA_PROTO=1: mlbd adds its addresses untagged,
+# as /32 nodad noprefixroute): a hand-added /32 is still refused, and after a crash
+# (kill -9) the restarted mlbd adopts its own untagged 192.0.2.165 instead of refusing it.
+daemon_stop
+export MLBD_TEST_NO_IFA_PROTO=1
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd (no IFA_PROTO) did not start"; exit 1; }
+tap_is "$(ask byhand u9 192.0.2.77)" \
+        "address 192.0.2.77 is already on eth0 of node1 (not added by mlbd)" \
+        "without IFA_PROTO: the address added by hand is still refused"
+tap_is "$(ask mine u10 192.0.2.165)" "allocated 192.0.2.165" "without IFA_PROTO: 192.0.2.165 is allocated"
+tap_ok "192.0.2.165 appears on node1's eth0" wait_addr node1 192.0.2.165 5
+tap_is "$(addr_protos node1 | grep '^eth0 192\.0\.2\.165/')" "eth0 192.0.2.165/32 proto 0" "untagged"
+daemon_stop KILL
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd (no IFA_PROTO) did not restart"; exit 1; }
+for ((i = 0; i < 30; i++)); do
+        owned=$(json_get "$(daemon_status "$tmp")" 'j["owned"]')
+        [ "$owned" = "['192.0.2.165']" ] && break
+        sleep 0.1
+done
+tap_is "$owned" "['192.0.2.165']" "after kill -9 and a restart, mlbd owns its own untagged 192.0.2.165 again"
+tap_ok "and refused nothing" not grep -q 'announce: address 192\.0\.2\.165 .*not added by mlbd' "$log"
+# a full sync without the Service (restored allocations wait for the first one)
+daemon_ctl "$tmp" --until '"id": *"s"' --timeout 5 "$TEST_HELLO" \
+        '{"op":"sync","id":"s","services":[],"endpointslices":[],"nodes":[],"namespaces":[]}' >/dev/null
+tap_ok "a full sync without its Service removes 192.0.2.165" wait_no_addr node1 192.0.2.165 5
+tap_ok "192.0.2.77 (added by hand) is still on eth0" host_has_addr node1 192.0.2.77
+unset MLBD_TEST_NO_IFA_PROTO
+
 daemon_stop
 tap_done

@@ -22,7 +22,7 @@ static u128 A(const char *s)
 
 static void classify(void)
 {
-        /* a kernel that keeps IFA_PROTO: ::1 and fe80:: carry the kernel's tags */
+        /* a kernel that keeps IFA_PROTO (::1 and fe80:: carry the kernel's tags) */
         NlAddr a[] = {
             {1, A("127.0.0.1"), 8, 0, 0, 0},
             {1, A("::1"), 128, 0, 1, 0},
@@ -38,54 +38,55 @@ static void classify(void)
         size_t n = ELEMENTSOF(a);
         int ifindex = -1;
 
-        ok(foreign_kernel_keeps_tags(a, n), "a dump with tags: the kernel keeps IFA_PROTO");
         ok(foreign_addr_is_mlbd(&a[4], true), "tagged 0x6d: mlbd's");
         ok(!foreign_addr_is_mlbd(&a[5], true), "untagged with mlbd's flags: not mlbd's");
 
-        is_int(foreign_classify(a, 5, g, 2, A("192.0.2.1"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(a, 5, true, g, 2, A("192.0.2.1"), &ifindex), FOREIGN_LOCAL,
                "the node's own 192.0.2.1/24: someone else's");
         is_int(ifindex, 2, "on interface 2");
-        is_int(foreign_classify(a, 5, g, 2, A("192.0.2.150"), &ifindex), FOREIGN_MLBD,
+        is_int(foreign_classify(a, 5, true, g, 2, A("192.0.2.150"), &ifindex), FOREIGN_MLBD,
                "192.0.2.150 tagged: mlbd's");
-        is_int(foreign_classify(a, 6, g, 2, A("192.0.2.77"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(a, 6, true, g, 2, A("192.0.2.77"), &ifindex), FOREIGN_LOCAL,
                "192.0.2.77 added by hand: someone else's, even with nodad noprefixroute");
-        is_int(foreign_classify(a, n, g, 2, A("192.0.2.151"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(a, n, true, g, 2, A("192.0.2.151"), &ifindex), FOREIGN_LOCAL,
                "mlbd's on one interface, untagged on another: someone else's");
         is_int(ifindex, 3, "naming the interface of the untagged one");
-        is_int(foreign_classify(a, n, g, 2, A("192.0.2.254"), &ifindex), FOREIGN_GATEWAY,
+        is_int(foreign_classify(a, n, true, g, 2, A("192.0.2.254"), &ifindex), FOREIGN_GATEWAY,
                "the default gateway");
         is_int(ifindex, 2, "on interface 2");
-        is_int(foreign_classify(a, n, g, 2, A("2001:db8::fe"), &ifindex), FOREIGN_GATEWAY,
+        is_int(foreign_classify(a, n, true, g, 2, A("2001:db8::fe"), &ifindex), FOREIGN_GATEWAY,
                "an IPv6 default gateway");
-        is_int(foreign_classify(a, n, g, 2, A("192.0.2.200"), &ifindex), FOREIGN_NONE,
+        is_int(foreign_classify(a, n, true, g, 2, A("192.0.2.200"), &ifindex), FOREIGN_NONE,
                "an address that is nowhere here: free");
         is_int(ifindex, 0, "no interface");
-        is_int(foreign_classify(NULL, 0, NULL, 0, A("192.0.2.1"), &ifindex), FOREIGN_NONE,
+        is_int(foreign_classify(NULL, 0, true, NULL, 0, A("192.0.2.1"), &ifindex), FOREIGN_NONE,
                "empty dumps: free");
 
-        /* a kernel before 5.18 drops every tag: mlbd's addresses are told by their shape */
+        /* a kernel before 5.18 keeps no tag: mlbd's addresses are told by their shape */
         NlAddr old[] = {
             {1, A("127.0.0.1"), 8, 0, 0, 0},
             {2, A("192.0.2.1"), 24, 0, 0, 0},
-            {2, A("192.0.2.150"), 32, 0, 0, MLBD_FLAGS},
+            {2, A("192.0.2.150"), 32, 0, 0, IFA_F_NOPREFIXROUTE}, /* as IPv4 keeps it */
             {2, A("192.0.2.77"), 32, 0, 0, 0},
             {2, A("192.0.2.78"), 32, 0, 0, IFA_F_NODAD},
             {2, A("2001:db8::150"), 128, 0, 0, MLBD_FLAGS | IFA_F_PERMANENT},
             {2, A("2001:db8::151"), 64, 0, 0, MLBD_FLAGS},
+            {2, A("2001:db8::152"), 128, 0, 0, IFA_F_NOPREFIXROUTE},
         };
         size_t m = ELEMENTSOF(old);
-        ok(!foreign_kernel_keeps_tags(old, m), "no tag anywhere: the kernel drops IFA_PROTO");
-        is_int(foreign_classify(old, m, NULL, 0, A("192.0.2.150"), &ifindex), FOREIGN_MLBD,
-               "old kernel: /32 nodad noprefixroute is mlbd's");
-        is_int(foreign_classify(old, m, NULL, 0, A("2001:db8::150"), &ifindex), FOREIGN_MLBD,
+        is_int(foreign_classify(old, m, false, NULL, 0, A("192.0.2.150"), &ifindex), FOREIGN_MLBD,
+               "old kernel: /32 noprefixroute is mlbd's");
+        is_int(foreign_classify(old, m, false, NULL, 0, A("2001:db8::150"), &ifindex), FOREIGN_MLBD,
                "old kernel: /128 nodad noprefixroute is mlbd's");
-        is_int(foreign_classify(old, m, NULL, 0, A("192.0.2.77"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(old, m, false, NULL, 0, A("192.0.2.77"), &ifindex), FOREIGN_LOCAL,
                "old kernel: a plain /32 is someone else's");
-        is_int(foreign_classify(old, m, NULL, 0, A("192.0.2.78"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(old, m, false, NULL, 0, A("192.0.2.78"), &ifindex), FOREIGN_LOCAL,
                "old kernel: /32 nodad without noprefixroute is someone else's");
-        is_int(foreign_classify(old, m, NULL, 0, A("2001:db8::151"), &ifindex), FOREIGN_LOCAL,
-               "old kernel: a /64 with mlbd's flags is someone else's");
-        is_int(foreign_classify(old, m, NULL, 0, A("192.0.2.1"), &ifindex), FOREIGN_LOCAL,
+        is_int(foreign_classify(old, m, false, NULL, 0, A("2001:db8::151"), &ifindex),
+               FOREIGN_LOCAL, "old kernel: a /64 with mlbd's flags is someone else's");
+        is_int(foreign_classify(old, m, false, NULL, 0, A("2001:db8::152"), &ifindex),
+               FOREIGN_LOCAL, "old kernel: a /128 without nodad is someone else's");
+        is_int(foreign_classify(old, m, false, NULL, 0, A("192.0.2.1"), &ifindex), FOREIGN_LOCAL,
                "old kernel: the node's own address is someone else's");
 }
 
@@ -187,7 +188,7 @@ static void live(void)
                 ok(true, "# SKIP no rtnetlink here");
                 return;
         }
-        bool tags = foreign_kernel_keeps_tags(a, n);
+        bool tags = netlink_has_ifa_proto();
         for (size_t i = 0; i < n; i++) {
                 if (foreign_addr_is_mlbd(&a[i], tags))
                         continue;
