@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "foreign.h"
-#include "util/log.h"
 
 bool foreign_addr_is_mlbd(const NlAddr *a, bool tags)
 {
