@@ -7,7 +7,9 @@
 # each Service asking for one of them gets allocation_failed with the reason and nothing
 # is added; so does one whose address is added by hand while mlbd probes it; the
 # leader's own allocation skips node2's addresses; after the Services are deleted the
-# hand-added addresses are still there.
+# hand-added addresses are still there. The same as on a kernel without IFA_PROTO
+# (MLBD_TEST_NO_IFA_PROTO=1), where mlbd also adopts its own untagged address after a
+# crash and restart.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root
