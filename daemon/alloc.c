@@ -101,8 +101,18 @@ typedef struct RangeRef {
         size_t pool, range;
 } RangeRef;
 
+typedef struct Excluded {
+        u128 addr;
+        size_t order; /* as given: of two entries for one address the first wins */
+        char *who;
+} Excluded;
+
 struct Allocator {
         const PoolSet *pools;
+        Excluded *excluded; /* sorted by address, unique */
+        size_t n_excluded;
+        uint64_t excluded_tag;
+        bool has_excluded_tag;
         PoolState *ps;
         size_t *order;
         RangeRef *index; /* every range of every pool, sorted by first */
@@ -234,6 +244,73 @@ bool alloc_find_pool(const Allocator *a, u128 addr, size_t *ret_pool)
         if (ret_pool)
                 *ret_pool = r->pool;
         return true;
+}
+
+static const Excluded *excluded_find(const Allocator *a, u128 addr)
+{
+        size_t lo = 0, hi = a->n_excluded;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (addr < a->excluded[mid].addr)
+                        hi = mid;
+                else if (addr > a->excluded[mid].addr)
+                        lo = mid + 1;
+                else
+                        return &a->excluded[mid];
+        }
+        return NULL;
+}
+
+static void excluded_clear(Excluded *x, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(x[i].who);
+        free(x);
+}
+
+static int cmp_excluded(const void *x, const void *y)
+{
+        const Excluded *a = x, *b = y;
+        if (a->addr != b->addr)
+                return a->addr < b->addr ? -1 : 1;
+        return a->order < b->order ? -1 : a->order > b->order;
+}
+
+int allocator_set_excluded(Allocator *a, const AllocExcluded *x, size_t n, uint64_t tag)
+{
+        Excluded *v = calloc(n + 1, sizeof(*v));
+        size_t k = 0;
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                v[i] = (Excluded){x[i].addr, i, strdup(x[i].who ? x[i].who : "")};
+                if (!v[i].who) {
+                        excluded_clear(v, i);
+                        return -ENOMEM;
+                }
+        }
+        qsort(v, n, sizeof(*v), cmp_excluded);
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && v[k - 1].addr == v[i].addr) {
+                        free(v[i].who);
+                        continue;
+                }
+                v[k++] = v[i];
+        }
+        excluded_clear(a->excluded, a->n_excluded);
+        a->excluded = v;
+        a->n_excluded = k;
+        a->excluded_tag = tag;
+        a->has_excluded_tag = true;
+        return 0;
+}
+
+bool allocator_excluded_tag(const Allocator *a, uint64_t *ret)
+{
+        if (a->has_excluded_tag && ret)
+                *ret = a->excluded_tag;
+        return a->has_excluded_tag;
 }
 
 /* ---- Services (their specs) ---- */
@@ -495,6 +572,9 @@ static AllocError check_addrs(const Allocator *a, const Svc *s, const u128 *addr
                                       "both must come from one pool",
                                       addr_format(out[0], b2), b1, a->pools->pools[pool].name,
                                       p->name);
+                const Excluded *x = excluded_find(a, out[i]);
+                if (x)
+                        return refuse(ret, ALLOC_E_IN_USE, "address %s is %s", b1, x->who);
                 pool = r->pool;
         }
         for (size_t i = 0; i < n; i++) {
@@ -537,8 +617,14 @@ static bool pick(const Allocator *a, size_t pool, int f, const Svc *s, u128 *ret
                 if (addr_family(r->first) != f ||
                     (!ps->range_huge[i] && ps->range_used[i] >= ps->range_size[i]))
                         continue;
-                if (ordset_first_free(&ps->used, r->first, r->last, ret))
-                        return true;
+                /* skip the excluded addresses (few: the Nodes' own) */
+                for (u128 from = r->first; ordset_first_free(&ps->used, from, r->last, ret);
+                     from = *ret + 1) {
+                        if (!excluded_find(a, *ret))
+                                return true;
+                        if (*ret == r->last)
+                                break;
+                }
         }
         return false;
 }
@@ -1075,6 +1161,7 @@ Allocator *allocator_free(Allocator *a)
         free(a->ps);
         free(a->order);
         free(a->index);
+        excluded_clear(a->excluded, a->n_excluded);
         ht_done(&a->by_key);
         ht_done(&a->by_addr);
         ht_done(&a->by_group);
@@ -1165,6 +1252,16 @@ int allocator_rebuild(const Allocator *old, const PoolSet *pools, Allocator **re
         r = allocator_new(&a, pools);
         if (r < 0)
                 return r;
+        if (old->has_excluded_tag) {
+                _cleanup_free_ AllocExcluded *x = calloc(old->n_excluded + 1, sizeof(*x));
+                if (!x)
+                        return -ENOMEM;
+                for (size_t i = 0; i < old->n_excluded; i++)
+                        x[i] = (AllocExcluded){old->excluded[i].addr, old->excluded[i].who};
+                r = allocator_set_excluded(a, x, old->n_excluded, old->excluded_tag);
+                if (r < 0)
+                        return r;
+        }
         for (const Svc *o = old->first; o; o = o->next) {
                 _cleanup_(svc_freep) Svc *s = NULL;
                 AllocResult res;

@@ -147,5 +147,22 @@ int allocator_rebuild(const Allocator *old, const PoolSet *pools, Allocator **re
                       AllocDropped **ret_dropped, size_t *ret_n_dropped);
 void alloc_dropped_free(AllocDropped *d, size_t n);
 
+/*
+ * Addresses no Service may have because they are someone else's (the InternalIP and
+ * ExternalIP of every Node): a requested, adopted or already held one is refused with
+ * ALLOC_E_IN_USE and "address ADDR is WHO" (e.g. "address 192.0.2.5 is node2's
+ * InternalIP"), and the automatic choice skips them. Replaces the previous set (the
+ * strings are copied; of two entries for one address the first is kept); `tag` is the
+ * caller's, e.g. the model generation the set was built from, for
+ * allocator_excluded_tag(). allocator_rebuild() carries the set over. 0 or -ENOMEM.
+ */
+typedef struct AllocExcluded {
+        u128 addr;
+        const char *who;
+} AllocExcluded;
+int allocator_set_excluded(Allocator *a, const AllocExcluded *x, size_t n, uint64_t tag);
+/* The tag of the last allocator_set_excluded(); false if it was never called. */
+bool allocator_excluded_tag(const Allocator *a, uint64_t *ret);
+
 /* Pool and range holding addr (with the avoid_buggy_ips rule applied): true if any. */
 bool alloc_find_pool(const Allocator *a, u128 addr, size_t *ret_pool);

@@ -6,6 +6,7 @@
 #include "announcer.h"
 #include "arp.h"
 #include "claim-watch.h"
+#include "foreign.h"
 #include "packet.h"
 #include "probe.h"
 #include "util/log.h"
@@ -70,11 +71,13 @@ struct Announcer {
         Netlink *nl;
         AnnounceSettings settings;
         char *interface;
+        char *node_name;
         AnnouncerCallbacks cb;
         void *userdata;
         Entry *entries;
-        ClaimHub *claims; /* one listening socket per interface and family */
-        int send_fd;      /* one send-only packet socket for every burst */
+        ClaimHub *claims;     /* one listening socket per interface and family */
+        ForeignCache foreign; /* address and route dumps of this loop iteration */
+        int send_fd;          /* one send-only packet socket for every burst */
 };
 
 static const char *const state_names[_ANN_STATE_MAX] = {
@@ -269,6 +272,17 @@ static void succeeded(Entry *e)
         disarm_timer(e);
 }
 
+/* The address is someone else's here (foreign.h): refused like a conflict, with the
+ * reason, and looked at again on the re-probe schedule (it may be removed). */
+static void refuse_foreign(Entry *e, const char *reason)
+{
+        entry_stop(e);
+        entry_set_state(e, ANN_REFUSED);
+        e->attempts++;
+        arm_timer(e, backoff(e->attempts, REPROBE_FIRST_USEC, REPROBE_MAX_USEC));
+        report_refused(e, NULL, reason);
+}
+
 /* Puts the address on the interface and announces it (unless its link is down: then it
  * waits, quiet, for the link and the peers; see announcer_release_quiet()). */
 static void take(Entry *e)
@@ -289,6 +303,26 @@ static void take(Entry *e)
                 return;
         }
         r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+        if (r == -EEXIST && !e->added) {
+                /* Already there. Adopt it only if mlbd added it (a restart); one that
+                 * someone else added (e.g. during the probe) is theirs: refused, never
+                 * removed, looked at again later. */
+                int k =
+                    foreign_check(NULL, 0, a->nl, e->addr, a->node_name, reason, sizeof(reason));
+                if (k == FOREIGN_NONE) /* gone meanwhile */
+                        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+                else if (k == FOREIGN_MLBD)
+                        r = 0;
+                else {
+                        if (k < 0)
+                                snprintf(reason, sizeof(reason),
+                                         "address %s is already on %s and mlbd cannot tell "
+                                         "whether it added it: %s",
+                                         buf, e->ifname, strerror(-k));
+                        refuse_foreign(e, reason);
+                        return;
+                }
+        }
         if (r < 0 && r != -EEXIST) {
                 snprintf(reason, sizeof(reason), "cannot add %s to %s: %s", buf, e->ifname,
                          strerror(-r));
@@ -400,6 +434,19 @@ static void run(Entry *e, bool probe)
                 snprintf(reason, sizeof(reason), "no interface to announce %s on: %s",
                          addr_format(e->addr, buf), strerror(-r));
                 fail(e, reason);
+                return;
+        }
+        /* someone else's here (this node's own address, one added by hand, the default
+         * gateway): refused before probing; a failed check leaves it to take()'s EEXIST */
+        uint64_t iteration = 0;
+        (void)sd_event_get_iteration(a->event, &iteration);
+        r = foreign_check(&a->foreign, iteration, a->nl, e->addr, a->node_name, reason,
+                          sizeof(reason));
+        if (r < 0)
+                log_warning_errno(r, "announce %s: cannot tell whether it is in use here: %m",
+                                  addr_format(e->addr, buf));
+        if (r == FOREIGN_LOCAL || r == FOREIGN_GATEWAY) {
+                refuse_foreign(e, reason);
                 return;
         }
         if (!probe) {
@@ -577,6 +624,7 @@ static void entry_remove(Announcer *a, Entry *e, Entry **prevp)
         char buf[ADDR_STR_MAX];
 
         entry_stop(e);
+        /* only what mlbd added: never an address someone else put there */
         if (e->added) {
                 int r = netlink_addr_del(a->nl, e->ifindex, e->addr);
                 if (r < 0 && r != -EADDRNOTAVAIL && r != -ENODEV)
@@ -749,8 +797,11 @@ void announcer_set_settings(Announcer *a, const AnnounceSettings *s)
 {
         free(a->interface);
         a->interface = s->interface ? strdup(s->interface) : NULL;
+        free(a->node_name);
+        a->node_name = s->node_name ? strdup(s->node_name) : NULL;
         a->settings = *s;
         a->settings.interface = a->interface;
+        a->settings.node_name = a->node_name;
 }
 
 int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSettings *s,
@@ -788,6 +839,8 @@ Announcer *announcer_free(Announcer *a)
         claim_hub_free(a->claims);
         closep(&a->send_fd);
         free(a->interface);
+        free(a->node_name);
+        foreign_cache_done(&a->foreign);
         sd_event_unref(a->event);
         free(a);
         return NULL;

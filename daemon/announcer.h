@@ -23,6 +23,8 @@
  *          someone removes it, it is put back; if the link goes down it stays and is
  *          announced again when the link comes back; if the link is deleted it fails and
  *          is retried by name (a VLAN or bond made anew).
+ * Never taken: an address that is already on this host without mlbd's tag, or its default
+ * gateway (foreign.h); refused with the reason. Only an address mlbd added is removed.
  * Only this module adds or removes service addresses (design.md: data flows one way).
  */
 #pragma once
@@ -57,6 +59,7 @@ typedef struct AnnouncerCallbacks {
 
 typedef struct AnnounceSettings {
         const char *interface; /* NULL: choose per address */
+        const char *node_name; /* for reasons ("... of node1"); NULL: "this node" */
         unsigned garp_count;
         uint64_t garp_interval_usec;
         uint64_t refresh_usec; /* 0: off */

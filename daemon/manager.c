@@ -238,6 +238,7 @@ static AnnounceSettings announce_settings(const Conf *c)
 {
         return (AnnounceSettings){
             .interface = c->announce_interface,
+            .node_name = c->node_name,
             .garp_count = c->garp_count,
             .garp_interval_usec = (uint64_t)c->garp_interval_ms * 1000,
             .refresh_usec = (uint64_t)c->garp_refresh_s * 1000000,

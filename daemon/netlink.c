@@ -835,3 +835,100 @@ NlMonitor *nl_monitor_free(NlMonitor *m)
         free(m);
         return NULL;
 }
+
+/* ---- default gateways ---- */
+
+typedef struct GatewayList {
+        NlGateway *items;
+        size_t n, cap;
+} GatewayList;
+
+static int gateway_add(GatewayList *l, int family, int ifindex, const struct nlattr *gw)
+{
+        size_t want = family == AF_INET ? 4 : 16;
+
+        if (mnl_attr_get_payload_len(gw) != want)
+                return 0;
+        if (GROW(l->items, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
+        l->items[l->n++] = (NlGateway){ifindex, addr_from_bytes(family, mnl_attr_get_payload(gw))};
+        return 0;
+}
+
+static int gateway_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+        const struct nlattr *tb[RTA_MAX + 1] = {};
+        GatewayList *l = data;
+        const struct rtmsg *rtm;
+        uint32_t table;
+        int oif;
+
+        if (nlh->nlmsg_type != RTM_NEWROUTE || !msg_len_ok(nlh, sizeof(*rtm)))
+                return MNL_CB_OK;
+        rtm = mnl_nlmsg_get_payload(nlh);
+        if ((rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) || rtm->rtm_dst_len != 0 ||
+            rtm->rtm_type != RTN_UNICAST)
+                return MNL_CB_OK;
+        if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb) < 0)
+                return MNL_CB_OK;
+        table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+        if (table != RT_TABLE_MAIN)
+                return MNL_CB_OK;
+        oif = tb[RTA_OIF] ? (int)mnl_attr_get_u32(tb[RTA_OIF]) : 0;
+        if (tb[RTA_GATEWAY] && gateway_add(l, rtm->rtm_family, oif, tb[RTA_GATEWAY]) < 0)
+                goto oom;
+        if (tb[RTA_MULTIPATH]) {
+                const uint8_t *p = mnl_attr_get_payload(tb[RTA_MULTIPATH]);
+                size_t left = mnl_attr_get_payload_len(tb[RTA_MULTIPATH]);
+
+                while (left >= sizeof(struct rtnexthop)) {
+                        const struct rtnexthop *nh = (const struct rtnexthop *)p;
+                        size_t len = nh->rtnh_len;
+
+                        if (len < sizeof(*nh) || len > left)
+                                break;
+                        /* the hop's attributes follow it, up to rtnh_len */
+                        for (size_t at = RTNH_ALIGN(sizeof(*nh));
+                             at + sizeof(struct nlattr) <= len;) {
+                                const struct nlattr *a = (const struct nlattr *)(p + at);
+
+                                if (a->nla_len < sizeof(*a) || at + a->nla_len > len)
+                                        break;
+                                if (mnl_attr_get_type(a) == RTA_GATEWAY &&
+                                    gateway_add(l, rtm->rtm_family, nh->rtnh_ifindex, a) < 0)
+                                        goto oom;
+                                at += MNL_ALIGN(a->nla_len);
+                        }
+                        len = RTNH_ALIGN(len);
+                        if (len >= left)
+                                break;
+                        p += len;
+                        left -= len;
+                }
+        }
+        return MNL_CB_OK;
+oom:
+        errno = ENOMEM;
+        return MNL_CB_ERROR;
+}
+
+int netlink_gateway_list(Netlink *nl, int family, NlGateway **ret, size_t *ret_n)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct rtmsg *rtm;
+        GatewayList l = {};
+        int r;
+
+        nlh->nlmsg_type = RTM_GETROUTE;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+        rtm->rtm_family = (uint8_t)family;
+        r = netlink_transact(nl, nlh, gateway_dump_cb, &l);
+        if (r < 0) {
+                free(l.items);
+                return r;
+        }
+        *ret = l.items;
+        *ret_n = l.n;
+        return 0;
+}

@@ -135,3 +135,12 @@ int nl_monitor_attach_event(NlMonitor *m, sd_event *e, int64_t priority);
 void nl_monitor_detach_event(NlMonitor *m);
 NlMonitor *nl_monitor_free(NlMonitor *m);
 DEFINE_FREEP(NlMonitor, nl_monitor_free)
+
+/* The gateways of the main table's default routes (RTA_GATEWAY, and each hop of
+ * RTA_MULTIPATH) of family (AF_INET, AF_INET6 or AF_UNSPEC), with their interface.
+ * *ret is malloc'ed. Routes through nexthop objects (RTA_NH_ID) are not resolved. */
+typedef struct NlGateway {
+        int ifindex;
+        u128 addr;
+} NlGateway;
+int netlink_gateway_list(Netlink *nl, int family, NlGateway **ret, size_t *ret_n);

@@ -8,6 +8,8 @@
  * The walk is driven by the schema, never by the shape of the input: it only descends
  * into nodes it expects, so its depth is bounded whatever the nesting of the file, and a
  * budget on node visits (relative to the document's own size) stops alias bombs.
+ * Ranges that reach into loopback, link-local, multicast, broadcast or reserved space are
+ * refused (pool_range_is_special()).
  * Every problem becomes a diagnostic at the line:column of the node it concerns and the
  * walk carries on, so one run reports every error. Cross-checks (duplicate names,
  * overlapping addresses in O(n log n), L2Advertisement matching, the allocation order)
@@ -561,6 +563,10 @@ static int parse_addresses(Parser *p, const yaml_node_t *n, Pool *pool, bool met
                 }
                 if (r == RANGE_MASKED)
                         warn(p, a, "%s", msg);
+                if (pool_range_is_special(&rg, msg, sizeof(msg))) {
+                        err(p, a, "%s", msg);
+                        continue;
+                }
                 pool->ranges[pool->n_ranges] = rg;
                 pool->range_pos[pool->n_ranges++] = pos_of(a);
         }

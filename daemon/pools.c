@@ -3,6 +3,7 @@
  * The pool model (see pools.h): freeing, look-ups, address counts and the allocation
  * order. Parsing lives in pools-yaml.c; nothing here does I/O or reports diagnostics.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "pools.h"
@@ -75,6 +76,53 @@ void pool_count(const Pool *p, AddrCount *v4, AddrCount *v6)
 {
         for (size_t i = 0; i < p->n_ranges; i++)
                 addr_count_add_range(addr_is_v4(p->ranges[i].first) ? v4 : v6, &p->ranges[i]);
+}
+
+/* Ranges no pool may reach into: the host itself, "this network", link-local, multicast,
+ * broadcast and reserved space (RFC 6890 and RFC 4291). The limited broadcast comes
+ * before 240.0.0.0/4, which holds it, so that it is named when a range reaches it. */
+#define V4(a, b, c, d) (ADDR_V4_BASE | (u128)(a) << 24 | (b) << 16 | (c) << 8 | (d))
+#define V6(hi16) ((u128)(hi16) << 112)
+static const struct {
+        bool v6; /* an IPv6 entry (the IPv4-mapped block is one) */
+        u128 first, last;
+        const char *cidr, *what;
+} special[] = {
+    {false, V4(0, 0, 0, 0), V4(0, 255, 255, 255), "0.0.0.0/8", "\"this network\""},
+    {false, V4(127, 0, 0, 0), V4(127, 255, 255, 255), "127.0.0.0/8", "loopback"},
+    {false, V4(169, 254, 0, 0), V4(169, 254, 255, 255), "169.254.0.0/16", "link-local"},
+    {false, V4(224, 0, 0, 0), V4(239, 255, 255, 255), "224.0.0.0/4", "multicast"},
+    {false, V4(255, 255, 255, 255), V4(255, 255, 255, 255), "255.255.255.255", "limited broadcast"},
+    {false, V4(240, 0, 0, 0), V4(255, 255, 255, 255), "240.0.0.0/4", "reserved"},
+    {true, 0, 0, "::", "unspecified address"},
+    {true, 1, 1, "::1", "loopback"},
+    {true, ADDR_V4_BASE, ADDR_V4_BASE | 0xffffffff, "::ffff:0:0/96", "IPv4-mapped"},
+    {true, V6(0xfe80), V6(0xfec0) - 1, "fe80::/10", "link-local"},
+    {true, V6(0xff00), ~(u128)0, "ff00::/8", "multicast"},
+};
+
+bool pool_range_is_special(const AddrRange *r, char *why, size_t len)
+{
+        bool v4 = addr_is_v4(r->first);
+
+        for (size_t i = 0; i < ELEMENTSOF(special); i++) {
+                AddrRange s = {special[i].first, special[i].last};
+                char buf[RANGE_STR_MAX];
+
+                /* IPv4 lives in ::ffff:0:0/96: an IPv4 range is only checked against
+                 * IPv4 entries, an IPv6 one against IPv6 entries (the mapped block too,
+                 * which an IPv6 range such as ::fffe:0:0-::1:0:0:0 can span) */
+                if (special[i].v6 == v4)
+                        continue;
+                if (!range_overlaps(r, &s))
+                        continue;
+                snprintf(why, len, "%s %s %s (%s); a pool cannot hold these addresses",
+                         range_format_cidr(r, buf),
+                         r->first >= s.first && r->last <= s.last ? "is in" : "reaches into",
+                         special[i].cidr, special[i].what);
+                return true;
+        }
+        return false;
 }
 
 /*

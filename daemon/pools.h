@@ -24,8 +24,8 @@ typedef struct SourcePos {
 /* One L2 announcement rule: which nodes and interfaces announce the pools it covers.
  * Native pools get one implicit Advert each (interface from the pool). */
 typedef struct Advert {
-        char *name;                      /* L2Advertisement metadata.name, or pool name */
-        LabelSelector *node_selectors;   /* any matches; none = every node */
+        char *name;                    /* L2Advertisement metadata.name, or pool name */
+        LabelSelector *node_selectors; /* any matches; none = every node */
         size_t n_node_selectors;
         LabelSelector *preferred_node_selectors; /* accepted; a node matching them is preferred */
         size_t n_preferred_node_selectors;
@@ -97,3 +97,12 @@ const Pool *pool_set_find(const PoolSet *s, const char *name);
 bool pool_is_announced(const PoolSet *s, size_t pool_index);
 /* Address totals of one pool per family. */
 void pool_count(const Pool *p, AddrCount *v4, AddrCount *v6);
+
+/*
+ * Whether r reaches into a range that can never be a service address: 0.0.0.0/8,
+ * 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 (multicast), 240.0.0.0/4 (reserved, with
+ * 255.255.255.255), ::, ::1, ::ffff:0:0/96 (IPv4-mapped), fe80::/10, ff00::/8. If so,
+ * writes e.g. "127.0.0.1 is in 127.0.0.0/8 (loopback); a pool cannot hold these
+ * addresses" to why and returns true.
+ */
+bool pool_range_is_special(const AddrRange *r, char *why, size_t len);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foreign.h"
 #include "manager-private.h"
 #include "util/log.h"
 
@@ -487,6 +488,8 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         cluster_update_members(m->cluster, m->model);
         if (m->synced)
                 cluster_members_known(m->cluster);
+        if (foreign_exclude_nodes(m->alloc, m->model) < 0) /* the Nodes' addresses */
+                log_oom();
 
         if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
                 return log_oom(), 0;

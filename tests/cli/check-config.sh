@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # mlbd --check-config end to end: the installed example files, the seed's typo, a file with
-# five different errors, a bad mlbd.conf, counts of large IPv6 pools. Prints TAP.
+# five different errors, special ranges, a bad mlbd.conf, counts of large IPv6 pools. Prints TAP.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -32,6 +32,13 @@ for want in "five-errors.yaml:4:" "five-errors.yaml:7:" "five-errors.yaml:8:" \
 	"five-errors.yaml:13:" "five-errors.yaml:17:"; do
 	has "$want"; ok $? "an error is reported at $want" || show
 done
+
+run -c "$data/special.conf" --check-config
+[ $rc = 1 ]; ok $? "a pool with loopback and link-local addresses exits 1"
+has "special.yaml:6:9: 127.0.0.1 is in 127.0.0.0/8 (loopback); a pool cannot hold these addresses"
+ok $? "127.0.0.1 is refused at special.yaml:6:9, naming 127.0.0.0/8" || show
+has "special.yaml:7:9: fe80::/64 is in fe80::/10 (link-local); a pool cannot hold these addresses"
+ok $? "fe80::/64 is refused at special.yaml:7:9, naming fe80::/10" || show
 
 run -c "$data/bad-conf.conf" --check-config
 [ $rc = 1 ]; ok $? "a bad mlbd.conf exits 1"

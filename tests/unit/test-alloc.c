@@ -970,6 +970,89 @@ static void randomized(unsigned ops)
         tset_free(s);
 }
 
+/* Addresses that are the Nodes' own: skipped by the automatic choice (also with
+ * avoid_buggy_ips, and across the end of a range), refused on request, on adoption and
+ * for a Service that already holds one; carried over by a rebuild. */
+static void excluded(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a, *b = NULL;
+        AllocDropped *dropped = NULL;
+        size_t n_dropped = 0;
+        uint64_t tag = 0;
+        TReq t;
+        AllocResult res;
+
+        tset_add(s, "lan",
+                 (const char *[]){"192.0.2.10-192.0.2.12", "192.0.2.20-192.0.2.21", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator");
+        ok(!allocator_excluded_tag(a, &tag), "no excluded set yet");
+        ok(take(a, "demo/early", AF_INET) == A("192.0.2.10"), "before: 192.0.2.10 is handed out");
+        AllocExcluded x[] = {
+            {A("192.0.2.11"), "node2's InternalIP"},
+            {A("192.0.2.12"), "node2's ExternalIP"},
+            {A("192.0.2.10"), "node1's InternalIP"},
+            {A("192.0.2.11"), "node3's InternalIP"}, /* the same address again: first wins */
+        };
+        is_int(allocator_set_excluded(a, x, ELEMENTSOF(x), 7), 0, "set the Nodes' addresses");
+        ok(allocator_excluded_tag(a, &tag) && tag == 7, "tag 7 kept");
+
+        ok(take(a, "demo/auto", AF_INET) == A("192.0.2.20"),
+           "the automatic choice skips .11 and .12 (and the end of the first range)");
+
+        treq_init(&t, "demo/ask");
+        t.r.requested[0] = A("192.0.2.11");
+        t.r.n_requested = 1;
+        is_int(svc(a, &t, &res), ALLOC_E_IN_USE, "requesting node2's InternalIP: refused");
+        is_str(res.reason, "address 192.0.2.11 is node2's InternalIP", "the reason names it");
+        t.r.requested[0] = A("192.0.2.12");
+        is_int(svc(a, &t, &res), ALLOC_E_IN_USE, "requesting node2's ExternalIP: refused");
+        is_str(res.reason, "address 192.0.2.12 is node2's ExternalIP", "the reason names it");
+
+        u128 y = A("192.0.2.11");
+        treq_init(&t, "demo/status");
+        is_int(alloc_adopt(a, &t.r, &y, 1, &res), ALLOC_E_IN_USE, "adopting it: refused");
+
+        /* a Service that got 192.0.2.10 before it became a Node's address moves */
+        treq_init(&t, "demo/early");
+        is_int(svc(a, &t, &res), 0, "the early Service again");
+        ok(res.addrs[0] == A("192.0.2.21"), "it moves to 192.0.2.21 (got %s)", fmt(res.addrs[0]));
+        ok(take(a, "demo/full", AF_INET) == 0, "the pool is full without the Nodes' addresses");
+
+        PoolSet *s2 = tset_new();
+        tset_add(s2, "lan",
+                 (const char *[]){"192.0.2.10-192.0.2.12", "192.0.2.20-192.0.2.21", NULL});
+        is_int(allocator_rebuild(a, s2, &b, &dropped, &n_dropped), 0, "rebuild");
+        is_int((int)n_dropped, 0, "nothing dropped");
+        ok(b && allocator_excluded_tag(b, &tag) && tag == 7, "the rebuilt allocator has the set");
+        treq_init(&t, "demo/ask");
+        t.r.requested[0] = A("192.0.2.10");
+        t.r.n_requested = 1;
+        is_int(b ? svc(b, &t, &res) : -1, ALLOC_E_IN_USE, "and refuses node1's InternalIP");
+        is_str(res.reason, "address 192.0.2.10 is node1's InternalIP", "naming node1");
+
+        is_int(allocator_set_excluded(a, NULL, 0, 8), 0, "an empty set");
+        t.r.requested[0] = A("192.0.2.11");
+        is_int(svc(a, &t, &res), 0, "192.0.2.11 can be requested again");
+        alloc_dropped_free(dropped, n_dropped);
+        allocator_free(b);
+        allocator_free(a);
+        tset_free(s2);
+        tset_free(s);
+
+        /* avoid_buggy_ips: .0 and .255 and the excluded ones are all skipped */
+        s = tset_new();
+        tset_add(s, "b", (const char *[]){"198.51.100.254-198.51.101.2", NULL})->avoid_buggy_ips =
+            true;
+        is_int(allocator_new(&a, s), 0, "allocator (avoid_buggy_ips)");
+        AllocExcluded z[] = {{A("198.51.100.254"), "n's InternalIP"}, {A("198.51.101.1"), "m's"}};
+        is_int(allocator_set_excluded(a, z, 2, 1), 0, "set");
+        ok(take(a, "demo/a", AF_INET) == A("198.51.101.2"), "skips .254, .255, .0 and .1");
+        ok(take(a, "demo/b", AF_INET) == 0, "then nothing is left");
+        allocator_free(a);
+        tset_free(s);
+}
+
 int main(void)
 {
         edges();
@@ -977,6 +1060,7 @@ int main(void)
         order_and_rules();
         dual_stack();
         sharing();
+        excluded();
         rng = 0x20261124ULL;
         printf("# randomized seed 0x%llx\n", rng);
         randomized(20000);
