@@ -95,5 +95,10 @@ sync_all 5 "${V6FIRST/\"id\":3/\"id\":5}"
 tap_is "$(wait_peers node1 "node2=alive@2001:db8::2 node3=dead@2001:db8::3")" "node2=alive@2001:db8::2 node3=dead@2001:db8::3" \
         "listen [::] (dual-stack): node1 uses node2's first InternalIP (IPv6) and hears it"
 tap_is "$(grep -c '^<4>.*node3' "$tmp/node1/mlbd.log.run")" 0 "and has nothing to warn about node3"
+for ((i = 0; i < 50; i++)); do [ "$(holders | wc -w)" -eq 1 ] && break; sleep 0.1; done
+sleep 0.5
+tap_is "$(holders | wc -w)" 1 "exactly one node holds 192.0.2.150 ($(holders))"
+tap_ok "and nothing was refused (neither settled alone before the sync)" \
+        not grep -q 'in use on the network' "$tmp/node1/mlbd.log.run" "$tmp/node2/mlbd.log.run"
 stop_all
 tap_done
