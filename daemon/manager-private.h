@@ -80,8 +80,8 @@ struct Manager {
         ControlServer *control;
         sd_event_source *reconcile_source;
         sd_event_source *handover_timer, *stop_timer;
-        /* state.json is written (with fsync) after everything else of a loop iteration,
-         * so that a takeover's first announcement never waits for the disk */
+        /* state.json is written (with fsync) from a deferred source, once for all the
+         * changes of a loop iteration */
         sd_event_source *save_source;
         Handover *handovers;
         size_t n_handovers, cap_handovers;

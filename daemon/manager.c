@@ -511,7 +511,11 @@ int manager_new(Manager **ret, const char *conf_path)
         r = sd_event_add_defer(m->event, &m->reconcile_source, manager_reconcile, m);
         if (r < 0)
                 return log_oom();
-        (void)sd_event_source_set_priority(m->reconcile_source, SD_EVENT_PRIORITY_IDLE);
+        /* Normal priority, like every other source: a lower one runs only when nothing
+         * else is pending, and a flood (heartbeat port, ARP, a client that pipelines)
+         * keeps something pending all the time, so takeovers would wait for the flood to
+         * end. Each input reads a bounded batch per wakeup; sources of one priority are
+         * served in the order they became pending. */
         (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
 
         ControlCallbacks ccb = {.line = manager_on_line,
@@ -538,7 +542,8 @@ int manager_new(Manager **ret, const char *conf_path)
         r = sd_event_add_defer(m->event, &m->save_source, save_fired, m);
         if (r < 0)
                 return log_oom();
-        (void)sd_event_source_set_priority(m->save_source, SD_EVENT_PRIORITY_IDLE + 10);
+        /* normal priority too (see reconcile_source): a save waits at most for the
+         * sources that were pending before it, never for the end of a flood */
         (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
         restore_state(m);
         *ret = TAKE_PTR(m);
