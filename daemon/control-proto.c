@@ -35,6 +35,8 @@ static const char *const error_names[_CTL_ERR_MAX] = {
     [CTL_ERR_TOO_MANY_OBJECTS] = "too_many_objects",
     [CTL_ERR_RELOAD_FAILED] = "reload_failed",
     [CTL_ERR_INTERNAL] = "internal",
+    [CTL_ERR_FORBIDDEN] = "forbidden",
+    [CTL_ERR_TOO_MANY_CLIENTS] = "too_many_clients",
 };
 
 static const char *const notify_names[_CTL_NOTIFY_MAX] = {

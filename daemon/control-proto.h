@@ -83,7 +83,9 @@ typedef enum CtlErrorCode {
         CTL_ERR_SYNC_IN_PROGRESS, /* something else arrived between the parts of a sync */
         CTL_ERR_TOO_MANY_OBJECTS, /* sync: more than CTL_SYNC_OBJECTS_MAX */
         CTL_ERR_RELOAD_FAILED,
-        CTL_ERR_INTERNAL, /* out of memory or another fault of the daemon */
+        CTL_ERR_INTERNAL,         /* out of memory or another fault of the daemon */
+        CTL_ERR_FORBIDDEN,        /* a state-changing request from a client not allowed it */
+        CTL_ERR_TOO_MANY_CLIENTS, /* sent before closing a connection over the limit */
         _CTL_ERR_MAX,
         _CTL_ERR_INVALID = -EINVAL,
 } CtlErrorCode;

@@ -15,6 +15,7 @@
  *     cluster settled, when it held it before; it removes one it no longer owns only once
  *     the new owner says it holds it, or dead_after_ms later (make before break).
  */
+#include <grp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -169,11 +170,36 @@ void manager_save_state(Manager *m)
         announcer_foreach(m->announcer, ANN_OWNED, state_owned_cb, s);
         (void)mkdir(m->conf->state_dir, 0750);
         (void)state_save(m->conf->state_dir, s);
+        m->last_save_usec = manager_now(m);
+        if (m->save_timer)
+                (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
 }
 
-static int save_fired(sd_event_source *s, void *userdata)
+static int save_timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
 {
         manager_save_state(userdata);
+        return 0;
+}
+
+/* The first save after a quiet spell is written at once, later ones at most every
+ * STATE_SAVE_INTERVAL_USEC: each costs an fsync, and a burst of changes (a client that
+ * pipelines upserts) would otherwise write the file after every reconcile. */
+static int save_fired(sd_event_source *s, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t now = manager_now(m);
+        int enabled = SD_EVENT_OFF;
+
+        if (m->last_save_usec && now - m->last_save_usec < STATE_SAVE_INTERVAL_USEC) {
+                (void)sd_event_source_get_enabled(m->save_timer, &enabled);
+                if (enabled == SD_EVENT_OFF) {
+                        (void)sd_event_source_set_time(m->save_timer, m->last_save_usec +
+                                                                          STATE_SAVE_INTERVAL_USEC);
+                        (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+                }
+                return 0;
+        }
+        manager_save_state(m);
         return 0;
 }
 
@@ -242,6 +268,23 @@ static AnnounceSettings announce_settings(const Conf *c)
         };
 }
 
+/* admin_group's gid, or (gid_t)-1 when none is set or it does not exist (logged). */
+static gid_t admin_gid(const Conf *c)
+{
+        struct group *g;
+
+        if (!c->admin_group)
+                return (gid_t)-1;
+        g = getgrnam(c->admin_group);
+        if (!g) {
+                log_warning("admin_group \"%s\" does not exist; only root and mlbd's user may "
+                            "change things over the control socket",
+                            c->admin_group);
+                return (gid_t)-1;
+        }
+        return g->gr_gid;
+}
+
 /* Validates first; on any error nothing changes. */
 int manager_reload(Manager *m, char **reply, const json_t *id)
 {
@@ -304,6 +347,7 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         conf_free(m->conf);
         m->conf = conf;
         log_max_level = conf->log_level;
+        m->admin_gid = admin_gid(conf);
         AnnounceSettings as = announce_settings(conf);
         announcer_set_settings(m->announcer, &as);
         (void)cluster_reconfigure(m->cluster, conf);
@@ -518,8 +562,10 @@ int manager_new(Manager **ret, const char *conf_path)
          * served in the order they became pending. */
         (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
 
+        m->admin_gid = admin_gid(m->conf);
         ControlCallbacks ccb = {.line = manager_on_line,
                                 .overflow_reply = manager_on_overflow,
+                                .full_reply = manager_on_full,
                                 .gone = manager_on_gone};
         _cleanup_free_ char *dir = strdup(m->conf->socket);
         char *slash = dir ? strrchr(dir, '/') : NULL;
@@ -545,6 +591,11 @@ int manager_new(Manager **ret, const char *conf_path)
         /* normal priority too (see reconcile_source): a save waits at most for the
          * sources that were pending before it, never for the end of a flood */
         (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
+        r = sd_event_add_time(m->event, &m->save_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                              save_timer_fired, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
         restore_state(m);
         *ret = TAKE_PTR(m);
         return 0;
@@ -569,6 +620,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->handover_timer);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->save_source);
+        sd_event_source_disable_unref(m->save_timer);
         free(m->handovers);
         free(m->contested.addrs);
         nl_monitor_free(m->monitor);
