@@ -177,6 +177,11 @@ int cluster_reconfigure(Cluster *c, const Conf *conf)
         return c->static_members ? set_members(c, conf->peers, conf->n_peers) : 0;
 }
 
+bool cluster_set_key(Cluster *c, const uint8_t key[static HB_KEY_SIZE])
+{
+        return peers_set_key(c->peers, key);
+}
+
 /* The Node's first InternalIP (else any address that parses). */
 static bool node_address(const Node *n, u128 *ret)
 {

@@ -32,6 +32,8 @@ DEFINE_FREEP(Cluster, cluster_free)
 
 /* After a reload: new timings and members (listen address and key need a restart). */
 int cluster_reconfigure(Cluster *c, const Conf *conf);
+/* Heartbeats are signed and checked with key from now on; true if it changed. */
+bool cluster_set_key(Cluster *c, const uint8_t key[static HB_KEY_SIZE]);
 /* With `peers =` empty, the members are the Nodes of the model (first InternalIP). */
 void cluster_update_members(Cluster *c, const Model *model);
 

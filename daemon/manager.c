@@ -17,6 +17,8 @@
  */
 #include <grp.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -285,6 +287,40 @@ static gid_t admin_gid(const Conf *c)
         return g->gr_gid;
 }
 
+/* What a reload cannot apply: the node's identity and the sockets and directory opened at
+ * start. Returns the first such key that changed (why says how), or NULL. */
+static const char *fixed_key_changed(const Conf *old, const Conf *new, char *why, size_t len)
+{
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+            {"node_name", offsetof(Conf, node_name)},
+            {"socket", offsetof(Conf, socket)},
+            {"socket_group", offsetof(Conf, socket_group)},
+            {"state_dir", offsetof(Conf, state_dir)},
+        };
+        char a[HOSTPORT_STR_MAX], b[HOSTPORT_STR_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                const char *x = *(char *const *)((const char *)old + strings[i].offset);
+                const char *y = *(char *const *)((const char *)new + strings[i].offset);
+                if (strcmp(x ? x : "", y ? y : "") != 0) {
+                        snprintf(why, len,
+                                 "%s cannot change on reload (\"%s\" -> \"%s\"); restart mlbd",
+                                 strings[i].key, x ? x : "", y ? y : "");
+                        return strings[i].key;
+                }
+        }
+        hostport_format(&old->cluster_listen, a, sizeof(a));
+        hostport_format(&new->cluster_listen, b, sizeof(b));
+        if (strcmp(a, b) != 0) {
+                snprintf(why, len, "listen cannot change on reload (%s -> %s); restart mlbd", a, b);
+                return "listen";
+        }
+        return NULL;
+}
+
 /* Validates first; on any error nothing changes. */
 int manager_reload(Manager *m, char **reply, const json_t *id)
 {
@@ -294,18 +330,37 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         AllocDropped *dropped = NULL;
         size_t n_dropped = 0;
         ConfReport rep = {0};
+        uint8_t key[HB_KEY_SIZE];
+        char why[CTL_DETAIL_MAX - 64] = "";
         int r;
 
         (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration");
         log_info("Reloading %s", m->conf_path);
         r = load_config(m->conf_path, &conf, &pools, &rep);
+        if (r >= 0 && fixed_key_changed(m->conf, conf, why, sizeof(why)))
+                r = -EINVAL;
+        if (r >= 0) {
+                /* the key file is read again: a key rotation needs only a reload */
+                _cleanup_free_ char *error = NULL;
+                r = hb_key_load(conf->key_file, key, &error);
+                if (r < 0)
+                        snprintf(why, sizeof(why), "cluster key: %s",
+                                 error ? error : conf->key_file);
+                else if (r == HB_KEY_LOOSE_MODE)
+                        log_warning("%s", error);
+        }
         if (r >= 0)
                 r = allocator_rebuild(m->alloc, pools, &alloc, &dropped, &n_dropped);
         if (r < 0) {
-                log_error("Reload failed; the running configuration is unchanged");
+                if (why[0])
+                        log_error("Reload failed: %s; the running configuration is unchanged", why);
+                else
+                        log_error("Reload failed; the running configuration is unchanged");
                 if (reply) {
                         CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
-                        if (rep.n_errors)
+                        if (why[0])
+                                snprintf(e.detail, sizeof(e.detail), "%s; nothing changed", why);
+                        else if (rep.n_errors)
                                 snprintf(e.detail, sizeof(e.detail),
                                          "%s: %zu error%s, nothing changed",
                                          rep.first_file ? rep.first_file : m->conf_path,
@@ -320,8 +375,11 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
                 (void)sd_notifyf(false,
                                  "READY=1\nSTATUS=Reload failed, previous configuration kept: "
                                  "%s%s",
-                                 rep.n_msgs ? rep.msgs[0] : "see the log",
+                                 rep.n_msgs ? rep.msgs[0]
+                                 : why[0]   ? why
+                                            : "see the log",
                                  rep.n_msgs > 1 ? " (and more in the log)" : "");
+                sodium_memzero(key, sizeof(key));
                 conf_free(conf);
                 pool_set_free(pools);
                 conf_report_clear(&rep);
@@ -351,6 +409,11 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         AnnounceSettings as = announce_settings(conf);
         announcer_set_settings(m->announcer, &as);
         (void)cluster_reconfigure(m->cluster, conf);
+        if (cluster_set_key(m->cluster, key))
+                log_notice("Cluster key changed (%s): heartbeats are signed with the new key; "
+                           "peers still on the old one count as dead until they reload too",
+                           conf->key_file);
+        sodium_memzero(key, sizeof(key));
         if (reply) {
                 AddrCount total = {0};
                 for (size_t i = 0; i < pools->n_pools; i++)
