@@ -246,6 +246,11 @@ int cluster_reconfigure(Cluster *c, const Conf *conf)
         return r;
 }
 
+bool cluster_set_key(Cluster *c, const uint8_t key[static HB_KEY_SIZE])
+{
+        return peers_set_key(c->peers, key);
+}
+
 /* The Node's first InternalIP our heartbeat socket can reach (else any address of that
  * kind that parses): an IPv4 socket cannot send to an IPv6 InternalIP listed first. */
 static bool node_address(const Cluster *c, const Node *n, u128 *ret)

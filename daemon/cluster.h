@@ -32,8 +32,10 @@ int cluster_new(Cluster **ret, sd_event *e, const Conf *conf, void (*changed)(vo
 Cluster *cluster_free(Cluster *c);
 DEFINE_FREEP(Cluster, cluster_free)
 
-/* After a reload: new timings and members (listen address and key need a restart). */
+/* After a reload: new timings and members (the key: cluster_set_key()). */
 int cluster_reconfigure(Cluster *c, const Conf *conf);
+/* Heartbeats are signed and checked with key from now on; true if it changed. */
+bool cluster_set_key(Cluster *c, const uint8_t key[static HB_KEY_SIZE]);
 /* With `peers =` empty, the members are the Nodes of the model, each at its first
  * InternalIP of a family the heartbeat socket can reach; a Node without one is left out,
  * with a warning (once while that lasts). */

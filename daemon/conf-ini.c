@@ -49,6 +49,7 @@ typedef enum KeyId {
         KEY_POOLS,
         KEY_SOCKET,
         KEY_SOCKET_GROUP,
+        KEY_ADMIN_GROUP,
         KEY_STATE_DIR,
         KEY_LOG_LEVEL,
         KEY_INTERFACE,
@@ -129,6 +130,7 @@ static const KeyDef keys[_KEY_MAX] = {
     [KEY_POOLS] = KEY(SECTION_MLBD, "pools", parse_path, pools, 0, 0),
     [KEY_SOCKET] = KEY(SECTION_MLBD, "socket", parse_path, socket, 0, 0),
     [KEY_SOCKET_GROUP] = KEY(SECTION_MLBD, "socket_group", parse_group, socket_group, 0, 0),
+    [KEY_ADMIN_GROUP] = KEY(SECTION_MLBD, "admin_group", parse_group, admin_group, 0, 0),
     [KEY_STATE_DIR] = KEY(SECTION_MLBD, "state_dir", parse_path, state_dir, 0, 0),
     [KEY_LOG_LEVEL] = KEY(SECTION_MLBD, "log_level", parse_log_level, log_level, 0, 0),
     [KEY_INTERFACE] = KEY(SECTION_ANNOUNCE, "interface", parse_ifname, announce_interface, 0, 0),
@@ -396,14 +398,14 @@ static bool parse_node_name(ConfParser *p, const KeyDef *k, const char *v, unsig
 }
 
 /* A group name as useradd/groupadd accept it; whether it exists is checked at runtime.
- * Empty: leave the socket's group alone. */
+ * Empty: NULL (socket_group: leave the socket's group alone; admin_group: none). */
 static bool parse_group(ConfParser *p, const KeyDef *k, const char *v, unsigned col)
 {
         size_t n = strlen(v);
 
         if (n > 32) {
-                conf_error(p, col, "socket_group \"%s\" is too long (%zu characters, at most 32)",
-                           v, n);
+                conf_error(p, col, "%s \"%s\" is too long (%zu characters, at most 32)", k->name, v,
+                           n);
                 return false;
         }
         for (size_t i = 0; i < n; i++) {
@@ -411,8 +413,8 @@ static bool parse_group(ConfParser *p, const KeyDef *k, const char *v, unsigned 
                 bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
                           (i > 0 && ((c >= '0' && c <= '9') || c == '-' || c == '.'));
                 if (!ok) {
-                        conf_error(p, col + (unsigned)i,
-                                   "socket_group \"%s\" is not a valid group name: %s", v,
+                        conf_error(p, col + (unsigned)i, "%s \"%s\" is not a valid group name: %s",
+                                   k->name, v,
                                    i == 0 ? "it must start with a letter or '_'"
                                           : "only letters, digits, '_', '-' and '.' are allowed");
                         return false;
@@ -894,6 +896,7 @@ Conf *conf_free(Conf *c)
         free(c->pools);
         free(c->socket);
         free(c->socket_group);
+        free(c->admin_group);
         free(c->state_dir);
         free(c->announce_interface);
         for (size_t i = 0; i < c->n_peers; i++)

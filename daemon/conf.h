@@ -38,6 +38,8 @@ typedef struct Conf {
         char *pools;     /* default /etc/mlbd/pools.yaml */
         char *socket;    /* default /run/mlbd/mlbd.sock */
         char *socket_group; /* default "mlbd"; NULL (empty value): leave the group alone */
+        /* may send state-changing requests; NULL (default): only root and mlbd's user */
+        char *admin_group;
         char *state_dir;    /* default /var/lib/mlbd */
         int log_level; /* LOG_DEBUG..LOG_ERR */
         /* [announce] */

@@ -35,6 +35,8 @@ static const char *const error_names[_CTL_ERR_MAX] = {
     [CTL_ERR_TOO_MANY_OBJECTS] = "too_many_objects",
     [CTL_ERR_RELOAD_FAILED] = "reload_failed",
     [CTL_ERR_INTERNAL] = "internal",
+    [CTL_ERR_FORBIDDEN] = "forbidden",
+    [CTL_ERR_TOO_MANY_CLIENTS] = "too_many_clients",
 };
 
 static const char *const notify_names[_CTL_NOTIFY_MAX] = {
@@ -705,12 +707,29 @@ static int dec_service(Dec *d, const json_t *j, Service *s)
                 r = dec_map(d, spec, "selector", false, &s->selector);
                 if (r < 0)
                         return r;
+                size_t text = 0;
+                for (size_t i = 0; i < s->selector.n; i++)
+                        text += (i ? 1 : 0) + strlen(s->selector.items[i].key) + 1 +
+                                strlen(s->selector.items[i].value);
+                if (s->selector.n > CTL_SELECTOR_LABELS_MAX || text > CTL_SELECTOR_TEXT_MAX) {
+                        (void)dec_field(d, "selector");
+                        return dec_fail(d, CTL_ERR_BAD_MESSAGE,
+                                        "%zu labels, %zu bytes as \"k=v,...\"; at most %u labels "
+                                        "and %u bytes (the sharing rule compares it whole)",
+                                        s->selector.n, text, CTL_SELECTOR_LABELS_MAX,
+                                        CTL_SELECTOR_TEXT_MAX);
+                }
 
                 r = dec_container(d, spec, "ports", false, true, &a);
                 if (r < 0)
                         return r;
                 if (a && json_array_size(a) > 0) {
                         size_t m = dec_field(d, "ports");
+                        if (json_array_size(a) > CTL_SERVICE_PORTS_MAX)
+                                return dec_fail(d, CTL_ERR_BAD_MESSAGE,
+                                                "%zu ports; at most %u (the sharing rule compares "
+                                                "them all)",
+                                                json_array_size(a), CTL_SERVICE_PORTS_MAX);
                         s->ports = calloc(json_array_size(a), sizeof(ServicePort));
                         if (!s->ports)
                                 return -ENOMEM;

@@ -28,6 +28,12 @@
 #define CTL_PROTOCOL_VERSION_MIN 1 /* oldest version a peer may ask for */
 #define CTL_PROTOCOL_VERSION_MAX 1
 #define CTL_LINE_MAX (1024u * 1024)     /* bytes per message, not counting the '\n' */
+/* A Service's ports and selector as MetalLB's sharing rule compares them (alloc.h): at
+ * most this many ports, this many selector labels, and the selector as sorted "k=v,..."
+ * text at most this long; more is refused, never cut. */
+#define CTL_SERVICE_PORTS_MAX 64u
+#define CTL_SELECTOR_LABELS_MAX 64u
+#define CTL_SELECTOR_TEXT_MAX 1023u
 #define CTL_ID_MAX 256                  /* bytes of a string id */
 #define CTL_TEXT_MAX 1024               /* client/node names, reasons, other free text */
 #define CTL_SYNC_OBJECTS_MAX (1u << 20) /* objects in one sync, all parts together */
@@ -83,7 +89,9 @@ typedef enum CtlErrorCode {
         CTL_ERR_SYNC_IN_PROGRESS, /* something else arrived between the parts of a sync */
         CTL_ERR_TOO_MANY_OBJECTS, /* sync: more than CTL_SYNC_OBJECTS_MAX */
         CTL_ERR_RELOAD_FAILED,
-        CTL_ERR_INTERNAL, /* out of memory or another fault of the daemon */
+        CTL_ERR_INTERNAL,         /* out of memory or another fault of the daemon */
+        CTL_ERR_FORBIDDEN,        /* a state-changing request from a client not allowed it */
+        CTL_ERR_TOO_MANY_CLIENTS, /* sent before closing a connection over the limit */
         _CTL_ERR_MAX,
         _CTL_ERR_INVALID = -EINVAL,
 } CtlErrorCode;

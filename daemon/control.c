@@ -17,6 +17,10 @@ struct ControlClient {
         int fd;
         unsigned id;
         struct ucred cred;
+        gid_t *groups; /* supplementary groups of the peer (SO_PEERGROUPS) */
+        size_t n_groups;
+        sd_event_source *more; /* defer: complete lines wait in `in` (backlog) */
+        bool backlog;
         char *in;
         size_t in_len, in_cap;
         char *out;
@@ -29,6 +33,8 @@ struct ControlClient {
 struct ControlServer {
         sd_event *event;
         sd_event_source *io;
+        sd_event_source *accept_timer; /* re-enables io after an accept() out of resources */
+        bool accept_failing;           /* logged; quiet until an accept() succeeds again */
         int fd;
         char *path;
         size_t max_line;
@@ -53,8 +59,10 @@ static void client_free(ControlClient *c)
                 c->next->prev = c->prev;
         s->n_clients--;
         sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->more);
         if (c->fd >= 0)
                 close(c->fd);
+        free(c->groups);
         free(c->in);
         free(c->out);
         free(c);
@@ -69,17 +77,25 @@ static void client_drop(ControlClient *c, const char *why)
         c->dead = true;
         if (c->busy == 0)
                 client_free(c);
-        else
+        else {
                 sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                sd_event_source_set_enabled(c->more, SD_EVENT_OFF);
+        }
 }
 
+/* While complete lines wait (backlog), the socket is not read: input stays bounded and
+ * the client waits in the kernel's queue, not in ours. */
 static int client_update_events(ControlClient *c)
 {
-        uint32_t ev = EPOLLIN | EPOLLRDHUP;
+        uint32_t ev = c->backlog ? 0 : EPOLLIN | EPOLLRDHUP;
+        int r;
 
         if (c->out_len > c->out_ofs)
                 ev |= EPOLLOUT;
-        return sd_event_source_set_io_events(c->io, ev);
+        r = sd_event_source_set_io_events(c->io, ev);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->io, SD_EVENT_ON);
+        return r;
 }
 
 static int client_flush(ControlClient *c)
@@ -133,12 +149,15 @@ int control_client_send(ControlClient *c, const char *text)
         return 0;
 }
 
-/* Hands every complete line in the input buffer to the owner; drops the client if the
- * line being received is over the limit. */
+/* Hands the complete lines in the input buffer to the owner, at most
+ * CONTROL_LINES_PER_WAKEUP (the rest waits for the `more` source); drops the client if
+ * the line being received is over the limit. */
 static void client_process_lines(ControlClient *c)
 {
         ControlServer *s = c->server;
         size_t start = 0;
+        unsigned n = 0;
+        bool more = false;
         char *nl;
 
         c->busy++;
@@ -146,15 +165,31 @@ static void client_process_lines(ControlClient *c)
                 size_t len = (size_t)(nl - (c->in + start));
                 if (len > s->max_line)
                         break;
+                if (n++ == CONTROL_LINES_PER_WAKEUP) {
+                        more = true;
+                        break;
+                }
                 *nl = 0;
-                s->cb.line(c, c->in + start, len, s->userdata);
+                if (s->cb.line(c, c->in + start, len, s->userdata) == CONTROL_LINE_AGAIN) {
+                        *nl = '\n';
+                        more = true;
+                        break;
+                }
                 start += len + 1;
         }
         if (!c->dead) {
                 memmove(c->in, c->in + start, c->in_len - start);
                 c->in_len -= start;
-                nl = memchr(c->in, '\n', c->in_len);
-                if ((nl ? (size_t)(nl - c->in) : c->in_len) > s->max_line) {
+                c->backlog = more;
+                if (more) {
+                        if (sd_event_source_set_enabled(c->more, SD_EVENT_ONESHOT) < 0)
+                                client_drop(c, "cannot schedule its next lines");
+                        else
+                                (void)client_update_events(c);
+                } else if (client_update_events(c) < 0)
+                        client_drop(c, "cannot watch its socket");
+                nl = c->dead ? NULL : memchr(c->in, '\n', c->in_len);
+                if (!c->dead && (nl ? (size_t)(nl - c->in) : c->in_len) > s->max_line) {
                         _cleanup_free_ char *reply =
                             s->cb.overflow_reply ? s->cb.overflow_reply(c, s->max_line, s->userdata)
                                                  : NULL;
@@ -168,6 +203,12 @@ static void client_process_lines(ControlClient *c)
                 client_free(c);
 }
 
+static int client_more(sd_event_source *source, void *userdata)
+{
+        client_process_lines(userdata);
+        return 0;
+}
+
 static int client_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
         ControlClient *c = userdata;
@@ -177,6 +218,13 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
                         client_drop(c, "write failed");
                         return 0;
                 }
+        }
+        if (c->backlog) {
+                /* a hangup is reported whatever the events asked for: look again once
+                 * the waiting lines are done (client_update_events turns it back on) */
+                if (revents & (EPOLLHUP | EPOLLERR))
+                        (void)sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                return 0;
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
                 if (GROW(c->in, c->in_cap, c->in_len + 65536) < 0) {
@@ -196,6 +244,62 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         return 0;
 }
 
+static int accept_resume(sd_event_source *source, uint64_t usec, void *userdata)
+{
+        ControlServer *s = userdata;
+
+        s->accept_timer = sd_event_source_disable_unref(s->accept_timer);
+        (void)sd_event_source_set_enabled(s->io, SD_EVENT_ON);
+        return 0;
+}
+
+/* accept() cannot get what a connection needs: the connection stays in the backlog and
+ * the socket stays readable, so watching it now would spin; look again a little later. */
+static void accept_pause(ControlServer *s, int error)
+{
+        int r;
+
+        log_full_errno(s->accept_failing ? LOG_DEBUG : LOG_WARNING, error,
+                       "control: cannot accept a connection (%m); not accepting for %u ms",
+                       (unsigned)(CONTROL_ACCEPT_PAUSE_USEC / 1000));
+        s->accept_failing = true;
+        r = sd_event_add_time_relative(s->event, &s->accept_timer, CLOCK_MONOTONIC,
+                                       CONTROL_ACCEPT_PAUSE_USEC, 10 * 1000, accept_resume, s);
+        if (r < 0)
+                return (void)log_error_errno(r, "control: cannot arm the accept timer: %m");
+        (void)sd_event_source_set_enabled(s->io, SD_EVENT_OFF);
+}
+
+/* Over CONTROL_CLIENTS_MAX: one error line (best effort, never blocking), then close. */
+static void refuse_full(ControlServer *s, int cfd)
+{
+        _cleanup_free_ char *text =
+            s->cb.full_reply ? s->cb.full_reply(CONTROL_CLIENTS_MAX, s->userdata) : NULL;
+
+        log_warning("control: %zu clients connected; refusing another", s->n_clients);
+        if (text) {
+                struct iovec iov[2] = {{text, strlen(text)}, {(char *)"\n", 1}};
+                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+                (void)sendmsg(cfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+}
+
+static void peer_groups(ControlClient *c, int fd)
+{
+        socklen_t len = 0;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
+                return;
+        if (len == 0 || !(c->groups = malloc(len)))
+                return;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) < 0) {
+                free(c->groups);
+                c->groups = NULL;
+                return;
+        }
+        c->n_groups = len / sizeof(gid_t);
+}
+
 static int server_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
         ControlServer *s = userdata;
@@ -204,8 +308,15 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         ControlClient *c;
 
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                        accept_pause(s, -errno);
+                else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                         log_warning_errno(-errno, "control: accept failed: %m");
+                return 0;
+        }
+        s->accept_failing = false;
+        if (s->n_clients >= CONTROL_CLIENTS_MAX) {
+                refuse_full(s, cfd);
                 return 0;
         }
         c = calloc(1, sizeof(*c));
@@ -216,7 +327,13 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         c->id = ++s->next_id;
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
                 c->cred = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
-        if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c) < 0) {
+        peer_groups(c, cfd);
+        if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c) < 0 ||
+            sd_event_add_defer(s->event, &c->more, client_more, c) < 0 ||
+            sd_event_source_set_enabled(c->more, SD_EVENT_OFF) < 0) {
+                sd_event_source_disable_unref(c->io);
+                sd_event_source_disable_unref(c->more);
+                free(c->groups);
                 free(c);
                 return log_oom(), 0;
         }
@@ -288,6 +405,7 @@ ControlServer *control_server_free(ControlServer *s)
                 return NULL;
         while (s->clients)
                 client_free(s->clients);
+        sd_event_source_disable_unref(s->accept_timer);
         sd_event_source_disable_unref(s->io);
         if (s->fd >= 0) {
                 close(s->fd);
@@ -329,6 +447,16 @@ void *control_client_get_data(const ControlClient *c)
 uid_t control_client_uid(const ControlClient *c)
 {
         return c->cred.uid;
+}
+
+bool control_client_in_group(const ControlClient *c, gid_t gid)
+{
+        if (c->cred.gid == gid)
+                return true;
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (c->groups[i] == gid)
+                        return true;
+        return false;
 }
 
 pid_t control_client_pid(const ControlClient *c)

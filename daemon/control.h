@@ -8,7 +8,10 @@
  * Invariants: a client that sends a line over the limit gets one error line and is
  * dropped; a client whose unread output exceeds CONTROL_OUTQ_MAX is dropped; a client
  * that disconnects mid-line is dropped and its partial line discarded. None of this
- * affects other clients or the daemon.
+ * affects other clients or the daemon: each client gets at most CONTROL_LINES_PER_WAKEUP
+ * lines per wakeup (its socket is not read while complete lines wait), at most
+ * CONTROL_CLIENTS_MAX clients are connected, and accept() out of resources pauses the
+ * listening socket instead of spinning.
  */
 #pragma once
 
@@ -18,15 +21,33 @@
 #include "util/macro.h"
 
 #define CONTROL_OUTQ_MAX (8u * 1024 * 1024)
+/* Lines handed to the owner per client per loop wakeup: the rest of a pipelined batch
+ * waits for the next wakeup, after whatever else became pending meanwhile. */
+#define CONTROL_LINES_PER_WAKEUP 32
+/* Connections at most; the next one gets one error line and is closed. */
+#define CONTROL_CLIENTS_MAX 128
+/* accept() failing for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM): the listening
+ * socket is not watched for this long, instead of the loop spinning on it. */
+#define CONTROL_ACCEPT_PAUSE_USEC (250 * 1000)
+
+/* A line callback's result: the line was handled, or it is to be handed over again on the
+ * next wakeup (the rest of the batch waits with it). */
+enum {
+        CONTROL_LINE_DONE = 0,
+        CONTROL_LINE_AGAIN = 1,
+};
 
 typedef struct ControlServer ControlServer;
 typedef struct ControlClient ControlClient;
 
 typedef struct ControlCallbacks {
-        /* One complete line, without its newline (may contain anything but '\n'). */
-        void (*line)(ControlClient *c, const char *line, size_t len, void *userdata);
+        /* One complete line, without its newline (may contain anything but '\n');
+         * returns CONTROL_LINE_DONE or CONTROL_LINE_AGAIN. */
+        int (*line)(ControlClient *c, const char *line, size_t len, void *userdata);
         /* The text sent before dropping a client whose line exceeded max_line. */
         char *(*overflow_reply)(ControlClient *c, size_t max_line, void *userdata);
+        /* The text sent before closing a connection over CONTROL_CLIENTS_MAX. */
+        char *(*full_reply)(size_t max_clients, void *userdata);
         /* Called before a client is freed (disconnect, error or drop). */
         void (*gone)(ControlClient *c, void *userdata);
 } ControlCallbacks;
@@ -50,5 +71,8 @@ size_t control_server_n_clients(const ControlServer *s);
 void control_client_set_data(ControlClient *c, void *data);
 void *control_client_get_data(const ControlClient *c);
 uid_t control_client_uid(const ControlClient *c);
+/* Whether the peer's primary or a supplementary group (SO_PEERCRED, SO_PEERGROUPS at
+ * connect time) is gid. */
+bool control_client_in_group(const ControlClient *c, gid_t gid);
 pid_t control_client_pid(const ControlClient *c);
 unsigned control_client_id(const ControlClient *c);

@@ -84,9 +84,11 @@ struct Manager {
         ControlServer *control;
         sd_event_source *reconcile_source;
         sd_event_source *handover_timer, *stop_timer;
-        /* state.json is written (with fsync) after everything else of a loop iteration,
-         * so that a takeover's first announcement never waits for the disk */
-        sd_event_source *save_source;
+        /* state.json is written (with fsync) from a deferred source, once for all the
+         * changes of a loop iteration, and at most every STATE_SAVE_INTERVAL_USEC
+         * (save_timer writes the one that had to wait) */
+        sd_event_source *save_source, *save_timer;
+        uint64_t last_save_usec; /* CLOCK_MONOTONIC; 0 = not yet */
         Handover *handovers;
         size_t n_handovers, cap_handovers;
         AddrSet contested; /* owned here and also claimed by a peer */
@@ -102,7 +104,13 @@ struct Manager {
         size_t n_bridges; /* clients that said hello as mlbd-bridge */
         bool stopping;
         char *status_line;
+        gid_t admin_gid; /* admin_group resolved, (gid_t)-1: none */
+        /* loop iteration + 1 of the last reconcile a query forced, of the last reload over
+         * the socket (requests.c: one of each per wakeup) */
+        uint64_t forced_iteration, reload_iteration;
 };
+
+#define STATE_SAVE_INTERVAL_USEC (100 * 1000)
 
 /* manager.c */
 SvcInfo *svc_find(Manager *m, const char *key);
@@ -143,6 +151,7 @@ bool addrset_remove(AddrSet *d, u128 a);
 void addrset_collect_cb(u128 addr, const char *ifname, void *userdata);
 
 /* requests.c */
-void manager_on_line(ControlClient *c, const char *line, size_t len, void *userdata);
+int manager_on_line(ControlClient *c, const char *line, size_t len, void *userdata);
 char *manager_on_overflow(ControlClient *c, size_t max_line, void *userdata);
+char *manager_on_full(size_t max_clients, void *userdata);
 void manager_on_gone(ControlClient *c, void *userdata);

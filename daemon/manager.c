@@ -15,7 +15,10 @@
  *     cluster settled, when it held it before; it removes one it no longer owns only once
  *     the new owner says it holds it, or dead_after_ms later (make before break).
  */
+#include <grp.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -171,11 +174,36 @@ void manager_save_state(Manager *m)
         announcer_foreach(m->announcer, ANN_OWNED, state_owned_cb, s);
         (void)mkdir(m->conf->state_dir, 0750);
         (void)state_save(m->conf->state_dir, s);
+        m->last_save_usec = manager_now(m);
+        if (m->save_timer)
+                (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
 }
 
-static int save_fired(sd_event_source *s, void *userdata)
+static int save_timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
 {
         manager_save_state(userdata);
+        return 0;
+}
+
+/* The first save after a quiet spell is written at once, later ones at most every
+ * STATE_SAVE_INTERVAL_USEC: each costs an fsync, and a burst of changes (a client that
+ * pipelines upserts) would otherwise write the file after every reconcile. */
+static int save_fired(sd_event_source *s, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t now = manager_now(m);
+        int enabled = SD_EVENT_OFF;
+
+        if (m->last_save_usec && now - m->last_save_usec < STATE_SAVE_INTERVAL_USEC) {
+                (void)sd_event_source_get_enabled(m->save_timer, &enabled);
+                if (enabled == SD_EVENT_OFF) {
+                        (void)sd_event_source_set_time(m->save_timer, m->last_save_usec +
+                                                                          STATE_SAVE_INTERVAL_USEC);
+                        (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+                }
+                return 0;
+        }
+        manager_save_state(m);
         return 0;
 }
 
@@ -247,6 +275,57 @@ static AnnounceSettings announce_settings(const Conf *c)
         };
 }
 
+/* admin_group's gid, or (gid_t)-1 when none is set or it does not exist (logged). */
+static gid_t admin_gid(const Conf *c)
+{
+        struct group *g;
+
+        if (!c->admin_group)
+                return (gid_t)-1;
+        g = getgrnam(c->admin_group);
+        if (!g) {
+                log_warning("admin_group \"%s\" does not exist; only root and mlbd's user may "
+                            "change things over the control socket",
+                            c->admin_group);
+                return (gid_t)-1;
+        }
+        return g->gr_gid;
+}
+
+/* What a reload cannot apply: the node's identity and the sockets and directory opened at
+ * start. Returns the first such key that changed (why says how), or NULL. */
+static const char *fixed_key_changed(const Conf *old, const Conf *new, char *why, size_t len)
+{
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+            {"node_name", offsetof(Conf, node_name)},
+            {"socket", offsetof(Conf, socket)},
+            {"socket_group", offsetof(Conf, socket_group)},
+            {"state_dir", offsetof(Conf, state_dir)},
+        };
+        char a[HOSTPORT_STR_MAX], b[HOSTPORT_STR_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                const char *x = *(char *const *)((const char *)old + strings[i].offset);
+                const char *y = *(char *const *)((const char *)new + strings[i].offset);
+                if (strcmp(x ? x : "", y ? y : "") != 0) {
+                        snprintf(why, len,
+                                 "%s cannot change on reload (\"%s\" -> \"%s\"); restart mlbd",
+                                 strings[i].key, x ? x : "", y ? y : "");
+                        return strings[i].key;
+                }
+        }
+        hostport_format(&old->cluster_listen, a, sizeof(a));
+        hostport_format(&new->cluster_listen, b, sizeof(b));
+        if (strcmp(a, b) != 0) {
+                snprintf(why, len, "listen cannot change on reload (%s -> %s); restart mlbd", a, b);
+                return "listen";
+        }
+        return NULL;
+}
+
 /* Validates first; on any error nothing changes. */
 int manager_reload(Manager *m, char **reply, const json_t *id)
 {
@@ -256,18 +335,37 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         AllocDropped *dropped = NULL;
         size_t n_dropped = 0;
         ConfReport rep = {0};
+        uint8_t key[HB_KEY_SIZE];
+        char why[CTL_DETAIL_MAX - 64] = "";
         int r;
 
         (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration");
         log_info("Reloading %s", m->conf_path);
         r = load_config(m->conf_path, &conf, &pools, &rep);
+        if (r >= 0 && fixed_key_changed(m->conf, conf, why, sizeof(why)))
+                r = -EINVAL;
+        if (r >= 0) {
+                /* the key file is read again: a key rotation needs only a reload */
+                _cleanup_free_ char *error = NULL;
+                r = hb_key_load(conf->key_file, key, &error);
+                if (r < 0)
+                        snprintf(why, sizeof(why), "cluster key: %s",
+                                 error ? error : conf->key_file);
+                else if (r == HB_KEY_LOOSE_MODE)
+                        log_warning("%s", error);
+        }
         if (r >= 0)
                 r = allocator_rebuild(m->alloc, pools, &alloc, &dropped, &n_dropped);
         if (r < 0) {
-                log_error("Reload failed; the running configuration is unchanged");
+                if (why[0])
+                        log_error("Reload failed: %s; the running configuration is unchanged", why);
+                else
+                        log_error("Reload failed; the running configuration is unchanged");
                 if (reply) {
                         CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
-                        if (rep.n_errors)
+                        if (why[0])
+                                snprintf(e.detail, sizeof(e.detail), "%s; nothing changed", why);
+                        else if (rep.n_errors)
                                 snprintf(e.detail, sizeof(e.detail),
                                          "%s: %zu error%s, nothing changed",
                                          rep.first_file ? rep.first_file : m->conf_path,
@@ -282,8 +380,11 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
                 (void)sd_notifyf(false,
                                  "READY=1\nSTATUS=Reload failed, previous configuration kept: "
                                  "%s%s",
-                                 rep.n_msgs ? rep.msgs[0] : "see the log",
+                                 rep.n_msgs ? rep.msgs[0]
+                                 : why[0]   ? why
+                                            : "see the log",
                                  rep.n_msgs > 1 ? " (and more in the log)" : "");
+                sodium_memzero(key, sizeof(key));
                 conf_free(conf);
                 pool_set_free(pools);
                 conf_report_clear(&rep);
@@ -309,10 +410,16 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         conf_free(m->conf);
         m->conf = conf;
         log_max_level = conf->log_level;
+        m->admin_gid = admin_gid(conf);
         AnnounceSettings as = announce_settings(conf);
         announcer_set_settings(m->announcer, &as);
         announcer_retry_all(m->announcer); /* a reload is a reason to look again */
         (void)cluster_reconfigure(m->cluster, conf);
+        if (cluster_set_key(m->cluster, key))
+                log_notice("Cluster key changed (%s): heartbeats are signed with the new key; "
+                           "peers still on the old one count as dead until they reload too",
+                           conf->key_file);
+        sodium_memzero(key, sizeof(key));
         if (reply) {
                 AddrCount total = {0};
                 for (size_t i = 0; i < pools->n_pools; i++)
@@ -529,11 +636,17 @@ int manager_new(Manager **ret, const char *conf_path)
         r = sd_event_add_defer(m->event, &m->reconcile_source, manager_reconcile, m);
         if (r < 0)
                 return log_oom();
-        (void)sd_event_source_set_priority(m->reconcile_source, SD_EVENT_PRIORITY_IDLE);
+        /* Normal priority, like every other source: a lower one runs only when nothing
+         * else is pending, and a flood (heartbeat port, ARP, a client that pipelines)
+         * keeps something pending all the time, so takeovers would wait for the flood to
+         * end. Each input reads a bounded batch per wakeup; sources of one priority are
+         * served in the order they became pending. */
         (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
 
+        m->admin_gid = admin_gid(m->conf);
         ControlCallbacks ccb = {.line = manager_on_line,
                                 .overflow_reply = manager_on_overflow,
+                                .full_reply = manager_on_full,
                                 .gone = manager_on_gone};
         _cleanup_free_ char *dir = strdup(m->conf->socket);
         char *slash = dir ? strrchr(dir, '/') : NULL;
@@ -561,8 +674,14 @@ int manager_new(Manager **ret, const char *conf_path)
         r = sd_event_add_defer(m->event, &m->save_source, save_fired, m);
         if (r < 0)
                 return log_oom();
-        (void)sd_event_source_set_priority(m->save_source, SD_EVENT_PRIORITY_IDLE + 10);
+        /* normal priority too (see reconcile_source): a save waits at most for the
+         * sources that were pending before it, never for the end of a flood */
         (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
+        r = sd_event_add_time(m->event, &m->save_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                              save_timer_fired, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_OFF);
         restore_state(m);
         *ret = TAKE_PTR(m);
         return 0;
@@ -589,6 +708,7 @@ Manager *manager_free(Manager *m)
         free(m->claimed.addrs);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->save_source);
+        sd_event_source_disable_unref(m->save_timer);
         free(m->handovers);
         free(m->contested.addrs);
         nl_monitor_free(m->monitor);

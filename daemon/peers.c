@@ -954,3 +954,11 @@ uint16_t peers_port(const Peers *p)
 {
         return p->port;
 }
+
+bool peers_set_key(Peers *p, const uint8_t key[static HB_KEY_SIZE])
+{
+        if (sodium_memcmp(p->key, key, HB_KEY_SIZE) == 0)
+                return false;
+        memcpy(p->key, key, HB_KEY_SIZE);
+        return true;
+}

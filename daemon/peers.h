@@ -92,6 +92,9 @@ int peers_set_members(Peers *p, const PeerAddr *list, size_t n);
 /* New timings (reload): the next heartbeat is due within interval_usec, and alive members
  * die at last_seen + dead_after_usec. */
 void peers_set_timing(Peers *p, uint64_t interval_usec, uint64_t dead_after_usec);
+/* Signs and checks heartbeats with key from now on; returns whether it differs from the
+ * previous one (a reload re-reads key_file). */
+bool peers_set_key(Peers *p, const uint8_t key[static HB_KEY_SIZE]);
 /* What this node holds (sorted). If it differs from before, a heartbeat goes out now.
  * Out of memory keeps the previous set (logged). */
 void peers_set_owned(Peers *p, const u128 *sorted, size_t n);

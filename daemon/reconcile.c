@@ -34,7 +34,8 @@ static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr,
         };
         memcpy(r->requested, sr->addresses, sizeof(r->requested));
         memcpy(r->families, s->ip_families, sizeof(r->families));
-        for (size_t i = 0; i < s->n_ports && i < 64; i++) {
+        /* control-proto.c refuses more ports and longer selectors than these */
+        for (size_t i = 0; i < s->n_ports && i < CTL_SERVICE_PORTS_MAX; i++) {
                 static const uint8_t proto[] = {[PROTO_TCP] = IPPROTO_TCP,
                                                 [PROTO_UDP] = IPPROTO_UDP,
                                                 [PROTO_SCTP] = IPPROTO_SCTP};
@@ -46,10 +47,10 @@ static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr,
         /* spec.selector as sorted "k=v,..." for MetalLB's Local sharing rule */
         selector[0] = 0;
         const Labels *sel = &s->selector;
-        bool used[64] = {0};
-        for (size_t k = 0; k < sel->n && k < 64; k++) {
+        bool used[CTL_SELECTOR_LABELS_MAX] = {0};
+        for (size_t k = 0; k < sel->n && k < CTL_SELECTOR_LABELS_MAX; k++) {
                 size_t best = SIZE_MAX;
-                for (size_t j = 0; j < sel->n && j < 64; j++)
+                for (size_t j = 0; j < sel->n && j < CTL_SELECTOR_LABELS_MAX; j++)
                         if (!used[j] && (best == SIZE_MAX ||
                                          strcmp(sel->items[j].key, sel->items[best].key) < 0))
                                 best = j;

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "manager-private.h"
 #include "util/log.h"
@@ -232,21 +233,57 @@ static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c
         send_line(c, t);
 }
 
+static bool reconcile_due(Manager *m)
+{
+        int enabled = SD_EVENT_OFF;
+
+        return m->reconcile_source &&
+               sd_event_source_get_enabled(m->reconcile_source, &enabled) >= 0 &&
+               enabled != SD_EVENT_OFF;
+}
+
 /* Runs a reconcile that is due now, so that a query answers for the model it has (a sync
  * or upsert just before would otherwise show in the generation but not yet in services). */
 void manager_flush_reconcile(Manager *m)
 {
-        int enabled = SD_EVENT_OFF;
-
-        if (m->reconcile_source &&
-            sd_event_source_get_enabled(m->reconcile_source, &enabled) >= 0 &&
-            enabled != SD_EVENT_OFF) {
+        if (reconcile_due(m)) {
                 (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
                 (void)manager_reconcile(m->reconcile_source, m);
         }
 }
 
-void manager_on_line(ControlClient *c, const char *line, size_t len, void *userdata)
+/* At most one costly step (a reconcile forced by a query, a reload) of each kind per loop
+ * wakeup: a request that would run a second one waits for the next wakeup (the rest of
+ * that client's lines with it), so that pipelined "upsert, status" pairs or reloads
+ * cannot hold the loop. *last is the iteration + 1 of the last one (0: none). */
+static bool once_per_wakeup(Manager *m, uint64_t *last)
+{
+        uint64_t it = 0;
+
+        (void)sd_event_get_iteration(m->event, &it);
+        if (*last == it + 1)
+                return false;
+        *last = it + 1;
+        return true;
+}
+
+/* Requests that change something: only from root, mlbd's own user, or a member of
+ * admin_group; queries are open to whoever may connect (socket_group). */
+static bool op_changes_state(CtlOp op)
+{
+        return op == CTL_OP_SYNC || op == CTL_OP_UPSERT || op == CTL_OP_DELETE ||
+               op == CTL_OP_LEADER || op == CTL_OP_RELOAD;
+}
+
+static bool client_is_admin(Manager *m, ControlClient *c)
+{
+        uid_t uid = control_client_uid(c);
+
+        return uid == 0 || uid == geteuid() ||
+               (m->admin_gid != (gid_t)-1 && control_client_in_group(c, m->admin_gid));
+}
+
+int manager_on_line(ControlClient *c, const char *line, size_t len, void *userdata)
 {
         Manager *m = userdata;
         Client *cl = control_client_get_data(c);
@@ -258,12 +295,12 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
         if (!cl) {
                 cl = calloc(1, sizeof(*cl));
                 if (!cl)
-                        return (void)log_oom();
+                        return log_oom(), CONTROL_LINE_DONE;
                 control_client_set_data(c, cl);
         }
         ++cl->line_no; /* blank lines count too, so errors name the line an editor shows */
         if (strspn(line, " \t\r") >= len)
-                return; /* empty and blank lines are ignored */
+                return CONTROL_LINE_DONE; /* empty and blank lines are ignored */
         r = ctl_request_parse(line, len, cl->line_no, &req, &e);
         if (r < 0) {
                 if (cl->pending_sync) { /* an error in any part drops the whole sync */
@@ -273,14 +310,14 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 }
                 reply_error(c, &e);
                 ctl_error_clear(&e);
-                return;
+                return CONTROL_LINE_DONE;
         }
         if (!cl->hello && req->op != CTL_OP_HELLO) {
                 ctl_error_set(&e, CTL_ERR_HELLO_REQUIRED, "send hello first");
                 e.id = req->id ? json_incref(req->id) : NULL;
                 reply_error(c, &e);
                 ctl_error_clear(&e);
-                return;
+                return CONTROL_LINE_DONE;
         }
         if (cl->pending_sync && req->op != CTL_OP_SYNC) {
                 ctl_error_set(&e, CTL_ERR_SYNC_IN_PROGRESS,
@@ -289,7 +326,24 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 cl->pending_sync = model_free(cl->pending_sync);
                 reply_error(c, &e);
                 ctl_error_clear(&e);
-                return;
+                return CONTROL_LINE_DONE;
+        }
+        if (op_changes_state(req->op) && !client_is_admin(m, c)) {
+                ctl_error_set(&e, CTL_ERR_FORBIDDEN,
+                              "%s changes the daemon's state: only root, mlbd's user or a "
+                              "member of admin_group may send it (this client is uid %u)",
+                              ctl_op_to_string(req->op), (unsigned)control_client_uid(c));
+                e.id = req->id ? json_incref(req->id) : NULL;
+                cl->pending_sync = model_free(cl->pending_sync);
+                reply_error(c, &e);
+                ctl_error_clear(&e);
+                return CONTROL_LINE_DONE;
+        }
+        if (((req->op == CTL_OP_STATUS || req->op == CTL_OP_SERVICES) && reconcile_due(m) &&
+             !once_per_wakeup(m, &m->forced_iteration)) ||
+            (req->op == CTL_OP_RELOAD && !once_per_wakeup(m, &m->reload_iteration))) {
+                cl->line_no--; /* handed over again */
+                return CONTROL_LINE_AGAIN;
         }
         switch (req->op) {
         case CTL_OP_HELLO:
@@ -298,7 +352,7 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                                 e.id = json_incref(req->id);
                         reply_error(c, &e);
                         ctl_error_clear(&e);
-                        return;
+                        return CONTROL_LINE_DONE;
                 }
                 cl->hello = true;
                 cl->subscribe = req->hello.subscribe;
@@ -315,7 +369,7 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 break;
         case CTL_OP_SYNC:
                 apply_sync(m, cl, req, c);
-                return;
+                return CONTROL_LINE_DONE;
         case CTL_OP_UPSERT: {
                 char key[OBJ_KEY_MAX];
                 ObjMeta *meta = req->upsert.object;
@@ -324,7 +378,7 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 if (r < 0) {
                         ctl_error_set(&e, CTL_ERR_INTERNAL, "out of memory");
                         reply_error(c, &e);
-                        return;
+                        return CONTROL_LINE_DONE;
                 }
                 ctl_reply_change(req->id, req->op, req->upsert.kind, key, r, m->model->generation,
                                  &t, NULL);
@@ -373,9 +427,22 @@ void manager_on_line(ControlClient *c, const char *line, size_t len, void *userd
                 ctl_error_set(&e, CTL_ERR_UNKNOWN_OP, "unknown op");
                 reply_error(c, &e);
                 ctl_error_clear(&e);
-                return;
+                return CONTROL_LINE_DONE;
         }
         send_line(c, t);
+        return CONTROL_LINE_DONE;
+}
+
+char *manager_on_full(size_t max_clients, void *userdata)
+{
+        CtlError e = {.code = CTL_ERR_TOO_MANY_CLIENTS};
+        char *t = NULL;
+
+        snprintf(e.detail, sizeof(e.detail),
+                 "%zu clients are connected, the most mlbd serves; closing the connection",
+                 max_clients);
+        ctl_reply_error(&e, NULL, 0, &t, NULL);
+        return strip_newline(t);
 }
 
 char *manager_on_overflow(ControlClient *c, size_t max_line, void *userdata)

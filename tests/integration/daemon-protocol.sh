@@ -553,6 +553,28 @@ tap_is "$(jf "$(rep "$out" 1 FS2)" 'j["owned"], j["leader"], j["services"]["tota
         "status: nothing owned, still the leader (a sync leaves the leader flag), no Services"
 tap_ok "the addresses left eth0" not grep -q ' 192\.0\.2\.\(1[5-9][0-9]\|16\|40\)/32' <<<"$(lan_exec node1 ip -o addr show dev eth0)"
 
+# ---- ports and selectors past the sharing rule's limits: refused, never cut -----------------
+big_svc() { # NAME PORTS LABELS VALUE_LEN: a Service with that many ports and selector labels
+        "$PY" -c 'import json,sys
+name, n, k, vl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(json.dumps({"op": "upsert", "id": name, "kind": "Service", "object": {
+    "metadata": {"namespace": "demo", "name": name, "uid": "u-" + name},
+    "spec": {"type": "LoadBalancer", "selector": {"k%d" % i: "v" * vl for i in range(k)},
+             "ports": [{"protocol": "TCP", "port": 1000 + i} for i in range(n)]}}}))' "$@"
+}
+out=$(daemon_ctl "$tmp" --until '"id": *"sel-long"' --timeout 5 "$TEST_HELLO" \
+        "$(big_svc ports-64 64 1 1)" "$(big_svc ports-65 65 1 1)" "$(big_svc sel-64 1 64 1)" \
+        "$(big_svc sel-65 1 65 1)" "$(big_svc sel-long 1 20 63)")
+tap_diag "$out"
+res() { grep "\"id\": *\"$1\"" <<<"$out" | "$PY" -c 'import json,sys; j=json.loads(sys.stdin.read()); print(j["op"], j.get("error", j.get("result")))'; }
+tap_is "$(res ports-64) $(res sel-64)" "upsert created upsert created" "64 ports, 64 selector labels: accepted"
+tap_is "$(res ports-65)" "error bad_message" "65 ports: bad_message"
+tap_ok "the detail names the field and the limit" grep -q '"id": *"ports-65".*spec.ports: 65 ports; at most 64' <<<"$out"
+tap_is "$(res sel-65)" "error bad_message" "65 selector labels: bad_message"
+tap_ok "the detail names the field" grep -q '"id": *"sel-65".*spec.selector: 65 labels' <<<"$out"
+tap_is "$(res sel-long)" "error bad_message" "a selector over 1023 bytes as k=v,...: bad_message"
+tap_ok "the detail names its size" grep -q '"id": *"sel-long".*spec.selector: 20 labels, 1349 bytes' <<<"$out"
+
 # ---- the sharing key (last: mlbd does not survive it) ---------------------------------------
 SHARED=$(svc demo shared u-s '"annotations":{"mlbd.io/allow-shared-ip":"k1"}')
 out=$(conv <<EOF

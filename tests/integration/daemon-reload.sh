@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # SIGHUP re-reads the pools file: a good new file changes the pools (seen by a "pools"
 # request); a broken one changes nothing (same pools reply, the address stays on eth0) and
-# the log names FILE:LINE:COL.
+# the log names FILE:LINE:COL. What a reload cannot apply (node_name, listen, socket,
+# socket_group, state_dir) refuses the reload, naming the key; the key file is read again
+# (a missing one refuses the reload, a new one is used: a peer on the new key is heard).
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root
@@ -63,4 +65,62 @@ tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 out=$(daemon_session "$tmp" '"node_assigned".*demo/second' "$(upsert_msg 4 "$(svc_json demo second u2)")")
 tap_ok "allocation still uses the good pools (second Service gets 192.0.2.151)" \
         grep -q '"allocated".*192\.0\.2\.151' <<<"$out"
+
+# --- what a reload cannot apply, and the cluster key ---
+reload_reply() { # a reload over the socket; prints "OP ERROR DETAIL"
+        daemon_ctl "$tmp" --until '"id": *"rl"' --timeout 5 "$TEST_HELLO" '{"op":"reload","id":"rl"}' |
+                grep '"id": *"rl"' | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(j["op"], j.get("error", "-"), j.get("detail", "-"))'
+}
+daemon_conf "$tmp" node1 # the files as at the start (pools.yaml is broken above)
+cp "$tmp/mlbd.conf" "$tmp/mlbd.conf.good"
+sed -i 's/^node_name = .*/node_name = node9/' "$tmp/mlbd.conf"
+out=$(reload_reply)
+tap_diag "$out"
+tap_ok "node_name changed: the reload is refused, naming the key" \
+        grep -q '^error reload_failed node_name cannot change on reload ("node1" -> "node9"); restart mlbd' <<<"$out"
+tap_is "$(json_get "$(daemon_status "$tmp")" 'j["node"]')" node1 "still node1"
+cp "$tmp/mlbd.conf.good" "$tmp/mlbd.conf"
+sed -i 's/^listen = 0.0.0.0:7947/listen = 0.0.0.0:7948/' "$tmp/mlbd.conf"
+out=$(reload_reply)
+tap_diag "$out"
+tap_ok "listen changed: refused, naming the key" grep -q '^error reload_failed listen cannot change on reload' <<<"$out"
+cp "$tmp/mlbd.conf.good" "$tmp/mlbd.conf"
+sed -i "s|^key_file = .*|key_file = $tmp/missing.key|" "$tmp/mlbd.conf"
+out=$(reload_reply)
+tap_diag "$out"
+tap_ok "key_file missing: refused, naming the file" grep -q "^error reload_failed cluster key: $tmp/missing.key" <<<"$out"
+
+# a peer (in the client namespace) with a key of its own: forged until node1 reloads with it
+PID1=$DAEMON_PID
+PEERS="node1=192.0.2.1, node2=192.0.2.2"
+daemon_conf "$tmp/n2" node2 "$PEERS" || { echo "Bail out! config"; exit 1; }
+daemon_start client "$tmp/n2" || { echo "Bail out! node2 did not start"; exit 1; }
+PID2=$DAEMON_PID
+DAEMON_PID=$PID1
+sed "s|^peers = .*|peers = $PEERS|" "$tmp/mlbd.conf.good" >"$tmp/mlbd.conf"
+out=$(reload_reply)
+tap_ok "peers added by a reload" grep -q '^reload ' <<<"$out"
+node2_state() {
+        local j
+        j=$(daemon_ctl "$tmp" --until '"op": *"peers"' --timeout 3 "$TEST_HELLO" '{"op":"peers","id":"p"}' | grep '"op": *"peers"')
+        json_get "$j" '" ".join(([p["state"] for p in j["peers"] if p["name"] == "node2"][0], str(j["heartbeats_dropped"]["forged"] > 0)))'
+}
+sleep 1
+tap_is "$(node2_state)" "dead True" "node2 on another key: node1 counts its heartbeats forged"
+sed -i "s|^key_file = .*|key_file = $tmp/n2/cluster.key|" "$tmp/mlbd.conf"
+out=$(reload_reply)
+tap_diag "$out"
+tap_ok "key rotation: the reload succeeds" grep -q '^reload ' <<<"$out"
+st=
+for ((i = 0; i < 30; i++)); do
+        st=$(node2_state)
+        [ "${st%% *}" = alive ] && break
+        sleep 0.1
+done
+tap_is "${st%% *}" alive "node1 uses the new key: node2 alive"
+tap_ok "the log says the key changed" grep -q "Cluster key changed ($tmp/n2/cluster.key)" "$log"
+DAEMON_PID=$PID2
+daemon_stop TERM
+DAEMON_PID=$PID1
+tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 tap_done

@@ -79,6 +79,7 @@ static void test_defaults(void)
         is_str(c->pools, SYSCONFDIR "/mlbd/pools.yaml", "pools default");
         is_str(c->socket, "/run/mlbd/mlbd.sock", "socket default");
         is_str(c->socket_group, "mlbd", "socket_group default");
+        ok(c->admin_group == NULL, "admin_group default: none");
         is_str(c->state_dir, "/var/lib/mlbd", "state_dir default");
         is_int(c->log_level, LOG_INFO, "log_level default");
         ok(c->announce_interface == NULL, "interface default: none (chosen per address)");
@@ -155,6 +156,7 @@ static void test_all_keys_good(void)
                            "pools = /srv/mlbd/pools.yaml\n"
                            "socket = /run/x.sock\n"
                            "socket_group = lb-admins\n"
+                           "admin_group = lb-owners\n"
                            "state_dir = /srv/state\n"
                            "log_level = debug\n"
                            "[announce]\n"
@@ -179,6 +181,7 @@ static void test_all_keys_good(void)
         is_str(c->pools, "/srv/mlbd/pools.yaml", "pools");
         is_str(c->socket, "/run/x.sock", "socket");
         is_str(c->socket_group, "lb-admins", "socket_group");
+        is_str(c->admin_group, "lb-owners", "admin_group");
         is_str(c->state_dir, "/srv/state", "state_dir");
         is_int(c->log_level, LOG_DEBUG, "log_level debug");
         is_str(c->announce_interface, "enp3s0.100", "interface");
@@ -331,6 +334,10 @@ static void test_strings(void)
                 ok(node_name_invalid(longer, NULL) != NULL, "254 characters are too many");
         }
 
+        is_str(error_of("[mlbd]\nadmin_group = 1mlbd\n"),
+               "mlbd.conf:2:15: admin_group \"1mlbd\" is not a valid group name: it must start "
+               "with a letter or '_'",
+               "admin_group: checked like socket_group");
         is_str(error_of("[mlbd]\nsocket_group = 1mlbd\n"),
                "mlbd.conf:2:16: socket_group \"1mlbd\" is not a valid group name: it must start "
                "with a letter or '_'",
