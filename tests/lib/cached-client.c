@@ -56,7 +56,7 @@
 #define PROBE_LEN 16 /* seq (8) + send time (8), host byte order: only we read it */
 #define NAME_MAX_LEN 64
 #define MAX_ADDRS 256
-#define MAX_NAMES 32 /* answering nodes (udp) or MACs (arp) told apart */
+#define MAX_NAMES 31 /* answering nodes (udp) or MACs (arp) told apart */
 #define MAX_RUNS_SHOWN 8
 #define MAX_DURATION_MS 3600000UL
 
@@ -279,29 +279,39 @@ typedef struct Runs {
         size_t n_runs;
 } Runs;
 
-/* Runs of slots i in [0, n) for which bad(slots, i) holds. */
-static void runs_of(const uint32_t *slots, size_t n, bool (*bad)(uint32_t), Runs *ret)
+/* Runs of slots i in [0, n) for which bad(slots[i]) holds. A slot for which
+ * neutral(slots[i]) holds (a probe never sent: this process was descheduled) neither
+ * starts nor ends a run; between two bad slots it lengthens the run, it is never counted. */
+static void runs_of(const uint32_t *slots, size_t n, bool (*bad)(uint32_t),
+                    bool (*neutral)(uint32_t), Runs *ret)
 {
-        unsigned long run = 0;
+        unsigned long run = 0, pending = 0;
 
         *ret = (Runs){0};
         for (size_t i = 0; i <= n; i++) {
+                if (i < n && neutral && neutral(slots[i])) {
+                        if (run)
+                                pending++;
+                        continue;
+                }
                 if (i < n && bad(slots[i])) {
                         ret->count++;
-                        run++;
+                        run += pending + 1;
+                        pending = 0;
                         continue;
                 }
                 if (run == 0)
                         continue;
+                unsigned long first = i - pending - run;
                 if (run > ret->longest) {
                         ret->longest = run;
-                        ret->longest_at = i - run;
+                        ret->longest_at = first;
                 }
                 if (ret->n_runs < MAX_RUNS_SHOWN) {
-                        ret->starts[ret->n_runs] = i - run;
+                        ret->starts[ret->n_runs] = first;
                         ret->lens[ret->n_runs++] = run;
                 }
-                run = 0;
+                run = pending = 0;
         }
 }
 
@@ -310,12 +320,20 @@ static void runs_of(const uint32_t *slots, size_t n, bool (*bad)(uint32_t), Runs
 typedef struct Target {
         char text[INET6_ADDRSTRLEN];
         int fd;
-        uint32_t *slot; /* per probe: 0 = unanswered, else 1-based index into Names */
+        uint32_t *slot; /* per probe: SLOT_LOST, SLOT_SKIPPED or a 1-based index into Names */
 } Target;
+
+#define SLOT_LOST 0u
+#define SLOT_SKIPPED UINT32_MAX
 
 static bool slot_lost(uint32_t v)
 {
-        return v == 0;
+        return v == SLOT_LOST;
+}
+
+static bool slot_skipped(uint32_t v)
+{
+        return v == SLOT_SKIPPED;
 }
 
 static int target_open(Target *t, const char *addr, unsigned port)
@@ -373,7 +391,7 @@ static void target_drain(Target *t, size_t n_slots, Names *names)
                 for (char *s = buf + PROBE_LEN; *s; s++)
                         if (*s <= ' ' || *s > '~' || *s == ',' || *s == ':')
                                 *s = '_';
-                if (hdr[0] < n_slots && t->slot[hdr[0]] == 0)
+                if (hdr[0] < n_slots && t->slot[hdr[0]] == SLOT_LOST)
                         t->slot[hdr[0]] = names_index(names, buf + PROBE_LEN);
         }
 }
@@ -384,7 +402,7 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
         static struct pollfd pfd[MAX_ADDRS];
         static Names names;
         unsigned long duration_ms, port;
-        size_t n_targets = (size_t)argc - 2, n_slots, seq = 0;
+        size_t n_targets = (size_t)argc - 2, n_slots, seq = 0, skipped = 0;
         uint64_t t0, next, end, start_ms;
 
         if (parse_uint(argv[0], 1, MAX_DURATION_MS, &duration_ms) < 0 ||
@@ -422,12 +440,16 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
                                 (void)!send(targets[i].fd, pkt, sizeof(pkt), 0);
                         }
                         seq++;
-                        /* Slot k belongs to t0 + k x interval: after a stall, do not send
-                         * a burst; the skipped slots count as sent and lost (they were). */
+                        /* Slot k belongs to t0 + k x interval. After a stall (this process
+                         * descheduled on a loaded machine) no burst: the slots missed were
+                         * never sent, and count neither as sent nor as lost. */
                         next += interval_ms * 1000u;
                         while (next <= t && seq < n_slots) {
                                 next += interval_ms * 1000u;
+                                for (size_t i = 0; i < n_targets; i++)
+                                        targets[i].slot[seq] = SLOT_SKIPPED;
                                 seq++;
+                                skipped++;
                         }
                         continue;
                 }
@@ -450,11 +472,11 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
                 Runs r;
 
                 for (size_t k = 0; k < seq; k++)
-                        if (targets[i].slot[k])
+                        if (targets[i].slot[k] != SLOT_LOST && targets[i].slot[k] != SLOT_SKIPPED)
                                 count[targets[i].slot[k] - 1]++;
-                runs_of(targets[i].slot, seq, slot_lost, &r);
+                runs_of(targets[i].slot, seq, slot_lost, slot_skipped, &r);
                 printf("%s sent %zu lost %lu longest_gap_ms %lu gap_at_ms %lu runs ",
-                       targets[i].text, seq, r.count, r.longest * interval_ms,
+                       targets[i].text, seq - skipped, r.count, r.longest * interval_ms,
                        r.longest ? r.longest_at * interval_ms : 0);
                 for (size_t k = 0; k < r.n_runs; k++)
                         printf("%s%lu+%lu", k ? "," : "", r.starts[k] * interval_ms,
@@ -463,7 +485,7 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
                         printf("-");
                 print_counts(&names, count);
                 printf("\n");
-                total_sent += seq;
+                total_sent += seq - skipped;
                 total_lost += r.count;
                 if (i == 0 || r.longest * interval_ms > worst_gap) {
                         worst_gap = r.longest * interval_ms;
@@ -471,8 +493,9 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
                 }
         }
         printf("summary start_unix_ms %" PRIu64 " addresses %zu sent %lu lost %lu "
-               "longest_gap_ms %lu worst %s\n",
-               start_ms, n_targets, total_sent, total_lost, worst_gap, worst);
+               "longest_gap_ms %lu worst %s skipped_ms %lu\n",
+               start_ms, n_targets, total_sent, total_lost, worst_gap, worst,
+               (unsigned long)skipped * interval_ms);
         fflush(stdout);
         for (size_t i = 0; i < n_targets; i++) {
                 free(targets[i].slot);
@@ -483,14 +506,30 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
 
 /* ---- arp: the fresh who-has prober ---- */
 
-static bool round_unanswered(uint32_t v)
+/* A round: ROUND_SENT once its requests went out, and a bit per answering MAC. A round
+ * never sent (this process descheduled) is 0 and judged neither way. */
+#define ROUND_SENT (1u << 31)
+
+static bool round_unsent(uint32_t v)
 {
         return v == 0;
 }
 
+static bool round_unanswered(uint32_t v)
+{
+        return v == ROUND_SENT;
+}
+
 static bool round_double(uint32_t v)
 {
+        v &= ~ROUND_SENT;
         return (v & (v - 1)) != 0; /* two or more bits: two or more MACs */
+}
+
+static void rounds_sent_mark(uint32_t **rounds, size_t n_addrs, size_t round)
+{
+        for (size_t i = 0; i < n_addrs; i++)
+                rounds[i][round] |= ROUND_SENT;
 }
 
 static int arp_prober(char **argv, int argc, unsigned long interval_ms)
@@ -585,7 +624,11 @@ static int arp_prober(char **argv, int argc, unsigned long interval_ms)
                                 (void)!sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&bcast,
                                               sizeof(bcast));
                         }
-                        round = (size_t)((t - t0) / (interval_ms * 1000u)) + 1;
+                        round = (size_t)((t - t0) / (interval_ms * 1000u));
+                        if (round >= n_rounds)
+                                round = n_rounds - 1;
+                        rounds_sent_mark(rounds, n_addrs, round);
+                        round++;
                         next = t0 + round * interval_ms * 1000u;
                         continue;
                 }
@@ -610,10 +653,9 @@ static int arp_prober(char **argv, int argc, unsigned long interval_ms)
                         if (n < (ssize_t)sizeof(rep) || from.sll_pkttype == PACKET_OUTGOING ||
                             ntohs(rep.arp_op) != ARPOP_REPLY || memcmp(rep.arp_tpa, &src, 4) != 0)
                                 continue;
-                        /* A reply belongs to the round it arrives in (they take < 1 ms). */
-                        size_t r = (size_t)((now_us() - t0) / (interval_ms * 1000u));
-                        if (r >= n_rounds || r >= round)
-                                r = round ? round - 1 : 0;
+                        /* A reply belongs to the last round sent (replies take < 1 ms; one
+                         * read late because we were descheduled still belongs there). */
+                        size_t r = round ? round - 1 : 0;
                         snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x",
                                  rep.arp_sha[0], rep.arp_sha[1], rep.arp_sha[2], rep.arp_sha[3],
                                  rep.arp_sha[4], rep.arp_sha[5]);
@@ -634,8 +676,11 @@ static int arp_prober(char **argv, int argc, unsigned long interval_ms)
                 char text[INET_ADDRSTRLEN];
                 Runs un, dbl;
 
-                runs_of(rounds[i], round, round_unanswered, &un);
-                runs_of(rounds[i], round, round_double, &dbl);
+                size_t sent = 0;
+                for (size_t k = 0; k < round; k++)
+                        sent += !round_unsent(rounds[i][k]);
+                runs_of(rounds[i], round, round_unanswered, round_unsent, &un);
+                runs_of(rounds[i], round, round_double, round_unsent, &dbl);
                 inet_ntop(AF_INET, &addrs[i], text, sizeof(text));
                 printf(
                     "%s rounds %zu unanswered %lu longest_unanswered_ms %lu unanswered_at_ms %lu "
