@@ -33,8 +33,10 @@ lan_require_root
 CHAOS_SECONDS=${CHAOS_SECONDS:-600}
 CHAOS_NODES=${CHAOS_NODES:-4}
 SEED=${CHAOS_SEED:-$(($(date +%s%N) / 1000 % 1000000))}
-[[ $CHAOS_SECONDS =~ ^[0-9]+$ ]] && [ "$CHAOS_SECONDS" -ge 10 ] && [ "$CHAOS_SECONDS" -le 86400 ] ||
-        { echo "Bail out! CHAOS_SECONDS must be 10..86400"; exit 1; }
+if ! [[ $CHAOS_SECONDS =~ ^[0-9]+$ ]] || [ "$CHAOS_SECONDS" -lt 10 ] || [ "$CHAOS_SECONDS" -gt 86400 ]; then
+        echo "Bail out! CHAOS_SECONDS must be 10..86400"
+        exit 1
+fi
 [[ $CHAOS_NODES =~ ^[345]$ ]] || { echo "Bail out! CHAOS_NODES must be 3..5"; exit 1; }
 [[ $SEED =~ ^[0-9]+$ ]] || { echo "Bail out! CHAOS_SEED must be a number"; exit 1; }
 RANDOM=$SEED
@@ -164,8 +166,8 @@ LAN_PIDS+=("$SOCK_PID")
 sleep 1
 
 KINDS=(kill9 term linkdown partition reload)
-declare -A DONE
-for k in "${KINDS[@]}"; do DONE[$k]=0; done
+declare -A FAULTS
+for k in "${KINDS[@]}"; do FAULTS[$k]=0; done
 unsettled=0
 end=$((SECONDS + CHAOS_SECONDS))
 while ((SECONDS < end)); do
@@ -210,7 +212,7 @@ while ((SECONDS < end)); do
                 ;;
         esac
         event "end $kind $n"
-        DONE[$kind]=$((DONE[$kind] + 1))
+        FAULTS[$kind]=$((FAULTS[$kind] + 1))
         if ! settled; then
                 unsettled=$((unsettled + 1))
                 tap_diag "not settled 15 s after $kind $n: $(tr '\n' ' ' <"$tmp/held")"
@@ -235,7 +237,7 @@ client_stop "$CLIENT_PID"
 
 # --- figures ---
 faults=
-for k in "${KINDS[@]}"; do faults+="$k=${DONE[$k]} "; done
+for k in "${KINDS[@]}"; do faults+="$k=${FAULTS[$k]} "; done
 read -r sock_ok sock_fail <"$tmp/sockets.out"
 tap_diag "figures: faults ${faults}; not settled within 15 s: $unsettled; socket clients ${sock_ok:-0} answered, ${sock_fail:-0} not (their node was down)"
 client_report "$tmp/prober.out"

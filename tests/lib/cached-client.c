@@ -434,7 +434,10 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
 
                 if (stop_requested && end > t)
                         end = t;
-                if (seq < n_slots && t >= next && next < end) {
+                bool sending = seq < n_slots && next < end;
+                uint64_t wake = sending ? next : end + wait_ms * 1000u;
+
+                if (sending && t >= next) {
                         for (size_t i = 0; i < n_targets; i++) {
                                 uint64_t pkt[2] = {seq, t};
                                 (void)!send(targets[i].fd, pkt, sizeof(pkt), 0);
@@ -453,9 +456,9 @@ static int udp_client(char **argv, int argc, unsigned long interval_ms, unsigned
                         }
                         continue;
                 }
-                if (t >= end + wait_ms * 1000u)
+                if (!sending && t >= wake)
                         break;
-                timeout_ms = (int)(((next < end ? next : end + wait_ms * 1000u) - t + 999) / 1000);
+                timeout_ms = wake > t ? (int)((wake - t + 999) / 1000) : 0;
                 if (poll(pfd, n_targets, timeout_ms) < 0 && errno != EINTR) {
                         fprintf(stderr, "cached-client: poll: %s\n", strerror(errno));
                         return 1;
@@ -618,7 +621,10 @@ static int arp_prober(char **argv, int argc, unsigned long interval_ms)
 
                 if (stop_requested && end > t)
                         end = t;
-                if (t >= next && next < end && round < n_rounds) {
+                bool sending = round < n_rounds && next < end;
+                uint64_t wake = sending ? next : end + 100000u; /* a last reply may be late */
+
+                if (sending && t >= next) {
                         for (size_t i = 0; i < n_addrs; i++) {
                                 memcpy(req.arp_tpa, &addrs[i], 4);
                                 (void)!sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&bcast,
@@ -632,9 +638,9 @@ static int arp_prober(char **argv, int argc, unsigned long interval_ms)
                         next = t0 + round * interval_ms * 1000u;
                         continue;
                 }
-                if (t >= end + 100000u) /* a last reply may still be on its way */
+                if (!sending && t >= wake)
                         break;
-                timeout_ms = (int)(((next < end ? next : end + 100000u) - t + 999) / 1000);
+                timeout_ms = wake > t ? (int)((wake - t + 999) / 1000) : 0;
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
                         fprintf(stderr, "cached-client: poll: %s\n", strerror(errno));
