@@ -14,6 +14,10 @@
 #   daemon_start HOST DIR [LOG]   start `mlbd -c DIR/mlbd.conf` in HOST (lan_bg, PID in
 #                                 DAEMON_PID), wait (bounded, 10 s) until the socket answers
 #                                 a status request; log to LOG (default DIR/mlbd.log, appended)
+#   MLBD_WRAPPER                  words put in front of the daemon by daemon_start, e.g.
+#                                 "valgrind --error-exitcode=99 --log-file=DIR/vg.%p"
+#                                 (scripts/test VALGRIND=1); the PID stays the daemon's;
+#                                 DAEMON_START_S (10) bounds the wait for the socket
 #   daemon_stop [SIG]             send SIG (default TERM) to DAEMON_PID and wait (bounded 10 s)
 #   daemon_status DIR             hello + status on a fresh connection; prints the status line
 #   daemon_ctl DIR ARGS...        ctl.py DIR/mlbd.sock ARGS... (prints every line received)
@@ -74,9 +78,10 @@ EOF
 daemon_start() {
         local host=$1 dir=$2 log=${3:-$2/mlbd.log} i
         # lan_bg truncates its output file; keep earlier runs' lines in $log.
-        lan_bg "$host" "$log.run" "$MLBD" -c "$dir/mlbd.conf"
+        # shellcheck disable=SC2086 # MLBD_WRAPPER is a list of words
+        lan_bg "$host" "$log.run" ${MLBD_WRAPPER:-} "$MLBD" -c "$dir/mlbd.conf"
         DAEMON_PID=$LAN_LAST_PID
-        for ((i = 0; i < 100; i++)); do
+        for ((i = 0; i < ${DAEMON_START_S:-10} * 10; i++)); do
                 if [ -S "$dir/mlbd.sock" ] &&
                         daemon_status "$dir" | grep -q '"op": *"status"'; then
                         return 0
