@@ -53,13 +53,37 @@
 
 typedef struct Svc Svc;
 
+/*
+ * The users of an address are a list in the order they got it (each has a sequence
+ * number, increasing along the list), and the (protocol, port)s they use are a hash set
+ * whose nodes live in the users: users of one address are compatible by construction
+ * (check_sharing() refuses the others), so they never hold the same port and one of them
+ * speaks for all on keys. Checking a Service against an address costs O(its ports),
+ * whatever the number of users.
+ */
 typedef struct Use {
         HNode h; /* by_addr; first member */
         u128 addr;
         size_t pool, range;
-        Svc **users; /* in the order they got the address */
-        size_t n_users, cap_users;
+        Svc *head, *tail; /* users, in the order they got the address */
+        size_t n_users;
+        uint64_t next_seq;
+        HTable ports; /* PortNode of each user */
 } Use;
+
+typedef struct PortNode {
+        HNode h; /* Use.ports; first member */
+        const Svc *svc;
+        uint8_t protocol;
+        uint16_t port;
+        bool linked; /* in the set (false for a port the Service lists twice) */
+} PortNode;
+
+/* s's place in the users of its i-th address */
+typedef struct UseLink {
+        Svc *prev, *next;
+        uint64_t seq;
+} UseLink;
 
 typedef struct Group {
         HNode h; /* by_group; first member */
@@ -85,6 +109,8 @@ struct Svc {
         u128 addrs[2];
         size_t n_addrs;
         Use *uses[2];
+        UseLink links[2];
+        PortNode *pnodes; /* n_ports per address slot (2 * n_ports), hashes set */
 };
 
 typedef struct PoolState {
@@ -149,6 +175,12 @@ static uint64_t hash_addr(const Allocator *a, u128 addr)
         return ht_hash(&a->hkey, &addr, sizeof(addr));
 }
 
+static uint64_t hash_port(const Allocator *a, uint8_t protocol, uint16_t port)
+{
+        uint8_t k[3] = {protocol, (uint8_t)(port >> 8), (uint8_t)port};
+        return ht_hash(&a->hkey, k, sizeof(k));
+}
+
 static const char *family_name(int f)
 {
         return f == AF_INET6 ? "IPv6" : "IPv4";
@@ -208,6 +240,28 @@ static Use *use_find(const Allocator *a, u128 addr)
                 if (n->hash == h && ((Use *)n)->addr == addr)
                         return (Use *)n;
         return NULL;
+}
+
+/* The user of u holding (protocol, port), or NULL; h = hash_port(protocol, port). */
+static const PortNode *use_port(const Use *u, uint64_t h, uint8_t protocol, uint16_t port)
+{
+        for (HNode *n = ht_chain(&u->ports, h); n; n = n->next) {
+                const PortNode *p = (const PortNode *)n;
+                if (n->hash == h && p->protocol == protocol && p->port == port)
+                        return p;
+        }
+        return NULL;
+}
+
+/* Which of s's addresses u is (s is a user of u). */
+static size_t use_slot(const Svc *s, const Use *u)
+{
+        return s->uses[0] == u ? 0 : 1;
+}
+
+static Svc *use_next(const Svc *s, const Use *u)
+{
+        return s->links[use_slot(s, u)].next;
 }
 
 static Group *group_find(const Allocator *a, const char *key)
@@ -327,6 +381,7 @@ static void svc_free(Svc *s)
         labels_clear(&s->svc_labels);
         labels_clear(&s->ns_labels);
         free(s->ports);
+        free(s->pnodes);
         free(s);
 }
 
@@ -357,7 +412,8 @@ static int svc_new(Svc **ret, const char *key, const char *ns, const Labels *svc
                 return -ENOMEM;
         if (n_ports > 0) {
                 s->ports = malloc(n_ports * sizeof(*ports));
-                if (!s->ports)
+                s->pnodes = calloc(2 * n_ports, sizeof(*s->pnodes));
+                if (!s->ports || !s->pnodes)
                         return -ENOMEM;
                 memcpy(s->ports, ports, n_ports * sizeof(*ports));
         }
@@ -372,6 +428,21 @@ static int svc_new(Svc **ret, const char *key, const char *ns, const Labels *svc
         s->backend = traffic_local ? s->pod_selector : "";
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+/* Hashes s's ports once, for both address slots (lookups and the set use the same). */
+static void svc_hash_ports(const Allocator *a, Svc *s)
+{
+        for (size_t j = 0; j < s->n_ports; j++) {
+                uint64_t h = hash_port(a, s->ports[j].protocol, s->ports[j].port);
+                for (size_t i = 0; i < 2; i++)
+                        s->pnodes[i * s->n_ports + j] = (PortNode){
+                            .h.hash = h,
+                            .svc = s,
+                            .protocol = s->ports[j].protocol,
+                            .port = s->ports[j].port,
+                        };
+        }
 }
 
 static int svc_from_request(Svc **ret, const AllocRequest *req)
@@ -434,19 +505,19 @@ static bool pool_allows(const Pool *p, const Svc *s, char *why, size_t why_len)
         return true;
 }
 
-/* May s use addr held by use (as well as whoever holds it already)? */
-static AllocError check_sharing(const Use *use, const Svc *s, AllocResult *ret)
+/* May s use addr held by use (as well as whoever holds it already)? O(s's ports). */
+static AllocError check_sharing(const Allocator *a, const Use *use, const Svc *s, AllocResult *ret)
 {
         char buf[ADDR_STR_MAX];
-        const Svc *other = NULL;
-        size_t n_others = 0;
+        /* the Service of s's key (s itself or the allocation it replaces) may be a user */
+        const Svc *self = svc_find(a, s->key);
+        bool self_in =
+            self && (self->uses[0] == use || (self->n_addrs > 1 && self->uses[1] == use));
+        const Svc *other = use->head;
+        size_t n_others = use->n_users - self_in;
 
-        for (size_t i = 0; i < use->n_users; i++)
-                if (strcmp(use->users[i]->key, s->key) != 0) {
-                        if (!other)
-                                other = use->users[i];
-                        n_others++;
-                }
+        if (other && other == self)
+                other = use_next(other, use);
         if (!other)
                 return ALLOC_OK;
 
@@ -474,20 +545,26 @@ static AllocError check_sharing(const Use *use, const Svc *s, AllocResult *ret)
                 return ALLOC_E_IN_USE;
         }
 
-        for (size_t i = 0; i < use->n_users; i++) {
-                const Svc *u = use->users[i];
-                if (strcmp(u->key, s->key) == 0)
+        /* a clash names the earliest user that has one, and its first port in s's order */
+        const PortNode *clash = NULL;
+        uint64_t clash_seq = UINT64_MAX;
+        size_t clash_j = 0;
+        for (size_t j = 0; j < s->n_ports; j++) {
+                const PortNode *p =
+                    use_port(use, s->pnodes[j].h.hash, s->ports[j].protocol, s->ports[j].port);
+                if (!p || strcmp(p->svc->key, s->key) == 0)
                         continue;
-                for (size_t j = 0; j < s->n_ports; j++)
-                        for (size_t k = 0; k < u->n_ports; k++)
-                                if (s->ports[j].protocol == u->ports[k].protocol &&
-                                    s->ports[j].port == u->ports[k].port)
-                                        return refuse(ret, ALLOC_E_PORT_CLASH,
-                                                      "port %s/%u on %s is already used by %s",
-                                                      proto_name(s->ports[j].protocol),
-                                                      s->ports[j].port, addr_format(use->addr, buf),
-                                                      u->key);
+                uint64_t seq = p->svc->links[use_slot(p->svc, use)].seq;
+                if (seq < clash_seq) {
+                        clash = p;
+                        clash_seq = seq;
+                        clash_j = j;
+                }
         }
+        if (clash)
+                return refuse(ret, ALLOC_E_PORT_CLASH, "port %s/%u on %s is already used by %s",
+                              proto_name(s->ports[clash_j].protocol), s->ports[clash_j].port,
+                              addr_format(use->addr, buf), clash->svc->key);
         return ALLOC_OK;
 }
 
@@ -580,7 +657,7 @@ static AllocError check_addrs(const Allocator *a, const Svc *s, const u128 *addr
         for (size_t i = 0; i < n; i++) {
                 const Use *use = use_find(a, out[i]);
                 AllocError e;
-                if (use && (e = check_sharing(use, s, ret)) != ALLOC_OK)
+                if (use && (e = check_sharing(a, use, s, ret)) != ALLOC_OK)
                         return e;
         }
         *ret_pool = pool;
@@ -604,7 +681,7 @@ static bool pick(const Allocator *a, size_t pool, int f, const Svc *s, u128 *ret
                                 if (u->pool != pool || addr_family(u->addr) != f ||
                                     (found && u->addr >= *ret))
                                         continue;
-                                if (check_sharing(u, s, &scratch) == ALLOC_OK) {
+                                if (check_sharing(a, u, s, &scratch) == ALLOC_OK) {
                                         *ret = u->addr;
                                         found = true;
                                 }
@@ -661,8 +738,50 @@ static void use_drop(Allocator *a, Use *u)
         else
                 ps->used_v6--;
         ht_remove(&a->by_addr, &u->h);
-        free(u->users);
+        ht_done(&u->ports);
         free(u);
+}
+
+/* Appends s (whose i-th address is u) to u's users, with its ports. Cannot fail. */
+static void use_link(Use *u, Svc *s, size_t i)
+{
+        UseLink *l = &s->links[i];
+
+        *l = (UseLink){.prev = u->tail, .seq = u->next_seq++};
+        if (u->tail)
+                u->tail->links[use_slot(u->tail, u)].next = s;
+        else
+                u->head = s;
+        u->tail = s;
+        u->n_users++;
+        for (size_t j = 0; j < s->n_ports; j++) {
+                PortNode *p = &s->pnodes[i * s->n_ports + j];
+                p->linked = !use_port(u, p->h.hash, p->protocol, p->port);
+                if (p->linked)
+                        ht_insert(&u->ports, &p->h);
+        }
+}
+
+static void use_unlink(Use *u, Svc *s, size_t i)
+{
+        UseLink *l = &s->links[i];
+
+        for (size_t j = 0; j < s->n_ports; j++) {
+                PortNode *p = &s->pnodes[i * s->n_ports + j];
+                if (p->linked)
+                        ht_remove(&u->ports, &p->h);
+                p->linked = false;
+        }
+        if (l->prev)
+                l->prev->links[use_slot(l->prev, u)].next = l->next;
+        else
+                u->head = l->next;
+        if (l->next)
+                l->next->links[use_slot(l->next, u)].prev = l->prev;
+        else
+                u->tail = l->prev;
+        u->n_users--;
+        *l = (UseLink){0};
 }
 
 /* Takes s off its addresses (dropping those nobody else holds, except keep[]) and out of
@@ -671,13 +790,7 @@ static void svc_detach(Allocator *a, Svc *s, const u128 *keep, size_t n_keep)
 {
         for (size_t i = 0; i < s->n_addrs; i++) {
                 Use *u = s->uses[i];
-                for (size_t j = 0; j < u->n_users; j++)
-                        if (u->users[j] == s) {
-                                memmove(&u->users[j], &u->users[j + 1],
-                                        (u->n_users - j - 1) * sizeof(*u->users));
-                                u->n_users--;
-                                break;
-                        }
+                use_unlink(u, s, i);
                 bool kept = false;
                 for (size_t j = 0; j < n_keep; j++)
                         kept = kept || keep[j] == u->addr;
@@ -710,13 +823,10 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
 
         for (size_t i = 0; i < n; i++) {
                 uses[i] = use_find(a, addrs[i]);
-                if (uses[i]) {
-                        if (GROW(uses[i]->users, uses[i]->cap_users, uses[i]->n_users + 1) < 0)
-                                goto fail;
+                if (uses[i])
                         continue;
-                }
                 fresh[i] = calloc(1, sizeof(Use));
-                if (!fresh[i] || GROW(fresh[i]->users, fresh[i]->cap_users, 2) < 0)
+                if (!fresh[i] || ht_init(&fresh[i]->ports, 4) < 0)
                         goto fail;
         }
         /* a spare group in any case: detaching `old` below may free the group it is in
@@ -759,9 +869,9 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
                                 ps->used_v6++;
                         ht_insert(&a->by_addr, &u->h);
                 }
-                u->users[u->n_users++] = s;
                 s->addrs[i] = addrs[i];
                 s->uses[i] = u;
+                use_link(u, s, i);
         }
         if (s->sharing_key) {
                 g = group_find(a, s->sharing_key);
@@ -796,7 +906,7 @@ static int apply(Allocator *a, Svc *s_in, size_t pool, const u128 *addrs, size_t
 fail:
         for (size_t i = 0; i < 2; i++)
                 if (fresh[i]) {
-                        free(fresh[i]->users);
+                        ht_done(&fresh[i]->ports);
                         free(fresh[i]);
                 }
         if (new_g) {
@@ -998,6 +1108,7 @@ int alloc_service(Allocator *a, const AllocRequest *req, AllocResult *ret)
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;
+        svc_hash_ports(a, s);
         Svc *old = svc_find(a, req->key);
 
         if (req->n_requested > 0) {
@@ -1040,6 +1151,7 @@ int alloc_adopt(Allocator *a, const AllocRequest *req, const u128 *addrs, size_t
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;
+        svc_hash_ports(a, s);
         r = check_addrs(a, s, addrs, n_addrs, sorted, &pool, ret);
         if (r != ALLOC_OK)
                 return r;
@@ -1070,8 +1182,9 @@ size_t alloc_users(const Allocator *a, u128 addr, const char **keys, size_t max)
         const Use *u = use_find(a, addr);
         if (!u)
                 return 0;
-        for (size_t i = 0; i < u->n_users && i < max; i++)
-                keys[i] = u->users[i]->key;
+        size_t i = 0;
+        for (const Svc *s = u->head; s && i < max; s = use_next(s, u))
+                keys[i++] = s->key;
         return u->n_users;
 }
 
@@ -1271,6 +1384,7 @@ int allocator_rebuild(const Allocator *old, const PoolSet *pools, Allocator **re
                 r = svc_dup(&s, o);
                 if (r < 0)
                         goto fail;
+                svc_hash_ports(a, s);
                 res.reason[0] = 0;
                 AllocError e = check_addrs(a, s, o->addrs, o->n_addrs, addrs, &pool, &res);
                 if (e == ALLOC_OK) {

@@ -9,6 +9,7 @@
 #include "foreign.h"
 #include "packet.h"
 #include "probe.h"
+#include "util/htable.h"
 #include "util/log.h"
 
 /* The daemon's probe is shorter than RFC 5227's defaults (1-7 s): a Service waiting for
@@ -40,8 +41,9 @@
 
 typedef struct Entry Entry;
 struct Entry {
+        HNode h; /* Announcer.by_addr; first member */
         Announcer *owner;
-        Entry *next;
+        Entry *next, *prev; /* Announcer.entries */
         u128 addr;
         AnnState state;
         bool vet_only;          /* probe, do not add */
@@ -75,6 +77,8 @@ struct Announcer {
         AnnouncerCallbacks cb;
         void *userdata;
         Entry *entries;
+        HTable by_addr; /* the entries by address: find() is O(1) */
+        HKey hkey;
         ClaimHub *claims;     /* one listening socket per interface and family */
         ForeignCache foreign; /* address and route dumps of this loop iteration */
         int send_fd;          /* one send-only packet socket for every burst */
@@ -160,16 +164,24 @@ static uint64_t backoff(unsigned attempts, uint64_t first, uint64_t max)
         return MIN(d, max);
 }
 
+static uint64_t hash_addr(const Announcer *a, u128 addr)
+{
+        return ht_hash(&a->hkey, &addr, sizeof(addr));
+}
+
+/* The entry of addr; *prevp (if given) is the link that points at it in a->entries. */
 static Entry *find(const Announcer *a, u128 addr, Entry ***prevp)
 {
-        Entry **pp = (Entry **)&a->entries;
+        uint64_t h = hash_addr(a, addr);
 
-        for (; *pp; pp = &(*pp)->next)
-                if ((*pp)->addr == addr) {
-                        if (prevp)
-                                *prevp = pp;
-                        return *pp;
-                }
+        for (HNode *n = ht_chain(&a->by_addr, h); n; n = n->next) {
+                Entry *e = (Entry *)n;
+                if (n->hash != h || e->addr != addr)
+                        continue;
+                if (prevp)
+                        *prevp = e->prev ? &e->prev->next : (Entry **)&a->entries;
+                return e;
+        }
         return NULL;
 }
 
@@ -516,7 +528,11 @@ static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool v
         if (ifname)
                 snprintf(e->hint, sizeof(e->hint), "%s", ifname);
         e->next = a->entries;
+        if (e->next)
+                e->next->prev = e;
         a->entries = e;
+        e->h.hash = hash_addr(a, addr);
+        ht_insert(&a->by_addr, &e->h);
         run(e, probe);
         return 0;
 }
@@ -635,6 +651,9 @@ static void entry_remove(Announcer *a, Entry *e, Entry **prevp)
                                  e->ifname);
         }
         *prevp = e->next;
+        if (e->next)
+                e->next->prev = e->prev;
+        ht_remove(&a->by_addr, &e->h);
         entry_free(e);
 }
 
@@ -816,7 +835,9 @@ int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSetti
         a->cb = *cb;
         a->userdata = userdata;
         a->send_fd = packet_send_socket_open(); /* on failure each burst opens its own */
-        if (claim_hub_new(&a->claims, e, 0) < 0) {
+        if (ht_key_init(&a->hkey) < 0 || ht_init(&a->by_addr, 64) < 0 ||
+            claim_hub_new(&a->claims, e, 0) < 0) {
+                ht_done(&a->by_addr);
                 closep(&a->send_fd);
                 sd_event_unref(a->event);
                 free(a);
@@ -836,6 +857,7 @@ Announcer *announcer_free(Announcer *a)
                 a->entries = e->next;
                 entry_free(e);
         }
+        ht_done(&a->by_addr);
         claim_hub_free(a->claims);
         closep(&a->send_fd);
         free(a->interface);

@@ -57,9 +57,14 @@ typedef struct Handover {
  * handover_linger_done()). */
 #define HANDOVER_LINGER_USEC (50 * 1000ULL)
 
+/* A set of addresses: addrs[0..n) in no particular order, and an open-addressing index
+ * into them (slot = position + 1, 0 = empty) so that has/add/remove are O(1) on average.
+ * A set filled directly (addrset_collect_cb) has no index and is searched linearly. */
 typedef struct AddrSet {
         u128 *addrs;
         size_t n, cap;
+        uint32_t *index;
+        size_t n_index; /* a power of two, at least twice n; 0 = no index */
 } AddrSet;
 
 typedef struct Client {
@@ -146,6 +151,9 @@ void handover_forget(Manager *m, u128 addr);
 bool addrset_has(const AddrSet *d, u128 a);
 int addrset_add(AddrSet *d, u128 a);
 bool addrset_remove(AddrSet *d, u128 a);
+/* Empties the set (keeps its memory); addrset_done() frees it. */
+void addrset_clear(AddrSet *d);
+void addrset_done(AddrSet *d);
 /* announcer_foreach() callback: appends addr to the AddrSet userdata while it has room
  * (cap is the room). */
 void addrset_collect_cb(u128 addr, const char *ifname, void *userdata);

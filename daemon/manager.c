@@ -477,7 +477,7 @@ static void stop_progress(Manager *m)
                         announcer_unwant(m->announcer, owned.addrs[i]);
                         handover_forget(m, owned.addrs[i]);
                 }
-        free(owned.addrs);
+        addrset_done(&owned);
         manager_publish_owned(m);
         if (announcer_count(m->announcer, ANN_OWNED) == 0) {
                 /* the peers hold them now: the next start takes them back only once it
@@ -705,12 +705,12 @@ Manager *manager_free(Manager *m)
         cluster_free(m->cluster);
         sd_event_source_disable_unref(m->handover_timer);
         sd_event_source_disable_unref(m->claim_timer);
-        free(m->claimed.addrs);
+        addrset_done(&m->claimed);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->save_source);
         sd_event_source_disable_unref(m->save_timer);
         free(m->handovers);
-        free(m->contested.addrs);
+        addrset_done(&m->contested);
         nl_monitor_free(m->monitor);
         netlink_free(m->nl);
         sd_event_source_disable_unref(m->reconcile_source);

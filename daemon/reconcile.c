@@ -12,6 +12,7 @@
 
 #include "foreign.h"
 #include "manager-private.h"
+#include "util/htable.h"
 #include "util/log.h"
 
 static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr, AllocRequest *r,
@@ -95,8 +96,48 @@ bool restored_owned(Manager *m, u128 addr)
         return false;
 }
 
+/* SipHash under one random key per process: addresses in a Service's request are chosen
+ * by users, so they must not be able to make probe runs long. */
+static uint64_t addrset_hash(u128 a)
+{
+        static HKey key;
+        static bool have_key;
+
+        if (!have_key)
+                have_key = ht_key_init(&key) >= 0; /* without it: a fixed key, still correct */
+        return ht_hash(&key, &a, sizeof(a));
+}
+
+/* The index slot holding a, or the empty slot where it would go (linear probing). */
+static size_t addrset_slot(const AddrSet *d, u128 a)
+{
+        size_t mask = d->n_index - 1;
+
+        for (size_t i = addrset_hash(a) & mask;; i = (i + 1) & mask)
+                if (d->index[i] == 0 || d->addrs[d->index[i] - 1] == a)
+                        return i;
+}
+
+/* Rebuilds the index for at least `want` addresses; false when memory is short (the set
+ * then has no index and is searched linearly, as before). */
+static bool addrset_reindex(AddrSet *d, size_t want)
+{
+        size_t nb = 16;
+
+        while (nb < 2 * want)
+                nb *= 2;
+        free(d->index);
+        d->index = want < UINT32_MAX ? calloc(nb, sizeof(*d->index)) : NULL;
+        d->n_index = d->index ? nb : 0;
+        for (size_t i = 0; d->index && i < d->n; i++)
+                d->index[addrset_slot(d, d->addrs[i])] = (uint32_t)(i + 1);
+        return d->index;
+}
+
 bool addrset_has(const AddrSet *d, u128 a)
 {
+        if (d->n_index)
+                return d->index[addrset_slot(d, a)] != 0;
         for (size_t i = 0; i < d->n; i++)
                 if (d->addrs[i] == a)
                         return true;
@@ -110,17 +151,66 @@ int addrset_add(AddrSet *d, u128 a)
         if (GROW(d->addrs, d->cap, d->n + 1) < 0)
                 return -ENOMEM;
         d->addrs[d->n++] = a;
+        if (d->n_index < 2 * d->n)
+                (void)addrset_reindex(d, d->cap);
+        else
+                d->index[addrset_slot(d, a)] = (uint32_t)d->n;
         return 0;
+}
+
+/* Empties index slot i, moving later entries of its probe run back (no tombstones). */
+static void addrset_unslot(AddrSet *d, size_t i)
+{
+        size_t mask = d->n_index - 1;
+
+        for (size_t j = (i + 1) & mask; d->index[j]; j = (j + 1) & mask) {
+                size_t k = addrset_hash(d->addrs[d->index[j] - 1]) & mask;
+                /* an entry whose home lies cyclically in (i, j] stays */
+                if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                        continue;
+                d->index[i] = d->index[j];
+                i = j;
+        }
+        d->index[i] = 0;
 }
 
 bool addrset_remove(AddrSet *d, u128 a)
 {
-        for (size_t i = 0; i < d->n; i++)
-                if (d->addrs[i] == a) {
-                        d->addrs[i] = d->addrs[--d->n];
-                        return true;
-                }
-        return false;
+        size_t i;
+
+        if (!d->n_index) {
+                for (i = 0; i < d->n && d->addrs[i] != a; i++)
+                        ;
+        } else {
+                size_t s = addrset_slot(d, a);
+                if (!d->index[s])
+                        return false;
+                i = d->index[s] - 1;
+                addrset_unslot(d, s);
+        }
+        if (i >= d->n)
+                return false;
+        if (i != d->n - 1) { /* the last one takes its place */
+                if (d->n_index)
+                        d->index[addrset_slot(d, d->addrs[d->n - 1])] = (uint32_t)(i + 1);
+                d->addrs[i] = d->addrs[d->n - 1];
+        }
+        d->n--;
+        return true;
+}
+
+void addrset_clear(AddrSet *d)
+{
+        d->n = 0;
+        if (d->n_index)
+                memset(d->index, 0, d->n_index * sizeof(*d->index));
+}
+
+void addrset_done(AddrSet *d)
+{
+        free(d->addrs);
+        free(d->index);
+        *d = (AddrSet){0};
 }
 
 uint64_t manager_now(Manager *m)
@@ -465,7 +555,7 @@ void addrset_collect_cb(u128 addr, const char *ifname, void *userdata)
 void manager_publish_owned(Manager *m)
 {
         size_t n = announcer_count(m->announcer, ANN_OWNED);
-        AddrSet l = {calloc(n + 1, sizeof(u128)), 0, n};
+        AddrSet l = {.addrs = calloc(n + 1, sizeof(u128)), .cap = n};
 
         if (!l.addrs)
                 return (void)log_oom();
@@ -531,8 +621,8 @@ int manager_reconcile(sd_event_source *source, void *userdata)
          * them is heard again, what they hold has just been dropped above */
         if (cluster_peers_alive(m->cluster) == peers_count(cluster_peers(m->cluster)))
                 announcer_release_quiet(m->announcer);
-        free(want.addrs);
-        free(drop.addrs);
+        addrset_done(&want);
+        addrset_done(&drop);
         manager_publish_owned(m);
         manager_schedule_save(m);
         manager_update_status(m);
@@ -626,6 +716,6 @@ int manager_on_claim_timer(sd_event_source *source, uint64_t usec, void *userdat
                 if (cluster_peer_holds(m->cluster, addr))
                         addrset_add(&m->contested, addr);
         }
-        m->claimed.n = 0;
+        addrset_clear(&m->claimed);
         return 0;
 }

@@ -48,7 +48,7 @@ static const char *holder_of(Manager *m, u128 addr)
 static char *reply_status(Manager *m, const json_t *id)
 {
         size_t n_owned = announcer_count(m->announcer, ANN_OWNED), alloc = 0, failed = 0;
-        AddrSet owned = {calloc(n_owned + 1, sizeof(u128)), 0, n_owned};
+        AddrSet owned = {.addrs = calloc(n_owned + 1, sizeof(u128)), .cap = n_owned};
         char *t = NULL;
 
         for (size_t i = 0; i < m->n_svcs; i++) {

@@ -500,6 +500,139 @@ static void sharing(void)
         tset_free(s);
 }
 
+/* A sharer request on key k with the given TCP ports (0-terminated), at addr if non-zero. */
+static int sharer(Allocator *a, const char *key, const char *k, u128 addr, AllocResult *res,
+                  const uint16_t *ports)
+{
+        TReq t;
+        treq_init(&t, key);
+        t.r.sharing_key = k;
+        for (size_t i = 0; ports[i]; i++)
+                treq_port(&t, IPPROTO_TCP, ports[i]);
+        if (addr) {
+                t.r.requested[0] = addr;
+                t.r.n_requested = 1;
+        }
+        return svc(a, &t, res);
+}
+
+/* The (protocol, port) set of a shared address follows its users through re-commits
+ * (every reconcile re-commits each Service: it moves to the end of the users) and
+ * releases; a clash names the earliest user, as it always has. */
+static void sharing_ports(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+        AllocResult res;
+        const char *users[8];
+
+        tset_add(s, "p",
+                 (const char *[]){"192.0.2.20-192.0.2.21", "2001:db8::20-2001:db8::21", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator for port sets");
+        is_int(sharer(a, "demo/a", "k", 0, &res, (const uint16_t[]){80, 53, 0}), 0, "a");
+        u128 x = res.addrs[0];
+        is_int(sharer(a, "demo/b", "k", 0, &res, (const uint16_t[]){443, 0}), 0, "b");
+        ok(res.addrs[0] == x, "b shares a's address");
+        is_int(sharer(a, "demo/c", "k", 0, &res, (const uint16_t[]){8443, 0}), 0, "c");
+        ok(res.addrs[0] == x, "c too");
+
+        /* d's first clashing port is b's, but a came first */
+        is_int(sharer(a, "demo/d", "k", x, &res, (const uint16_t[]){443, 80, 0}),
+               ALLOC_E_PORT_CLASH, "d clashes with a and b");
+        is_str(res.reason, "port TCP/80 on 192.0.2.20 is already used by demo/a",
+               "the earliest user is named");
+
+        is_int(sharer(a, "demo/a", "k", 0, &res, (const uint16_t[]){80, 53, 0}), 0,
+               "a re-committed");
+        is_int(alloc_users(a, x, users, 8), 3, "three users");
+        ok(strcmp(users[0], "demo/b") == 0 && strcmp(users[1], "demo/c") == 0 &&
+               strcmp(users[2], "demo/a") == 0,
+           "a moved to the end");
+        is_int(sharer(a, "demo/d", "k", x, &res, (const uint16_t[]){443, 80, 0}),
+               ALLOC_E_PORT_CLASH, "d clashes again");
+        is_str(res.reason, "port TCP/443 on 192.0.2.20 is already used by demo/b",
+               "now b is the earliest");
+
+        is_int(sharer(a, "demo/b", "k", 0, &res, (const uint16_t[]){444, 0}), 0,
+               "b re-committed with another port");
+        ok(res.addrs[0] == x, "b keeps the address");
+        is_int(sharer(a, "demo/d", "k", x, &res, (const uint16_t[]){443, 80, 0}),
+               ALLOC_E_PORT_CLASH, "d still clashes with a");
+        is_str(res.reason, "port TCP/80 on 192.0.2.20 is already used by demo/a",
+               "443 was given up by b");
+        is_int(sharer(a, "demo/e", "k", x, &res, (const uint16_t[]){444, 0}), ALLOC_E_PORT_CLASH,
+               "b's new port is taken");
+        is_str(res.reason, "port TCP/444 on 192.0.2.20 is already used by demo/b", "by b");
+
+        is_int(alloc_release(a, "demo/a"), 1, "release a");
+        is_int(sharer(a, "demo/d", "k", x, &res, (const uint16_t[]){443, 80, 0}), 0,
+               "a's port is free again");
+        is_int(sharer(a, "demo/e", "k", x, &res, (const uint16_t[]){53, 0}), 0,
+               "and its other port");
+        is_int(sharer(a, "demo/f", "k", x, &res, (const uint16_t[]){80, 0}), ALLOC_E_PORT_CLASH,
+               "80 is d's now");
+        is_str(res.reason, "port TCP/80 on 192.0.2.20 is already used by demo/d", "by d");
+
+        /* a Service listing one port twice: given up once, on release */
+        is_int(sharer(a, "demo/g", "k", x, &res, (const uint16_t[]){9000, 9000, 0}), 0,
+               "a port listed twice");
+        is_int(sharer(a, "demo/g", "k", x, &res, (const uint16_t[]){9000, 9000, 0}), 0,
+               "re-committed");
+        is_int(sharer(a, "demo/h", "k", x, &res, (const uint16_t[]){9000, 0}), ALLOC_E_PORT_CLASH,
+               "held");
+        is_int(alloc_release(a, "demo/g"), 1, "release g");
+        is_int(sharer(a, "demo/h", "k", x, &res, (const uint16_t[]){9000, 0}), 0,
+               "free after the release");
+
+        /* the Service itself is not counted among the others */
+        is_int(alloc_users(a, x, users, 8), 5, "c, b, d, e, h");
+        is_int(sharer(a, "demo/b", NULL, x, &res, (const uint16_t[]){444, 0}), ALLOC_E_IN_USE,
+               "b without its sharing key");
+        is_str(res.reason,
+               "192.0.2.20 is already in use by demo/c and 3 other Services (this Service has "
+               "no sharing key)",
+               "b is not one of the others");
+
+        /* dual stack: one Service on two shared addresses */
+        TReq t;
+        treq_init(&t, "demo/v1");
+        treq_families(&t, ALLOC_REQUIRE_DUAL_STACK, AF_INET, AF_INET6);
+        t.r.sharing_key = "dual";
+        treq_port(&t, IPPROTO_TCP, 80);
+        is_int(svc(a, &t, &res), 0, "dual-stack sharer");
+        u128 y4 = res.addrs[0], y6 = res.addrs[1];
+        ok(y4 != x && res.n_addrs == 2, "on the other IPv4 address and an IPv6 one");
+        treq_init(&t, "demo/v2");
+        treq_families(&t, ALLOC_REQUIRE_DUAL_STACK, AF_INET, AF_INET6);
+        t.r.sharing_key = "dual";
+        treq_port(&t, IPPROTO_TCP, 81);
+        is_int(svc(a, &t, &res), 0, "second dual-stack sharer");
+        ok(res.addrs[0] == y4 && res.addrs[1] == y6, "shares both");
+        treq_init(&t, "demo/v1");
+        treq_families(&t, ALLOC_REQUIRE_DUAL_STACK, AF_INET, AF_INET6);
+        t.r.sharing_key = "dual";
+        treq_port(&t, IPPROTO_TCP, 82);
+        is_int(svc(a, &t, &res), 0, "first re-committed with port 82");
+        is_int(alloc_users(a, y6, users, 8), 2, "two on the IPv6 address");
+        ok(strcmp(users[0], "demo/v2") == 0 && strcmp(users[1], "demo/v1") == 0, "in order");
+        treq_init(&t, "demo/v3");
+        treq_families(&t, ALLOC_SINGLE_STACK, AF_INET6, 0);
+        t.r.sharing_key = "dual";
+        treq_port(&t, IPPROTO_TCP, 82);
+        t.r.requested[0] = y6;
+        t.r.n_requested = 1;
+        is_int(svc(a, &t, &res), ALLOC_E_PORT_CLASH, "82 on the IPv6 address");
+        is_str(res.reason, "port TCP/82 on 2001:db8::20 is already used by demo/v1", "by v1");
+        t.ports[0].port = 80;
+        is_int(svc(a, &t, &res), 0, "80 was given up there");
+        is_int(alloc_release(a, "demo/v1"), 1, "release v1");
+        is_int(alloc_users(a, y4, users, 8), 1, "v2 alone on IPv4");
+        is_int(alloc_users(a, y6, users, 8), 2, "v2 and v3 on IPv6");
+
+        allocator_free(a);
+        tset_free(s);
+}
+
 /* ---- randomized run against a naive model ---- */
 
 static unsigned long long rng;
@@ -1061,6 +1194,7 @@ int main(void)
         dual_stack();
         sharing();
         excluded();
+        sharing_ports();
         rng = 0x20261124ULL;
         printf("# randomized seed 0x%llx\n", rng);
         randomized(20000);
