@@ -53,6 +53,16 @@ typedef struct Handover {
         uint64_t listed; /* when its heartbeat first listed the address (0: not yet) */
 } Handover;
 
+/* A peer that owns an address by rendezvous hashing but does not hold it (it cannot: a
+ * refusal, no interface or no route for that family, a failed add): since when this node
+ * has seen it so. Past STANDIN_GRACE the next node in rank stands in for it. */
+typedef struct Unheld {
+        u128 addr;
+        char *node;
+        uint64_t since;
+        bool seen; /* marker during manager_reconcile */
+} Unheld;
+
 /* How long a node keeps an address after its new owner says it holds it (see
  * handover_linger_done()). */
 #define HANDOVER_LINGER_USEC (50 * 1000ULL)
@@ -96,6 +106,10 @@ struct Manager {
         uint64_t last_save_usec; /* CLOCK_MONOTONIC; 0 = not yet */
         Handover *handovers;
         size_t n_handovers, cap_handovers;
+        Unheld *unheld;
+        size_t n_unheld, cap_unheld;
+        bool *standin_live; /* scratch: the view's live flags less the owners not holding */
+        size_t cap_standin_live;
         AddrSet contested; /* owned here and also claimed by a peer */
         AddrSet claimed;   /* claimed by another MAC: defend unless a peer takes it over */
         sd_event_source *claim_timer;

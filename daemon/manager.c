@@ -710,6 +710,10 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->save_source);
         sd_event_source_disable_unref(m->save_timer);
         free(m->handovers);
+        for (size_t i = 0; i < m->n_unheld; i++)
+                free(m->unheld[i].node);
+        free(m->unheld);
+        free(m->standin_live);
         addrset_done(&m->contested);
         nl_monitor_free(m->monitor);
         netlink_free(m->nl);

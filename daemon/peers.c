@@ -915,7 +915,8 @@ bool peer_holds(const PeerInfo *pi, u128 addr)
                 else
                         hi = mid;
         }
-        return false;
+        /* a truncated list holds the lowest addresses: one above them may be held too */
+        return pi->owned_truncated && (pi->n_owned == 0 || addr > pi->owned[pi->n_owned - 1]);
 }
 
 void peers_drop_counts(const Peers *p, uint64_t out[static _HB_DROP_MAX])

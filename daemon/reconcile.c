@@ -269,10 +269,11 @@ bool handover_linger_done(Manager *m, u128 addr)
 }
 
 /* Make before break: whether this node may let go of addr, whose owner is now node o of
- * the cluster view (-1: nobody may announce it). */
+ * the cluster view (-1: nobody may announce it). It keeps the address until the owner
+ * holds it: an owner that cannot take it is replaced by a stand-in after STANDIN_GRACE
+ * (effective_owner()), and if that is this node, it keeps the address for good. */
 static bool handover_done(Manager *m, u128 addr, ssize_t o)
 {
-        uint64_t now = manager_now(m), limit = (uint64_t)m->conf->dead_after_ms * 1000;
         bool created;
         Handover *h;
 
@@ -288,10 +289,82 @@ static bool handover_done(Manager *m, u128 addr, ssize_t o)
                 log_info("%s: node %s owns it now; keeping it until that node holds it",
                          addr_format(addr, buf), cluster_view(m->cluster)->names[o]);
         }
-        if (now >= h->since + limit)
-                return true;
-        arm_handover_timer(m, h->since + limit);
         return false;
+}
+
+static uint64_t standin_grace(Manager *m)
+{
+        return (2 * (uint64_t)m->conf->dead_after_ms + 1000) * 1000;
+}
+
+/* Since when peer `node` owns addr without holding it (recorded now when new). */
+static uint64_t unheld_since(Manager *m, u128 addr, const char *node)
+{
+        for (size_t i = 0; i < m->n_unheld; i++)
+                if (m->unheld[i].addr == addr && strcmp(m->unheld[i].node, node) == 0) {
+                        m->unheld[i].seen = true;
+                        return m->unheld[i].since;
+                }
+        uint64_t now = manager_now(m);
+        char *copy = strdup(node);
+        if (!copy || GROW(m->unheld, m->cap_unheld, m->n_unheld + 1) < 0) {
+                free(copy);
+                return now;
+        }
+        m->unheld[m->n_unheld++] = (Unheld){addr, copy, now, true};
+        return now;
+}
+
+/* Forgets the records no reconcile step asked for (owners that hold now, addresses gone). */
+static void unheld_prune(Manager *m)
+{
+        for (size_t i = 0; i < m->n_unheld;)
+                if (!m->unheld[i].seen) {
+                        free(m->unheld[i].node);
+                        m->unheld[i] = m->unheld[--m->n_unheld];
+                } else
+                        m->unheld[i++].seen = false;
+}
+
+/*
+ * The node that announces addr: its owner by rendezvous hashing, unless that is a peer
+ * that has owned it for STANDIN_GRACE without holding it (it cannot: another host answers
+ * its probe, it has no interface or route for the address, adding failed). Then the next
+ * live eligible node in rank stands in, as every node computes alike; the owner takes
+ * the address back, make before break, once it can. *standin: o is such a stand-in.
+ */
+static ssize_t effective_owner(Manager *m, u128 addr, size_t pool, const Service *s,
+                               const OwnerView *v, bool *standin)
+{
+        const PoolSet *ps = allocator_pools(m->alloc);
+        ssize_t o = address_owner(ps, pool, m->model, s, addr, v);
+        uint64_t now = manager_now(m), grace = standin_grace(m);
+        OwnerView w = *v;
+        char buf[ADDR_STR_MAX];
+
+        *standin = false;
+        for (size_t k = 0; o > 0 && k < v->n; k++) {
+                if (cluster_node_holds(m->cluster, (size_t)o, addr))
+                        break;
+                uint64_t since = unheld_since(m, addr, v->names[o]);
+                if (now < since + grace) {
+                        arm_handover_timer(m, since + grace);
+                        break;
+                }
+                if (!*standin) {
+                        if (GROW(m->standin_live, m->cap_standin_live, v->n) < 0)
+                                break;
+                        memcpy(m->standin_live, v->live, v->n * sizeof(bool));
+                        w.live = m->standin_live;
+                }
+                log_debug("%s: owner %s has not held it for %" PRIu64
+                          " ms; the next node stands in",
+                          addr_format(addr, buf), v->names[o], (now - since) / 1000);
+                m->standin_live[o] = false;
+                *standin = true;
+                o = address_owner(ps, pool, m->model, s, addr, &w);
+        }
+        return o;
 }
 
 void handover_forget(Manager *m, u128 addr)
@@ -326,7 +399,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
         const OwnerView *v = cluster_view(m->cluster);
         const char *iface = pool_interface(m, pool);
         AnnState st = _ANN_STATE_INVALID;
-        bool has = announcer_has(m->announcer, addr, &st, NULL);
+        bool has = announcer_has(m->announcer, addr, &st, NULL), standin;
         ssize_t o;
 
         *ret_owner = NULL;
@@ -339,15 +412,16 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 }
                 return false;
         }
-        o = address_owner(allocator_pools(m->alloc), pool, m->model, s, addr, v);
+        o = effective_owner(m, addr, pool, s, v, &standin);
         *ret_owner = o >= 0 ? v->names[o] : NULL;
         if (o == 0) {
                 addrset_add(want, addr);
                 handover_forget(m, addr);
                 /* probe only what nobody announced yet: not an address this node held
-                 * before, nor one a peer says it holds (a handover, not a conflict) */
+                 * before, nor one a peer says it holds (a handover, not a conflict); a
+                 * stand-in probes what nobody holds (the owner may have seen a conflict) */
                 announcer_want(m->announcer, addr, iface,
-                               (fresh || !s) && !restored_owned(m, addr) &&
+                               (fresh || !s || standin) && !restored_owned(m, addr) &&
                                    !cluster_peer_holds(m->cluster, addr));
                 contest(m, addr);
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
@@ -617,6 +691,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                 handover_forget(m, drop.addrs[i]);
                 addrset_remove(&m->contested, drop.addrs[i]);
         }
+        unheld_prune(m);
         /* what was taken while a link was down waits for the peers: once every one of
          * them is heard again, what they hold has just been dropped above */
         if (cluster_peers_alive(m->cluster) == peers_count(cluster_peers(m->cluster)))
@@ -698,8 +773,8 @@ static bool owned_here(Manager *m, u128 addr)
                 if (m->handovers[i].addr == addr)
                         return false;
         const Service *s = alloc_users(m->alloc, addr, &key, 1) > 0 ? service_by_key(m, key) : NULL;
-        return address_owner(allocator_pools(m->alloc), pool, m->model, s, addr,
-                             cluster_view(m->cluster)) == 0;
+        bool standin;
+        return effective_owner(m, addr, pool, s, cluster_view(m->cluster), &standin) == 0;
 }
 
 int manager_on_claim_timer(sd_event_source *source, uint64_t usec, void *userdata)

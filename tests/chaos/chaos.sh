@@ -193,6 +193,10 @@ while ((SECONDS < end)); do
                 rnd 10 30
                 sleep "$((RND / 10)).$((RND % 10))"
                 lan_exec "$n" ip link set eth0 up
+                # an administrative down flushes the host's own IPv6 addresses (Linux,
+                # keep_addr_on_down = 0); its network manager puts them back on up, as
+                # lan_setup made them: without its /64 the node has no IPv6 route at all
+                lan_exec "$n" ip -6 addr replace "$(lan_ip6 "$n")/64" dev eth0 nodad
                 ;;
         partition)
                 lan_link "$n" down
