@@ -743,10 +743,16 @@ void manager_service_changed(Manager *m, const char *key)
 
 /* Another host claims an address this node announces. It may be a peer taking it over
  * (a returning owner announces first and lists it in its next heartbeat, a moment later),
- * so the claim is judged after CLAIM_GRACE_USEC: the owner then answers at once (clients
+ * so the claim is judged after claim_grace() (two heartbeat intervals, 30-250 ms: the
+ * returning node's heartbeat, sent right after its announcement, has arrived by then even
+ * on a loaded machine): the owner then answers at once (clients
  * that followed the claim come back); a node letting the address go to its new owner, or
  * leaving, does not fight the owner it hands over to. */
-#define CLAIM_GRACE_USEC (30 * 1000ULL)
+static uint64_t claim_grace(Manager *m)
+{
+        uint64_t g = 2 * (uint64_t)m->conf->heartbeat_interval_ms * 1000;
+        return MIN(MAX(g, 30 * 1000ULL), 250 * 1000ULL);
+}
 
 void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata)
 {
@@ -757,7 +763,7 @@ void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata)
                 return;
         if (sd_event_source_get_enabled(m->claim_timer, NULL) > 0)
                 return;
-        t = manager_now(m) + CLAIM_GRACE_USEC;
+        t = manager_now(m) + claim_grace(m);
         (void)sd_event_source_set_time(m->claim_timer, t);
         (void)sd_event_source_set_enabled(m->claim_timer, SD_EVENT_ONESHOT);
 }

@@ -77,12 +77,13 @@ tap_ok "node1 keeps $a2" host_has_addr node1 "$a2"
 # The defence, judged by a host with a neighbour cache: the observer talks to $a2 (entry
 # for node1), the client claims $a2 (the observer's entry follows it), node1 answers at
 # once and the observer's entry is node1's again.
+sleep 1 # past the defence interval of the claims above
 lan_exec observer sysctl -qw net.ipv4.conf.eth0.arp_accept=1
 lan_exec observer ping -c1 -W1 "$a2" >/dev/null
 tap_is "$(neigh_mac "$a2")" "$MAC1" "the observer's neighbour cache maps $a2 to node1"
 lan_capture_start sw1 "$tmp/defend.pcap"
 lan_exec client "$NET_TOOL" announce eth0 "$a2" 1 0 >/dev/null
-sleep 0.5
+sleep 0.7 # two heartbeat intervals of grace, then the defence
 lan_capture_stop
 garp2="ether src $MAC1 and arp and arp[14:4] = 0x$(printf '%02x' ${a2//./ })"
 tap_ok "node1 defends $a2 on the wire after the claim" [ "$(lan_capture_count "$tmp/defend.pcap" "$garp2")" -ge 1 ]
