@@ -63,10 +63,6 @@ typedef struct Unheld {
         bool seen; /* marker during manager_reconcile */
 } Unheld;
 
-/* How long a node keeps an address after its new owner says it holds it (see
- * handover_linger_done()). */
-#define HANDOVER_LINGER_USEC (50 * 1000ULL)
-
 /* A set of addresses: addrs[0..n) in no particular order, and an open-addressing index
  * into them (slot = position + 1, 0 = empty) so that has/add/remove are O(1) on average.
  * A set filled directly (addrset_collect_cb) has no index and is searched linearly. */

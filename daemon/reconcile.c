@@ -248,10 +248,16 @@ static Handover *handover_get(Manager *m, u128 addr, bool *created)
 
 /* The new owner lists addr in its heartbeats: it has added the address and sent its first
  * announcement, so new requests go there. This node still answers what is already on its
- * way here (a request queued for a service that has not replied yet would be lost with
- * the address) for HANDOVER_LINGER_USEC more; the new owner announces again when this
- * node stops listing it (the contested rule), for a client that resolved the address
- * here meanwhile. Returns whether the linger is over. */
+ * way here (a request queued for a service that has not replied yet, or a short TCP
+ * exchange under way, would be lost with the address) for handover_linger() more: 50 ms,
+ * at most dead_after_ms (two nodes answer ARP meanwhile). The new owner announces again
+ * when this node stops listing it (the contested rule), for a client that resolved the
+ * address here meanwhile. Returns whether the linger is over. */
+static uint64_t handover_linger(Manager *m)
+{
+        return MIN(50 * 1000ULL, (uint64_t)m->conf->dead_after_ms * 1000);
+}
+
 bool handover_linger_done(Manager *m, u128 addr)
 {
         uint64_t now = manager_now(m);
@@ -262,9 +268,9 @@ bool handover_linger_done(Manager *m, u128 addr)
                 return true;
         if (h->listed == 0)
                 h->listed = now;
-        if (now >= h->listed + HANDOVER_LINGER_USEC)
+        if (now >= h->listed + handover_linger(m))
                 return true;
-        arm_handover_timer(m, h->listed + HANDOVER_LINGER_USEC);
+        arm_handover_timer(m, h->listed + handover_linger(m));
         return false;
 }
 
