@@ -749,7 +749,7 @@ void manager_service_changed(Manager *m, const char *key)
 
 /* Another host claims an address this node announces. It may be a peer taking it over
  * (a returning owner announces first and lists it in its next heartbeat, a moment later),
- * so the claim is judged after claim_grace() (two heartbeat intervals, 30-250 ms: the
+ * so the claim is judged after claim_grace() (two heartbeat intervals, 100-250 ms: the
  * returning node's heartbeat, sent right after its announcement, has arrived by then even
  * on a loaded machine): the owner then answers at once (clients
  * that followed the claim come back); a node letting the address go to its new owner, or
@@ -757,7 +757,7 @@ void manager_service_changed(Manager *m, const char *key)
 static uint64_t claim_grace(Manager *m)
 {
         uint64_t g = 2 * (uint64_t)m->conf->heartbeat_interval_ms * 1000;
-        return MIN(MAX(g, 30 * 1000ULL), 250 * 1000ULL);
+        return MIN(MAX(g, 100 * 1000ULL), 250 * 1000ULL);
 }
 
 void manager_on_claimed(u128 addr, const uint8_t *mac, void *userdata)
