@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * informer: list + watch cache of one kind (see informer.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "informer.h"
+#include "translate.h"
+#include "util/log.h"
+#include "watch.h"
+
+#define LIST_PAGE 500
+#define LIST_TIMEOUT_MS (60 * 1000)
+#define BACKOFF_MIN_USEC (800 * 1000ULL)
+#define BACKOFF_MAX_USEC (30 * 1000 * 1000ULL)
+#define WATCH_HEALTHY_USEC (60 * 1000 * 1000ULL)
+
+struct Informer {
+        sd_event *event;
+        Kube *kube;
+        ObjKind kind;
+        char *lb_class;
+        InformerCallbacks cb;
+        void *userdata;
+        InformerState state;
+        json_t *cache;   /* key -> translated object */
+        json_t *pending; /* the LIST being gathered */
+        char *rv;        /* the version the next watch starts from */
+        char *cont;      /* continue token of the next page */
+        KubeRequest *req;
+        WatchParser *parser;
+        sd_event_source *timer;
+        uint64_t backoff_usec, watch_started;
+        uint64_t watch_events;
+        bool relist; /* the running watch saw 410 Gone */
+        bool synced;
+        unsigned n_lists, n_watches;
+        char *last_error; /* logged once until it changes or clears */
+};
+
+static const char *const state_table[_INFORMER_STATE_MAX] = {
+        [INFORMER_IDLE] = "idle",
+        [INFORMER_LISTING] = "listing",
+        [INFORMER_WATCHING] = "watching",
+        [INFORMER_BACKOFF] = "backoff",
+};
+
+const char *informer_state_to_string(InformerState s)
+{
+        return s >= 0 && s < _INFORMER_STATE_MAX ? state_table[s] : NULL;
+}
+
+static const char *kind_name(const Informer *inf)
+{
+        return obj_kind_to_string(inf->kind);
+}
+
+static void set_state(Informer *inf, InformerState s)
+{
+        if (inf->state == s)
+                return;
+        log_debug("informer %s: %s -> %s", kind_name(inf), informer_state_to_string(inf->state),
+                  informer_state_to_string(s));
+        inf->state = s;
+}
+
+static uint64_t now_usec(Informer *inf)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(inf->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static void list_page(Informer *inf);
+static void watch_start(Informer *inf);
+
+/* An error: said once (until the text changes or things work again), then retried after
+ * the backoff; what to retry depends on whether a list has completed. */
+static void fail(Informer *inf, const char *what, long status, int error, const char *detail)
+{
+        _cleanup_free_ char *text = NULL;
+        uint64_t jittered;
+
+        if (status)
+                (void)asprintf(&text, "%s: HTTP %ld%s%s", what, status, detail && *detail ? ": " : "",
+                               detail ? detail : "");
+        else
+                (void)asprintf(&text, "%s: %s%s%s", what, strerror(-error), detail && *detail ? ": " : "",
+                               detail ? detail : "");
+        if (text && (!inf->last_error || strcmp(inf->last_error, text) != 0)) {
+                log_warning("informer %s: %s; retrying with backoff", kind_name(inf), text);
+                free(inf->last_error);
+                inf->last_error = TAKE_PTR(text);
+        }
+        inf->backoff_usec = inf->backoff_usec ? MIN(inf->backoff_usec * 2, BACKOFF_MAX_USEC)
+                                              : BACKOFF_MIN_USEC;
+        /* full jitter between 1x and 2x, as client-go's wait.Jitter(d, 1.0) */
+        jittered = inf->backoff_usec + (uint64_t)((double)random() / RAND_MAX * (double)inf->backoff_usec);
+        set_state(inf, INFORMER_BACKOFF);
+        (void)sd_event_source_set_time(inf->timer, now_usec(inf) + jittered);
+        (void)sd_event_source_set_enabled(inf->timer, SD_EVENT_ONESHOT);
+}
+
+static void recovered(Informer *inf)
+{
+        if (inf->last_error) {
+                log_info("informer %s: working again (after: %s)", kind_name(inf), inf->last_error);
+                inf->last_error = mfree(inf->last_error);
+        }
+}
+
+static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Informer *inf = userdata;
+
+        if (inf->synced && inf->rv)
+                watch_start(inf);
+        else
+                list_page(inf);
+        return 0;
+}
+
+static char *status_message(const char *body, size_t len)
+{
+        WatchStatus st = {0};
+        char *m = NULL;
+
+        if (len && watch_parse_status(body, len, &st, NULL) >= 0 && st.message)
+                m = strdup(st.message);
+        watch_status_clear(&st);
+        return m;
+}
+
+/* Translates and files raw under its key in table; malformed objects are skipped with a
+ * warning (the API server would not have stored them; never a reason to stop). */
+static json_t *file_object(Informer *inf, json_t *table, const json_t *raw, char key[static OBJ_KEY_MAX])
+{
+        json_t *t = NULL;
+        int r;
+
+        r = translate_object(inf->kind, raw, inf->lb_class, &t);
+        if (r >= 0)
+                r = translate_object_key(inf->kind, t, key);
+        if (r < 0) {
+                log_warning("informer %s: skipping an object without usable metadata: %s",
+                            kind_name(inf), strerror(-r));
+                json_decref(t);
+                return NULL;
+        }
+        if (json_object_set_new(table, key, t) < 0)
+                return NULL;
+        return t;
+}
+
+static void list_done(KubeRequest *req, long status, const char *body, size_t len, int error,
+                      void *userdata)
+{
+        Informer *inf = userdata;
+        WatchList list = {0};
+        WatchError werr = {0};
+        _cleanup_free_ char *msg = NULL;
+        char key[OBJ_KEY_MAX];
+        size_t i;
+        json_t *item;
+
+        inf->req = NULL;
+        if (status == 410 && inf->cont) {
+                /* the continue token expired: the list starts again from its first page */
+                log_info("informer %s: list continuation expired, listing again", kind_name(inf));
+                inf->cont = mfree(inf->cont);
+                inf->pending = (json_decref(inf->pending), NULL);
+                list_page(inf);
+                return;
+        }
+        if (error < 0 || status != 200) {
+                msg = error < 0 ? strdup(kube_request_error(req)) : status_message(body, len);
+                inf->cont = mfree(inf->cont);
+                inf->pending = (json_decref(inf->pending), NULL);
+                return fail(inf, "list", error < 0 ? 0 : status, error < 0 ? error : -EPROTO, msg);
+        }
+        if (watch_parse_list(body, len, &list, &werr) < 0) {
+                inf->cont = mfree(inf->cont);
+                inf->pending = (json_decref(inf->pending), NULL);
+                return fail(inf, "list", 0, -EBADMSG, werr.detail);
+        }
+        if (!inf->pending)
+                inf->pending = json_object();
+        json_array_foreach(list.items, i, item)
+                (void)file_object(inf, inf->pending, item, key);
+        free(inf->cont);
+        inf->cont = TAKE_PTR(list.continue_token);
+        if (inf->cont) {
+                watch_list_clear(&list);
+                list_page(inf);
+                return;
+        }
+        free(inf->rv);
+        inf->rv = TAKE_PTR(list.resource_version);
+        watch_list_clear(&list);
+        json_decref(inf->cache);
+        inf->cache = TAKE_PTR(inf->pending);
+        inf->synced = true;
+        inf->n_lists++;
+        recovered(inf);
+        log_debug("informer %s: listed %zu at resourceVersion %s", kind_name(inf),
+                  json_object_size(inf->cache), inf->rv);
+        if (inf->cb.listed)
+                inf->cb.listed(inf, inf->userdata);
+        watch_start(inf);
+}
+
+static void list_page(Informer *inf)
+{
+        _cleanup_free_ char *path = NULL, *cont = NULL;
+        int r;
+
+        if (inf->cont && !(cont = kube_escape(inf->cont)))
+                return fail(inf, "list", 0, -ENOMEM, NULL);
+        if (asprintf(&path, "%s?limit=%d%s%s", translate_kind_path(inf->kind), LIST_PAGE,
+                     cont ? "&continue=" : "", cont ? cont : "") < 0)
+                return fail(inf, "list", 0, -ENOMEM, NULL);
+        set_state(inf, INFORMER_LISTING);
+        r = kube_request(inf->kube, &inf->req, "GET", path, NULL, NULL, LIST_TIMEOUT_MS, NULL,
+                         list_done, inf);
+        if (r < 0)
+                fail(inf, "list", 0, r, NULL);
+}
+
+static int on_event(const WatchEvent *ev, void *userdata)
+{
+        Informer *inf = userdata;
+        char key[OBJ_KEY_MAX];
+        json_t *t;
+
+        inf->watch_events++;
+        switch (ev->type) {
+        case WATCH_ADDED:
+        case WATCH_MODIFIED:
+                t = file_object(inf, inf->cache, ev->object, key);
+                if (t && inf->cb.upserted)
+                        inf->cb.upserted(inf, t, inf->userdata);
+                break;
+        case WATCH_DELETED: {
+                _cleanup_(json_decrefp) json_t *gone = json_object();
+                t = gone ? file_object(inf, gone, ev->object, key) : NULL;
+                if (t) {
+                        (void)json_object_del(inf->cache, key);
+                        if (inf->cb.deleted)
+                                inf->cb.deleted(inf, t, inf->userdata);
+                }
+                break;
+        }
+        case WATCH_BOOKMARK:
+                break;
+        case WATCH_ERROR:
+                if (ev->status.code == 410) {
+                        log_info("informer %s: resourceVersion %s is gone (%s), listing again",
+                                 kind_name(inf), inf->rv ? inf->rv : "?",
+                                 ev->status.message ? ev->status.message : "410");
+                        inf->relist = true;
+                } else
+                        log_warning("informer %s: watch error %d %s: %s", kind_name(inf),
+                                    ev->status.code, ev->status.reason ? ev->status.reason : "",
+                                    ev->status.message ? ev->status.message : "");
+                return -ECANCELED;
+        default:
+                return 0;
+        }
+        if (ev->resource_version && ev->type != WATCH_ERROR) {
+                char *v = strdup(ev->resource_version);
+                if (v) {
+                        free(inf->rv);
+                        inf->rv = v;
+                }
+        }
+        return 0;
+}
+
+static int watch_data(KubeRequest *req, const char *buf, size_t len, void *userdata)
+{
+        Informer *inf = userdata;
+        int r = watch_parser_feed(inf->parser, buf, len, on_event, inf);
+
+        if (r == -EINVAL)
+                log_warning("informer %s: bad watch stream: %s", kind_name(inf),
+                            watch_parser_error(inf->parser)->detail);
+        return r < 0 ? r : 0;
+}
+
+static void watch_done(KubeRequest *req, long status, const char *body, size_t len, int error,
+                       void *userdata)
+{
+        Informer *inf = userdata;
+        _cleanup_free_ char *msg = NULL;
+        bool healthy = inf->watch_events > 0 || now_usec(inf) - inf->watch_started >= WATCH_HEALTHY_USEC;
+
+        inf->req = NULL;
+        if (error == 0 && watch_parser_finish(inf->parser) < 0)
+                log_warning("informer %s: watch ended inside an event: %s", kind_name(inf),
+                            watch_parser_error(inf->parser)->detail);
+        if (inf->relist || status == 410) {
+                inf->relist = false;
+                inf->backoff_usec = 0;
+                list_page(inf);
+                return;
+        }
+        if (status == 200 && (error == 0 || error == -ECONNRESET) && healthy) {
+                /* the server's timeoutSeconds, or a connection that worked for a while */
+                inf->backoff_usec = 0;
+                recovered(inf);
+                watch_start(inf);
+                return;
+        }
+        if (error < 0 && error != -ECANCELED)
+                msg = strdup(kube_request_error(req));
+        else if (status != 200)
+                msg = status_message(body, len);
+        fail(inf, "watch", error < 0 ? 0 : status, error < 0 ? error : -EPROTO, msg);
+}
+
+static void watch_start(Informer *inf)
+{
+        _cleanup_free_ char *path = NULL, *rv = NULL;
+        unsigned timeout = 300 + (unsigned)(random() % 301); /* 5-10 min, as client-go */
+        int r;
+
+        if (!(rv = kube_escape(inf->rv)) ||
+            asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
+                     translate_kind_path(inf->kind), rv, timeout) < 0)
+                return fail(inf, "watch", 0, -ENOMEM, NULL);
+        watch_parser_reset(inf->parser);
+        inf->watch_events = 0;
+        inf->watch_started = now_usec(inf);
+        inf->relist = false;
+        set_state(inf, INFORMER_WATCHING);
+        r = kube_request(inf->kube, &inf->req, "GET", path, NULL, NULL, 0, watch_data, watch_done, inf);
+        if (r < 0)
+                return fail(inf, "watch", 0, r, NULL);
+        inf->n_watches++;
+}
+
+int informer_new(Informer **ret, sd_event *e, Kube *kube, ObjKind kind, const char *lb_class,
+                 const InformerCallbacks *cb, void *userdata)
+{
+        _cleanup_(informer_freep) Informer *inf = calloc(1, sizeof(Informer));
+        int r;
+
+        if (!inf)
+                return -ENOMEM;
+        inf->event = sd_event_ref(e);
+        inf->kube = kube;
+        inf->kind = kind;
+        inf->cb = *cb;
+        inf->userdata = userdata;
+        inf->cache = json_object();
+        if (!inf->cache || (lb_class && !(inf->lb_class = strdup(lb_class))))
+                return -ENOMEM;
+        r = watch_parser_new(&inf->parser, 0);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(e, &inf->timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, timer_fired, inf);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_enabled(inf->timer, SD_EVENT_OFF);
+        *ret = TAKE_PTR(inf);
+        return 0;
+}
+
+Informer *informer_free(Informer *inf)
+{
+        if (!inf)
+                return NULL;
+        kube_request_cancel(inf->req);
+        sd_event_source_disable_unref(inf->timer);
+        sd_event_unref(inf->event);
+        watch_parser_free(inf->parser);
+        json_decref(inf->cache);
+        json_decref(inf->pending);
+        free(inf->lb_class);
+        free(inf->rv);
+        free(inf->cont);
+        free(inf->last_error);
+        free(inf);
+        return NULL;
+}
+
+int informer_start(Informer *inf)
+{
+        if (inf->state == INFORMER_IDLE)
+                list_page(inf);
+        return 0;
+}
+
+ObjKind informer_kind(const Informer *inf)
+{
+        return inf->kind;
+}
+
+InformerState informer_state(const Informer *inf)
+{
+        return inf->state;
+}
+
+bool informer_has_synced(const Informer *inf)
+{
+        return inf->synced;
+}
+
+json_t *informer_items(const Informer *inf)
+{
+        json_t *a = json_array(), *v;
+        const char *k;
+
+        if (!a)
+                return NULL;
+        json_object_foreach(inf->cache, k, v)
+                if (json_array_append(a, v) < 0)
+                        return (json_decref(a), NULL);
+        return a;
+}
+
+const json_t *informer_get(const Informer *inf, const char *key)
+{
+        return json_object_get(inf->cache, key);
+}
+
+int informer_store(Informer *inf, const json_t *raw)
+{
+        char key[OBJ_KEY_MAX];
+        return file_object(inf, inf->cache, raw, key) ? 0 : -EINVAL;
+}
+
+unsigned informer_lists(const Informer *inf)
+{
+        return inf->n_lists;
+}
+
+unsigned informer_watches(const Informer *inf)
+{
+        return inf->n_watches;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * informer: the bridge's cache of one kind of Kubernetes object, kept current by list and
+ * watch, as client-go's reflector does:
+ *   - LIST, paginated (limit + continue), into a fresh cache that replaces the old one
+ *     in one step when the last page arrived (`listed`);
+ *   - then WATCH from the list's resourceVersion with allowWatchBookmarks and a random
+ *     timeoutSeconds of 5-10 min; every event advances the version, bookmarks included;
+ *   - a watch that ends (the server's timeout, a dropped connection) resumes from the
+ *     last version; 410 Gone (HTTP status or an ERROR event: the version was compacted
+ *     away) means a new LIST; an expired continue token restarts the LIST from the first
+ *     page;
+ *   - errors back off exponentially with jitter (0.8 s doubling to 30 s, as client-go),
+ *     reset once a watch has delivered events or lasted a minute.
+ * Objects are kept translated (translate.h: only what mlbd reads), keyed as mlbd keys
+ * them. State changes are logged once each, not once per retry.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "kube.h"
+#include "model.h"
+
+typedef enum InformerState {
+        INFORMER_IDLE,
+        INFORMER_LISTING,
+        INFORMER_WATCHING,
+        INFORMER_BACKOFF,
+        _INFORMER_STATE_MAX,
+        _INFORMER_STATE_INVALID = -EINVAL,
+} InformerState;
+
+const char *informer_state_to_string(InformerState s);
+
+typedef struct Informer Informer;
+
+typedef struct InformerCallbacks {
+        /* a complete LIST replaced the cache (first list, or a re-list) */
+        void (*listed)(Informer *inf, void *userdata);
+        /* an ADDED or MODIFIED event: obj is the cached, translated object (borrowed) */
+        void (*upserted)(Informer *inf, const json_t *obj, void *userdata);
+        /* a DELETED event: obj is the translated last state (borrowed) */
+        void (*deleted)(Informer *inf, const json_t *obj, void *userdata);
+} InformerCallbacks;
+
+int informer_new(Informer **ret, sd_event *e, Kube *kube, ObjKind kind, const char *lb_class,
+                 const InformerCallbacks *cb, void *userdata);
+Informer *informer_free(Informer *inf);
+DEFINE_FREEP(Informer, informer_free)
+
+int informer_start(Informer *inf);
+ObjKind informer_kind(const Informer *inf);
+InformerState informer_state(const Informer *inf);
+/* A LIST has completed at least once. */
+bool informer_has_synced(const Informer *inf);
+/* The cached objects as a new JSON array (a new reference; the objects are shared). */
+json_t *informer_items(const Informer *inf);
+/* The cached object of key ("ns/name" or "name"), borrowed; NULL when absent. */
+const json_t *informer_get(const Informer *inf, const char *key);
+/* Replaces the cached object of its key (the bridge's own write's answer), borrowed. */
+int informer_store(Informer *inf, const json_t *raw);
+/* Counters for logs and tests. */
+unsigned informer_lists(const Informer *inf);
+unsigned informer_watches(const Informer *inf);

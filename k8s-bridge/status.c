@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * status: Service status and Events, written by the leader (see status.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "events.h"
+#include "status.h"
+#include "translate.h"
+#include "util/log.h"
+
+#define WRITE_ATTEMPTS 8
+#define RETRY_MIN_USEC (500 * 1000ULL)
+#define RETRY_MAX_USEC (30 * 1000 * 1000ULL)
+#define WRITE_TIMEOUT_MS (15 * 1000)
+
+typedef struct Want Want;
+struct Want {
+        StatusWriter *writer;
+        char *key;  /* namespace/name */
+        char *uid;  /* the Service's uid as mlbd saw it */
+        json_t *addrs; /* array of address strings the status should show */
+        char *why;  /* "allocated" or the release: what the Event says */
+        KubeRequest *req;
+        sd_event_source *retry;
+        unsigned attempts;
+        uint64_t backoff;
+        bool again; /* changed while a request was in flight */
+        Want *next;
+};
+
+struct StatusWriter {
+        sd_event *event;
+        Kube *kube;
+        Informer *services;
+        EventRecorder *events;
+        bool leader;
+        Want *wants;
+        json_t *announcers; /* "key address" -> node last reported in an Event */
+        struct EventSend *event_sends[64]; /* Events in flight */
+        unsigned writes, conflicts;
+};
+
+static void want_kick(Want *w);
+static int retry_fired(sd_event_source *src, uint64_t usec, void *userdata);
+
+static uint64_t mono_now(StatusWriter *s)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static uint64_t wall_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static Want *want_free(Want *w)
+{
+        if (!w)
+                return NULL;
+        kube_request_cancel(w->req);
+        sd_event_source_disable_unref(w->retry);
+        json_decref(w->addrs);
+        free(w->key);
+        free(w->uid);
+        free(w->why);
+        free(w);
+        return NULL;
+}
+
+static void want_drop(Want *w)
+{
+        StatusWriter *s = w->writer;
+        for (Want **p = &s->wants; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        want_free(w);
+}
+
+static Want *want_find(StatusWriter *s, const char *key)
+{
+        for (Want *w = s->wants; w; w = w->next)
+                if (strcmp(w->key, key) == 0)
+                        return w;
+        return NULL;
+}
+
+/* ---- Events ------------------------------------------------------------------------ */
+
+typedef struct EventSend {
+        StatusWriter *writer;
+        EventAction action;
+        KubeRequest *req;
+        unsigned slot;
+} EventSend;
+
+static void event_send_free(EventSend *es)
+{
+        es->writer->event_sends[es->slot] = NULL;
+        event_action_done(&es->action);
+        free(es);
+}
+
+static void event_send(StatusWriter *s, EventAction *a);
+
+static void event_done(KubeRequest *req, long status, const char *body, size_t len, int error,
+                       void *userdata)
+{
+        EventSend *es = userdata;
+        StatusWriter *s = es->writer;
+        EventAction retry = {0};
+
+        es->req = NULL;
+        if (error < 0 || status < 200 || status >= 300)
+                log_debug("event %s %s: HTTP %ld %s", es->action.method, es->action.path, status,
+                          error < 0 ? kube_request_error(req) : "");
+        if (events_handle_response(s->events, &es->action, error < 0 ? 0 : status, &retry) ==
+            EVENTS_RETRY_CREATE)
+                event_send(s, &retry);
+        event_action_done(&retry);
+        event_send_free(es);
+}
+
+/* Sends a (and takes its contents). */
+static void event_send(StatusWriter *s, EventAction *a)
+{
+        EventSend *es;
+        unsigned slot;
+
+        if (a->kind == EVENT_ACTION_SKIP)
+                return;
+        for (slot = 0; slot < ELEMENTSOF(s->event_sends) && s->event_sends[slot]; slot++)
+                ;
+        if (slot == ELEMENTSOF(s->event_sends)) {
+                log_debug("too many Events in flight; dropping %s", a->name);
+                return;
+        }
+        es = calloc(1, sizeof(EventSend));
+        if (!es)
+                return (void)log_oom();
+        es->writer = s;
+        es->slot = slot;
+        es->action = *a;
+        memset(a, 0, sizeof(*a));
+        s->event_sends[slot] = es;
+        if (kube_request(s->kube, &es->req, es->action.method, es->action.path,
+                         es->action.content_type, es->action.body, WRITE_TIMEOUT_MS, NULL,
+                         event_done, es) < 0)
+                event_send_free(es);
+}
+
+static void event_record(StatusWriter *s, const char *key, const char *uid, EventType type,
+                         const char *reason, const char *message)
+{
+        _cleanup_free_ char *ns = strdup(key);
+        char *name = ns ? strchr(ns, '/') : NULL;
+        EventAction a = {0};
+        EventObjectRef ref;
+
+        if (!s->leader || !name)
+                return;
+        *name++ = 0;
+        ref = events_service_ref(ns, name, uid, NULL);
+        if (events_record(s->events, &ref, type, reason, message, mono_now(s), wall_now(), &a) < 0) {
+                log_debug("event %s for %s not recorded", reason, key);
+                return event_action_done(&a);
+        }
+        event_send(s, &a);
+        event_action_done(&a);
+}
+
+/* ---- status writes ------------------------------------------------------------------ */
+
+static char *addrs_text(const json_t *addrs)
+{
+        return json_dumps(addrs, JSON_COMPACT);
+}
+
+static size_t addrs_vector(const json_t *addrs, const char **v, size_t max)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < json_array_size(addrs) && n < max; i++)
+                if (json_is_string(json_array_get(addrs, i)))
+                        v[n++] = json_string_value(json_array_get(addrs, i));
+        return n;
+}
+
+static void want_retry_later(Want *w)
+{
+        StatusWriter *s = w->writer;
+
+        w->backoff = w->backoff ? MIN(w->backoff * 2, RETRY_MAX_USEC) : RETRY_MIN_USEC;
+        if (!w->retry) {
+                if (sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                                      retry_fired, w) < 0)
+                        return;
+        }
+        (void)sd_event_source_set_time(w->retry, mono_now(s) + w->backoff);
+        (void)sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
+}
+
+static void get_done(KubeRequest *req, long status, const char *body, size_t len, int error,
+                     void *userdata)
+{
+        Want *w = userdata;
+        json_t *svc;
+
+        w->req = NULL;
+        if (error == 0 && status == 200 && (svc = json_loadb(body, len, 0, NULL))) {
+                (void)informer_store(w->writer->services, svc);
+                json_decref(svc);
+                want_kick(w);
+        } else if (status == 404)
+                want_drop(w);
+        else
+                want_retry_later(w);
+}
+
+static void patch_done(KubeRequest *req, long status, const char *body, size_t len, int error,
+                       void *userdata)
+{
+        Want *w = userdata;
+        StatusWriter *s = w->writer;
+        _cleanup_free_ char *path = NULL, *ns = NULL;
+        json_t *svc;
+
+        w->req = NULL;
+        if (error == 0 && status == 200) {
+                _cleanup_free_ char *text = addrs_text(w->addrs);
+                if ((svc = json_loadb(body, len, 0, NULL))) {
+                        (void)informer_store(s->services, svc);
+                        json_decref(svc);
+                }
+                log_info("%s: status.loadBalancer.ingress = %s", w->key, text ? text : "?");
+                if (json_array_size(w->addrs) > 0) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "Assigned IP %s", text ? text : "") >= 0)
+                                event_record(s, w->key, w->uid, EVENT_TYPE_NORMAL,
+                                             EVENT_REASON_IP_ALLOCATED, m);
+                } else
+                        event_record(s, w->key, w->uid, EVENT_TYPE_NORMAL,
+                                     EVENT_REASON_CLEAR_ASSIGNMENT, w->why ? w->why : "released");
+                if (w->again) {
+                        w->again = false;
+                        return want_kick(w);
+                }
+                return want_drop(w);
+        }
+        if (status == 409 && w->attempts < WRITE_ATTEMPTS) {
+                /* our version is stale: read the Service again, then reconsider */
+                s->conflicts++;
+                ns = strdup(w->key);
+                char *name = ns ? strchr(ns, '/') : NULL;
+                if (!name)
+                        return want_drop(w);
+                *name++ = 0;
+                if (asprintf(&path, "/api/v1/namespaces/%s/services/%s", ns, name) < 0 ||
+                    kube_request(s->kube, &w->req, "GET", path, NULL, NULL, WRITE_TIMEOUT_MS, NULL,
+                                 get_done, w) < 0)
+                        want_retry_later(w);
+                return;
+        }
+        if (status == 404 || status == 422) {
+                /* gone, or re-created under the same name (another uid): not ours to write */
+                log_info("%s: not writing its status (HTTP %ld: deleted or re-created)", w->key, status);
+                return want_drop(w);
+        }
+        log_warning("%s: status write failed: %s", w->key,
+                    error < 0 ? kube_request_error(req) : "unexpected HTTP status");
+        if (status)
+                log_debug("%s: HTTP %ld: %.*s", w->key, status, (int)MIN(len, 512), body);
+        want_retry_later(w);
+}
+
+/* Writes the wanted addresses if the cached Service does not show them already. */
+static void want_kick(Want *w)
+{
+        StatusWriter *s = w->writer;
+        _cleanup_free_ char *path = NULL, *body = NULL, *ns = NULL;
+        _cleanup_(json_decrefp) json_t *patch = NULL;
+        const char *v[16];
+        const json_t *svc;
+        const char *uid, *rv;
+        size_t n;
+        char *name;
+
+        if (!s->leader)
+                return want_drop(w);
+        if (w->req) {
+                w->again = true;
+                return;
+        }
+        svc = informer_get(s->services, w->key);
+        uid = svc ? translate_object_uid(svc) : NULL;
+        if (!svc || !uid || (w->uid && strcmp(uid, w->uid) != 0))
+                return want_drop(w); /* deleted or re-created: mlbd tells us about the new one */
+        n = addrs_vector(w->addrs, v, ELEMENTSOF(v));
+        if (translate_ingress_equal(svc, v, n))
+                return want_drop(w); /* shows it already: nothing to write */
+        rv = translate_object_resource_version(svc);
+        if (translate_status_patch(v, n, &patch) < 0 ||
+            json_object_set_new(patch, "metadata",
+                                json_pack("{s:s, s:s?}", "uid", uid, "resourceVersion", rv)) < 0 ||
+            !(body = json_dumps(patch, JSON_COMPACT)))
+                return (void)log_oom();
+        ns = strdup(w->key);
+        name = ns ? strchr(ns, '/') : NULL;
+        if (!name)
+                return want_drop(w);
+        *name++ = 0;
+        if (asprintf(&path, "/api/v1/namespaces/%s/services/%s/status", ns, name) < 0)
+                return (void)log_oom();
+        w->attempts++;
+        s->writes++;
+        if (kube_request(s->kube, &w->req, "PATCH", path, "application/merge-patch+json", body,
+                         WRITE_TIMEOUT_MS, NULL, patch_done, w) < 0)
+                want_retry_later(w);
+}
+
+static int retry_fired(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        want_kick(userdata);
+        return 0;
+}
+
+static Want *want_get(StatusWriter *s, const char *key, const char *uid)
+{
+        Want *w = want_find(s, key);
+
+        if (!w) {
+                w = calloc(1, sizeof(Want));
+                if (!w || !(w->key = strdup(key)) || !(w->addrs = json_array())) {
+                        want_free(w);
+                        return NULL;
+                }
+                w->writer = s;
+                w->next = s->wants;
+                s->wants = w;
+        }
+        if (uid && (!w->uid || strcmp(w->uid, uid) != 0)) {
+                free(w->uid);
+                w->uid = strdup(uid);
+        }
+        w->attempts = 0;
+        w->backoff = 0;
+        return w;
+}
+
+static void want_set(Want *w, json_t *addrs, const char *why)
+{
+        json_decref(w->addrs);
+        w->addrs = addrs;
+        free(w->why);
+        w->why = why ? strdup(why) : NULL;
+        if (!w->retry && sd_event_add_time(w->writer->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX,
+                                           1000, retry_fired, w) >= 0)
+                (void)sd_event_source_set_enabled(w->retry, SD_EVENT_OFF);
+        want_kick(w);
+}
+
+/* The addresses the status shows now (cached), or the wanted ones if a write is pending. */
+static json_t *current_addrs(StatusWriter *s, const char *key)
+{
+        const Want *w = want_find(s, key);
+        const json_t *svc, *ing, *e;
+        json_t *a;
+        size_t i;
+
+        if (w)
+                return json_deep_copy(w->addrs);
+        a = json_array();
+        svc = informer_get(s->services, key);
+        ing = json_object_get(json_object_get(json_object_get(svc, "status"), "loadBalancer"), "ingress");
+        json_array_foreach(ing, i, e)
+                if (a && json_is_string(json_object_get(e, "ip")))
+                        json_array_append(a, json_object_get(e, "ip"));
+        return a;
+}
+
+void status_writer_notification(StatusWriter *s, const char *op, const json_t *msg)
+{
+        const char *key = json_string_value(json_object_get(msg, "service"));
+        const char *uid = json_string_value(json_object_get(msg, "uid"));
+        _cleanup_free_ char *m = NULL;
+        Want *w;
+
+        if (!s->leader || !key || !strchr(key, '/'))
+                return;
+        if (strcmp(op, "allocated") == 0) {
+                json_t *addrs = json_object_get(msg, "addresses");
+                if (!json_is_array(addrs) || !(w = want_get(s, key, uid)))
+                        return;
+                want_set(w, json_deep_copy(addrs), NULL);
+        } else if (strcmp(op, "released") == 0) {
+                const json_t *gone = json_object_get(msg, "addresses"), *g;
+                json_t *now = current_addrs(s, key), *keep = json_array();
+                size_t i, j;
+                json_t *e;
+                _cleanup_free_ char *text = addrs_text(gone);
+
+                json_array_foreach(now, i, e) {
+                        bool released = false;
+                        json_array_foreach(gone, j, g)
+                                released |= json_equal(e, g);
+                        if (!released && keep)
+                                json_array_append(keep, e);
+                }
+                json_decref(now);
+                if (!keep || !(w = want_get(s, key, uid)))
+                        return (void)json_decref(keep);
+                if (asprintf(&m, "Released IP %s", text ? text : "") < 0)
+                        m = NULL;
+                want_set(w, keep, m);
+        } else if (strcmp(op, "node_assigned") == 0) {
+                const char *addr = json_string_value(json_object_get(msg, "address"));
+                const char *node = json_string_value(json_object_get(msg, "node"));
+                _cleanup_free_ char *k = NULL;
+
+                if (!addr || !node || asprintf(&k, "%s %s", key, addr) < 0)
+                        return;
+                const char *prev = json_string_value(json_object_get(s->announcers, k));
+                if (prev && strcmp(prev, node) == 0)
+                        return; /* said already */
+                json_object_set_new(s->announcers, k, json_string(node));
+                if (asprintf(&m, "announcing %s from node \"%s\" with protocol \"layer2\"", addr, node) >= 0)
+                        event_record(s, key, uid, EVENT_TYPE_NORMAL, EVENT_REASON_NODE_ASSIGNED, m);
+        } else if (strcmp(op, "allocation_failed") == 0) {
+                const char *reason = json_string_value(json_object_get(msg, "reason"));
+                if (asprintf(&m, "Failed to allocate IP for \"%s\": %s", key, reason ? reason : "?") >= 0)
+                        event_record(s, key, uid, EVENT_TYPE_WARNING, EVENT_REASON_ALLOCATION_FAILED, m);
+        }
+}
+
+void status_writer_service_changed(StatusWriter *s, const json_t *svc)
+{
+        char key[OBJ_KEY_MAX];
+        Want *w;
+
+        if (translate_object_key(OBJ_SERVICE, svc, key) < 0 || !(w = want_find(s, key)) || w->req)
+                return;
+        want_kick(w); /* a write waiting for a retry may be moot now */
+}
+
+void status_writer_set_leader(StatusWriter *s, bool leader)
+{
+        s->leader = leader;
+        if (leader)
+                return;
+        while (s->wants)
+                want_drop(s->wants);
+        for (size_t i = 0; i < ELEMENTSOF(s->event_sends); i++)
+                if (s->event_sends[i]) {
+                        kube_request_cancel(s->event_sends[i]->req);
+                        event_send_free(s->event_sends[i]);
+                }
+        json_object_clear(s->announcers);
+}
+
+int status_writer_new(StatusWriter **ret, sd_event *e, Kube *kube, Informer *services,
+                      const char *node)
+{
+        _cleanup_(status_writer_freep) StatusWriter *s = calloc(1, sizeof(StatusWriter));
+        EventsConfig ec;
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->kube = kube;
+        s->services = services;
+        if (!(s->announcers = json_object()))
+                return -ENOMEM;
+        events_config_default(&ec);
+        ec.host = node;
+        r = events_new(&s->events, &ec);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+StatusWriter *status_writer_free(StatusWriter *s)
+{
+        if (!s)
+                return NULL;
+        status_writer_set_leader(s, false);
+        events_free(s->events);
+        json_decref(s->announcers);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+unsigned status_writer_writes(const StatusWriter *s)
+{
+        return s->writes;
+}
+
+unsigned status_writer_conflicts(const StatusWriter *s)
+{
+        return s->conflicts;
+}
