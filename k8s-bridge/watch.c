@@ -265,19 +265,18 @@ static int deliver(WatchParser *p, const char *text, size_t n, WatchEventHandler
 {
         uint64_t number = p->n_events + 1, start = p->event_start;
         _cleanup_(watch_status_clear) WatchStatus status = {0};
-        json_t *j, *type, *object, *md, *rv;
+        json_t *type, *object, *md, *rv;
         json_error_t e;
         char why[256];
         int r;
 
-        j = json_loadb(text, n, 0, &e);
+        _cleanup_(json_decrefp) json_t *j = json_loadb(text, n, 0, &e);
         if (!j) {
                 if (json_error_code(&e) == json_error_out_of_memory)
                         return p->failed = -ENOMEM;
                 return fail(p, number, start + (uint64_t)MAX(e.position, 0), "bad JSON: %s",
                             e.text);
         }
-        _cleanup_(json_decrefp) json_t *owner = j;
 
         type = json_object_get(j, "type");
         if (!type)

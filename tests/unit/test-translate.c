@@ -139,40 +139,43 @@ static void test_sample(const char *name, ObjKind kind, const char *key, const c
         CtlError err = {0};
         void *full = NULL;
 
+        char label[128];
+        snprintf(label, sizeof(label), "%s%s%s", name, lb_class ? " --lb-class " : "",
+                 lb_class ? lb_class : "");
         snprintf(in, sizeof(in), "%s.json", name);
         snprintf(want_name, sizeof(want_name), "%s.ok.json", name);
         raw = load(in);
         want = load(want_name);
         if (!raw || !want) {
-                ok(false, "%s: sample data", name);
+                ok(false, "%s: sample data", label);
                 goto out;
         }
-        is_int(translate_object(kind, raw, lb_class, &got), 0, "%s: translates", name);
-        if (!ok(json_equal(got, want), "%s: only the fields mlbd reads (%s)", name, want_name)) {
+        is_int(translate_object(kind, raw, lb_class, &got), 0, "%s: translates", label);
+        if (!ok(json_equal(got, want), "%s: only the fields mlbd reads (%s)", label, want_name)) {
                 char *s = json_dumps(got, JSON_INDENT(2));
                 printf("# got %s\n", s);
                 free(s);
         }
         char *a = json_dumps(raw, JSON_COMPACT), *b = json_dumps(got, JSON_COMPACT);
-        ok(a && b && strlen(b) * 2 < strlen(a), "%s: %zu bytes instead of %zu", name,
+        ok(a && b && strlen(b) * 2 < strlen(a), "%s: %zu bytes instead of %zu", label,
            b ? strlen(b) : 0, a ? strlen(a) : 0);
         free(a);
         free(b);
 
-        is_int(translate_object_key(kind, raw, k), 0, "%s: has a key", name);
-        is_str(k, key, "%s: key", name);
+        is_int(translate_object_key(kind, raw, k), 0, "%s: has a key", label);
+        is_str(k, key, "%s: key", label);
 
         int r = decode_upsert(kind, got, &req, &err);
         if (!ok(r == 0 && req && req->op == CTL_OP_UPSERT && req->upsert.kind == kind &&
                     str_eq(((ObjMeta *)req->upsert.object)->key, key),
-                "%s: the daemon's decoder takes the translated upsert", name))
+                "%s: the daemon's decoder takes the translated upsert", label))
                 printf("#   r=%d %s\n", r, err.detail);
         ctl_error_clear(&err);
 
         /* the daemon sees the same in the full object as in the translation */
         r = ctl_object_from_json(kind, raw, "object", 1, &full, &err);
         ok(r == 0 && req && same_decoded(kind, full, req->upsert.object),
-           "%s: decoded the same as the full object", name);
+           "%s: decoded the same as the full object", label);
         ctl_error_clear(&err);
         obj_free(full);
 out:

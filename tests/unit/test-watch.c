@@ -123,7 +123,7 @@ static int feed_cut(WatchParser *p, const char *data, size_t len, const size_t *
         int r;
 
         for (size_t i = 0; i <= n_cuts; i++) {
-                size_t end = i < n_cuts ? cuts[i] : len;
+                size_t end = cuts && i < n_cuts ? cuts[i] : len;
                 r = watch_parser_feed(p, data + at, end - at, record, rec);
                 if (r < 0)
                         return r;
