@@ -156,6 +156,22 @@ tap_is "$(json_get "$got" 'j["bridge_connected"]')" True "and sees the bridge co
 tap_is "$(json_get "$(services)" '[s["name"] for s in j["services"]]')" "['web']" \
         "the re-sent sync restored the model (demo/huge skipped again)"
 
+# --- mlbd stopped (SIGSTOP): requests pile up; past the queue bound (64 MiB beyond the
+# last sync) the client drops the connection and, once mlbd runs again, resyncs ---
+kill -STOP "$DAEMON_PID"
+m=$(mark)
+for _ in $(seq 25); do send "sync $tmp/big.json"; done
+tap_ok "the queue bound is hit: the client gives up the connection" \
+        wait_after "$m" 'more than 67108864 beyond the last sync; reconnecting' 60
+tap_ok "and reports disconnected 2" wait_after "$m" '^disconnected 2$' 5
+kill -CONT "$DAEMON_PID"
+tap_ok "mlbd running again: connected 3" wait_after "$m" '^connected 3$' 15
+tap_diag "$(after "$m" | grep -v '^<7>' | uniq -c | head -20)"
+tap_ok "the resync (the 3000 from the cache) is taken whole" \
+        wait_after "$m" 'took sync part ([0-9]+)/\1: pending false.* 3000 services' 30
+services >"$tmp/services.json"
+tap_is "$(stdin_get 'len(j["services"])' <"$tmp/services.json")" 3000 "mlbd holds the 3000 again"
+
 m=$(mark)
 send "quit"
 for _ in $(seq 50); do kill -0 "$TOOL_PID" 2>/dev/null || break; sleep 0.1; done
