@@ -814,7 +814,16 @@ int ctl_client_sync(CtlClient *c, const json_t *services, const json_t *endpoint
                 return r;
         }
         log_debug("ctl-client: sync of %zu bytes in %zu parts", lines.bytes, lines.n);
-        /* The bound is on what waits beyond this sync. */
+        /* The bound is on what waits beyond this sync; checked for the whole of it first,
+         * so a sync is never queued in part. */
+        if (out_queued(c) > CTL_CLIENT_QUEUE_MAX) {
+                log_warning("ctl-client: %zu bytes wait for mlbd, more than %u; reconnecting "
+                            "for a full sync instead of queueing another",
+                            out_queued(c), CTL_CLIENT_QUEUE_MAX);
+                sync_lines_free(&lines);
+                client_reset(c);
+                return -ENOBUFS;
+        }
         c->sync_bytes = lines.bytes;
         unsigned serial = c->serial;
         for (size_t i = 0; i < lines.n && r >= 0; i++) {
