@@ -233,8 +233,8 @@ static bool dns_subdomain_valid(const char *s)
 
 int lease_config_validate(const LeaseConfig *c)
 {
-        if (!dns_subdomain_valid(c->namespace) || !dns_subdomain_valid(c->name) ||
-            !c->identity || !*c->identity)
+        if (!dns_subdomain_valid(c->namespace) || !dns_subdomain_valid(c->name) || !c->identity ||
+            !*c->identity)
                 return -EINVAL;
         if (c->retry_period_usec == 0 || c->renew_deadline_usec == 0 ||
             c->lease_duration_usec < LEASE_USEC_PER_SEC ||
@@ -366,7 +366,7 @@ static int record_to_spec(const LeaseRecord *r, json_t *spec)
         char a[LEASE_TIME_MAX], b[LEASE_TIME_MAX];
 
         if (json_object_set_new(spec, "holderIdentity", json_string(r->holder ? r->holder : "")) <
-                    0 ||
+                0 ||
             json_object_set_new(spec, "leaseDurationSeconds", json_integer(r->duration_sec)) < 0 ||
             json_object_set_new(spec, "acquireTime",
                                 json_string(lease_microtime_format(r->acquire_usec, a))) < 0 ||
@@ -379,17 +379,9 @@ static int record_to_spec(const LeaseRecord *r, json_t *spec)
 
 /* ---- the machine ---- */
 
-int lease_new(Lease **ret, const LeaseConfig *cfg)
+/* Fills a zeroed Lease; on failure the caller frees what was set. */
+static int lease_init(Lease *l, const LeaseConfig *cfg)
 {
-        _cleanup_(lease_freep) Lease *l = NULL;
-        int r;
-
-        r = lease_config_validate(cfg);
-        if (r < 0)
-                return r;
-        l = calloc(1, sizeof(*l));
-        if (!l)
-                return -ENOMEM;
         l->cfg = *cfg;
         l->namespace = strdup(cfg->namespace);
         l->name = strdup(cfg->name);
@@ -411,7 +403,26 @@ int lease_new(Lease **ret, const LeaseConfig *cfg)
         l->state = LEASE_STATE_INIT;
         l->plan = LEASE_REQUEST_GET;
         l->plan_at = 0;
-        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int lease_new(Lease **ret, const LeaseConfig *cfg)
+{
+        Lease *l;
+        int r;
+
+        r = lease_config_validate(cfg);
+        if (r < 0)
+                return r;
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        r = lease_init(l, cfg);
+        if (r < 0) {
+                lease_free(l);
+                return r;
+        }
+        *ret = l;
         return 0;
 }
 
@@ -565,7 +576,8 @@ static void lease_decide(Lease *l, uint64_t mono)
                 if (lease_holder_is_us(l))
                         lease_plan(l, LEASE_REQUEST_UPDATE, mono);
                 else
-                        lease_set_state(l, LEASE_STATE_STOPPED, "not the holder, nothing to release");
+                        lease_set_state(l, LEASE_STATE_STOPPED,
+                                        "not the holder, nothing to release");
                 return;
         }
         if (lease_holder_is_us(l) || !holder) {
@@ -664,8 +676,8 @@ int lease_next(Lease *l, uint64_t mono_usec, uint64_t wall_usec, LeaseAction *re
                 return 0;
         }
         if (l->state == LEASE_STATE_RELEASING && mono_usec >= l->release_until) {
-                log_warning("lease %s/%s: could not release it within %" PRIu64 " ms",
-                            l->namespace, l->name, l->cfg.renew_deadline_usec / 1000);
+                log_warning("lease %s/%s: could not release it within %" PRIu64 " ms", l->namespace,
+                            l->name, l->cfg.renew_deadline_usec / 1000);
                 lease_set_state(l, LEASE_STATE_STOPPED, "release timed out");
         }
         if (l->state == LEASE_STATE_STOPPED)
@@ -698,7 +710,9 @@ int lease_next(Lease *l, uint64_t mono_usec, uint64_t wall_usec, LeaseAction *re
                 return -ENOMEM;
         }
         ret->request = req;
-        ret->method = req == LEASE_REQUEST_GET ? "GET" : req == LEASE_REQUEST_CREATE ? "POST" : "PUT";
+        ret->method = req == LEASE_REQUEST_GET      ? "GET"
+                      : req == LEASE_REQUEST_CREATE ? "POST"
+                                                    : "PUT";
         if (req != LEASE_REQUEST_GET && l->state != LEASE_STATE_LEADER &&
             l->state != LEASE_STATE_RELEASING)
                 lease_set_state(l, LEASE_STATE_ACQUIRING,
@@ -822,8 +836,9 @@ static int lease_on_write(Lease *l, LeaseRequest req, LeaseRecord *written, uint
                 return 0;
         }
         if (status == 409) {
-                log_info("lease %s/%s: %s conflicted, another writer won the race; reading it again",
-                         l->namespace, l->name, lease_request_to_string(req));
+                log_info(
+                    "lease %s/%s: %s conflicted, another writer won the race; reading it again",
+                    l->namespace, l->name, lease_request_to_string(req));
                 if (l->state == LEASE_STATE_ACQUIRING)
                         lease_set_state(l, LEASE_STATE_STANDBY, "lost the race");
                 lease_plan(l, LEASE_REQUEST_GET, mono);
@@ -839,8 +854,7 @@ static int lease_on_write(Lease *l, LeaseRequest req, LeaseRecord *written, uint
         return 0;
 }
 
-int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char *body,
-                          size_t size)
+int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char *body, size_t size)
 {
         LeaseRecord written = l->pending_record;
         LeaseRequest req = l->pending;

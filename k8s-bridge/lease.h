@@ -57,9 +57,9 @@
 #define LEASE_JITTER_PERCENT_DEFAULT 120
 
 typedef struct LeaseConfig {
-        const char *namespace; /* --lease-namespace */
-        const char *name;      /* the Lease's name, e.g. "mlbd-bridge" */
-        const char *identity;  /* see lease_identity_new() */
+        const char *namespace;        /* --lease-namespace */
+        const char *name;             /* the Lease's name, e.g. "mlbd-bridge" */
+        const char *identity;         /* see lease_identity_new() */
         uint64_t lease_duration_usec; /* whole seconds: leaseDurationSeconds is an integer */
         uint64_t renew_deadline_usec;
         uint64_t retry_period_usec;
@@ -146,8 +146,7 @@ int lease_next(Lease *l, uint64_t mono_usec, uint64_t wall_usec, LeaseAction *re
  * failure, timeout; the HTTP layer should give up on a request after at most
  * renew_deadline) and the body (may be NULL). A body that does not parse on a 2xx counts
  * as a failure of that request. 0, or -EALREADY when no request is pending, -ENOMEM. */
-int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char *body,
-                          size_t size);
+int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char *body, size_t size);
 
 /* ReleaseOnCancel: stop leading now and, if we hold the lease, clear it
  * (holderIdentity "", leaseDurationSeconds 1) so a candidate takes over without waiting

@@ -68,12 +68,14 @@ static void server_touch(Server *s)
 {
         char rv[16];
         snprintf(rv, sizeof(rv), "%u", ++s->rv);
-        json_object_set_new(json_object_get(s->obj, "metadata"), "resourceVersion", json_string(rv));
+        json_object_set_new(json_object_get(s->obj, "metadata"), "resourceVersion",
+                            json_string(rv));
 }
 
 static const char *server_holder(const Server *s)
 {
-        return json_string_value(json_object_get(json_object_get(s->obj, "spec"), "holderIdentity"));
+        return json_string_value(
+            json_object_get(json_object_get(s->obj, "spec"), "holderIdentity"));
 }
 
 static json_int_t server_int(const Server *s, const char *key)
@@ -214,7 +216,8 @@ static void test_config(void)
         d = c;
         d.identity = "";
         is_int(lease_config_validate(&d), -EINVAL, "identity must not be empty");
-        ok(lease_identity_new(&id, "node1", 0xff) == 0 && strcmp(id, "node1_00000000000000ff") == 0,
+        int k = lease_identity_new(&id, "node1", 0xff);
+        ok(k == 0 && strcmp(id, "node1_00000000000000ff") == 0,
            "identity: node name + per-process random (got %s)", id ? id : "(null)");
         free(id);
         is_int(lease_identity_new(&id, "", 1), -EINVAL, "identity needs a node name");
@@ -268,17 +271,16 @@ static void test_acquire_renew(void)
         is_int(act.request, LEASE_REQUEST_UPDATE, "renew: update");
         is_str(act.method, "PUT", "  method PUT");
         json_t *j = json_loads(act.body, 0, NULL);
-        is_str(json_string_value(
-                   json_object_get(json_object_get(j, "metadata"), "resourceVersion")),
-               "1", "  carries the resourceVersion seen");
+        is_str(
+            json_string_value(json_object_get(json_object_get(j, "metadata"), "resourceVersion")),
+            "1", "  carries the resourceVersion seen");
         json_decref(j);
         st = server_do(&s, &act, &body);
         is_int(st, 200, "  server took it");
         lease_action_done(&act);
         lease_handle_response(a, 2200000, st, body, strlen(body));
         free(body);
-        is_str(server_str(&s, "acquireTime"), "2026-12-02T15:04:05.000000Z",
-               "  acquireTime kept");
+        is_str(server_str(&s, "acquireTime"), "2026-12-02T15:04:05.000000Z", "  acquireTime kept");
         is_str(server_str(&s, "renewTime"), lease_microtime_format(WALL0 + 2100000, buf),
                "  renewTime now");
         is_int(server_int(&s, "leaseTransitions"), 0, "  no transition");
@@ -338,8 +340,7 @@ static void test_other_holder(void)
         is_int(lease_get_state(b), LEASE_STATE_LEADER, "B took the expired lease");
         /* B saw A's last write at most one poll (<= 4.4 s) after it was made. */
         ok(t >= a_last_write + 15 * S && t <= a_last_write + 15 * S + 5 * S,
-           "  LeaseDuration after A's last renewal (%.1f s after)",
-           (double)(t - a_last_write) / S);
+           "  LeaseDuration after A's last renewal (%.1f s after)", (double)(t - a_last_write) / S);
         is_str(server_holder(&s), "b", "  holder b");
         is_int(server_int(&s, "leaseTransitions"), 1, "  leaseTransitions + 1");
         char buf[LEASE_TIME_MAX];
@@ -417,7 +418,8 @@ static void test_deadline_in_flight(void)
            "  leadership ends anyway");
         lease_handle_response(a, 11 * S, st, body, strlen(body));
         free(body);
-        ok(lease_is_leader(a, 11 * S), "the late answer of a renewal sent at 2 s counts until 12 s");
+        ok(lease_is_leader(a, 11 * S),
+           "the late answer of a renewal sent at 2 s counts until 12 s");
         ok(!lease_is_leader(a, 12 * S), "  not beyond");
 
         /* An answer later than RenewDeadline after its send does not make us leader. */
@@ -572,12 +574,14 @@ static void test_errors(void)
         is_int(lease_handle_response(a, 0, 500, "{}", 2), 0, "a 500 on GET");
         is_int(lease_get_state(a), LEASE_STATE_STANDBY, "  standby");
         lease_next(a, 0, WALL0, &act);
-        ok(act.request == LEASE_REQUEST_NONE && act.at_usec >= 2 * S && act.at_usec < 2 * S + 2400000,
+        ok(act.request == LEASE_REQUEST_NONE && act.at_usec >= 2 * S &&
+               act.at_usec < 2 * S + 2400000,
            "  retry after RetryPeriod x [1, 2.2) (%.2f s)", (double)act.at_usec / S);
         lease_next(a, act.at_usec, WALL0, &act);
         is_int(act.request, LEASE_REQUEST_GET, "  then GET again");
         lease_action_done(&act);
-        const char *junk = "{\"metadata\":{\"resourceVersion\":\"5\"},\"spec\":{\"renewTime\":\"yesterday\"}}";
+        const char *junk =
+            "{\"metadata\":{\"resourceVersion\":\"5\"},\"spec\":{\"renewTime\":\"yesterday\"}}";
         lease_handle_response(a, 3 * S, 200, junk, strlen(junk));
         lease_next(a, 3 * S, WALL0, &act);
         ok(act.request == LEASE_REQUEST_NONE && lease_get_holder(a) == NULL,
