@@ -217,7 +217,7 @@ int bridge_new(Bridge **ret, sd_event *e, Kube *kube, const BridgeConfig *cfg)
                 .notification = on_notification,
                 .disconnected = on_disconnected,
         };
-        LeaseConfig lc;
+        LeaseConfig lc = {0};
         uint64_t unique = 0;
         int r;
 

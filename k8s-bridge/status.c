@@ -468,7 +468,7 @@ int status_writer_new(StatusWriter **ret, sd_event *e, Kube *kube, Informer *ser
                       const char *node)
 {
         _cleanup_(status_writer_freep) StatusWriter *s = calloc(1, sizeof(StatusWriter));
-        EventsConfig ec;
+        EventsConfig ec = {0};
         int r;
 
         if (!s)
