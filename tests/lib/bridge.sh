@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# bridge.sh: mlbd-bridge processes for tests, beside a control plane (kube.sh) and mlbd
+# daemons on a namespace LAN (lan.sh, daemon.sh). The bridges run in the host's own
+# network namespace (they reach the API server on loopback and their mlbd through its
+# Unix socket, as a DaemonSet pod does through the mounted /run/mlbd). Functions only.
+#
+#   BRIDGE                         the binary (default $top_builddir/mlbd-bridge)
+#   BRIDGE_ARGS                    extra words for every bridge (e.g. "--lb-class x")
+#   bridge_start NODE DIR          start a bridge for NODE against DIR/mlbd.sock, logging to
+#                                  DIR/bridge.log (appended), short Lease timings (lease 4 s,
+#                                  renew 3 s, retry 0.5 s); PID in BRIDGE_PID[NODE]
+#   bridge_stop NODE [SIG]         SIG (default TERM) to that PID, wait (bounded 10 s)
+#   bridge_stop_all                every bridge still running (for the EXIT trap)
+#   bridge_wait_log DIR PATTERN [S]  wait (bounded, default 20 s) until DIR/bridge.log has
+#                                  a line matching PATTERN (extended regex)
+#   svc_ip NS NAME                 the Service's status.loadBalancer.ingress[*].ip (space list)
+#   wait_svc_ip NS NAME [S]        wait (bounded) until it has one; prints it
+#   svc_rv NS NAME                 the Service's metadata.resourceVersion
+
+BRIDGE=${BRIDGE:-${top_builddir:-.}/mlbd-bridge}
+declare -A BRIDGE_PID
+
+bridge_start() {
+        local node=$1 dir=$2
+        # shellcheck disable=SC2086
+        "$BRIDGE" --kubeconfig "$KUBECONFIG" --node-name "$node" --socket "$dir/mlbd.sock" \
+                --lease-namespace mlbd-system --lease-duration 4 --renew-deadline 3 \
+                --retry-period 0.5 --log-level debug ${BRIDGE_ARGS:-} >>"$dir/bridge.log" 2>&1 &
+        BRIDGE_PID[$node]=$!
+}
+
+bridge_stop() {
+        local node=$1 sig=${2:-TERM} pid=${BRIDGE_PID[$1]:-} i
+        [ -n "$pid" ] || return 0
+        kill -"$sig" "$pid" 2>/dev/null
+        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        unset "BRIDGE_PID[$node]"
+}
+
+bridge_stop_all() {
+        local n
+        for n in "${!BRIDGE_PID[@]}"; do bridge_stop "$n"; done
+}
+
+bridge_wait_log() {
+        local dir=$1 pat=$2 s=${3:-20} i
+        for ((i = 0; i < s * 10; i++)); do
+                grep -Eq "$pat" "$dir/bridge.log" 2>/dev/null && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+svc_ip() {
+        kubectl -n "$1" get svc "$2" -o jsonpath='{.status.loadBalancer.ingress[*].ip}' 2>/dev/null
+}
+
+wait_svc_ip() {
+        local s=${3:-20} i ip
+        for ((i = 0; i < s * 10; i++)); do
+                ip=$(svc_ip "$1" "$2")
+                [ -n "$ip" ] && { echo "$ip"; return 0; }
+                sleep 0.1
+        done
+        return 1
+}
+
+svc_rv() {
+        kubectl -n "$1" get svc "$2" -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null
+}
