@@ -33,7 +33,10 @@ owner=$(holder)
 for other in "${NODES[@]}"; do [ "$other" != "$owner" ] && break; done
 tap_ok "one node holds $VIP ($owner)" [ -n "$owner" ] && [ "$owner" = "${owner// /}" ]
 
-# the owner crashes; while it is down its IPv6 configuration goes (no route any more)
+# the owner crashes; while it is down its IPv6 configuration goes (no route any more).
+# It crashes after state.json records the allocation (written at most every 100 ms): it
+# knows the Service on its return without a bridge's sync.
+for ((i = 0; i < 50; i++)); do grep -q "$VIP" "$tmp/$owner/state/state.json" 2>/dev/null && break; sleep 0.1; done
 DAEMON_PID=${PID[$owner]}
 daemon_stop KILL
 lan_exec "$owner" "$MLBD" -c "$tmp/$owner/mlbd.conf" --flush >/dev/null 2>&1
