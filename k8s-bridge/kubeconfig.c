@@ -47,17 +47,25 @@ typedef struct FieldSpec {
 typedef struct Field {
         const yaml_node_t *key, *raw; /* the key and its value as written */
         const yaml_node_t *value;     /* raw, unless null, empty or refused */
-        const char *str; /* F_STRING, F_PATH */
-        uint8_t *bytes;  /* F_PEM, decoded and NUL-terminated */
+        const char *str;              /* F_STRING, F_PATH */
+        uint8_t *bytes;               /* F_PEM, decoded and NUL-terminated */
         size_t len;
         bool b; /* F_BOOL */
 } Field;
 
-enum { ROOT_API_VERSION, ROOT_KIND, ROOT_CLUSTERS, ROOT_USERS, ROOT_CONTEXTS, ROOT_CURRENT, _ROOT_N };
+enum {
+        ROOT_API_VERSION,
+        ROOT_KIND,
+        ROOT_CLUSTERS,
+        ROOT_USERS,
+        ROOT_CONTEXTS,
+        ROOT_CURRENT,
+        _ROOT_N
+};
 static const FieldSpec root_specs[_ROOT_N] = {
-    [ROOT_API_VERSION] = {"apiVersion", F_STRING},  [ROOT_KIND] = {"kind", F_STRING},
-    [ROOT_CLUSTERS] = {"clusters", F_LIST},         [ROOT_USERS] = {"users", F_LIST},
-    [ROOT_CONTEXTS] = {"contexts", F_LIST},         [ROOT_CURRENT] = {"current-context", F_STRING},
+    [ROOT_API_VERSION] = {"apiVersion", F_STRING}, [ROOT_KIND] = {"kind", F_STRING},
+    [ROOT_CLUSTERS] = {"clusters", F_LIST},        [ROOT_USERS] = {"users", F_LIST},
+    [ROOT_CONTEXTS] = {"contexts", F_LIST},        [ROOT_CURRENT] = {"current-context", F_STRING},
 };
 
 enum { CL_SERVER, CL_CA, CL_CA_DATA, CL_INSECURE, CL_TLS_NAME, _CL_N };
@@ -134,6 +142,7 @@ typedef struct Parser {
         const char *file;
         DiagList *diags;
         size_t errors_before; /* diags->n_errors when this parse began */
+        Pos end;              /* just after the last character */
         yaml_document_t *doc;
         size_t visits, budget;
         size_t decoded, decode_budget;
@@ -165,6 +174,9 @@ _printf_(4, 5) static void say(Parser *p, Pos pos, const char *prefix, const cha
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        /* at the end of the stream libyaml moves its marks to a line that may not exist */
+        if (pos.line > p->end.line)
+                pos = p->end;
         diag_add(p->diags, DIAG_ERROR, p->file, pos.line, pos.column, "%s%s%s",
                  prefix ? prefix : "", prefix ? ": " : "", msg ? msg : "(out of memory)");
 }
@@ -211,7 +223,7 @@ static const char *type_name(const yaml_node_t *n)
 {
         switch (n->type) {
         case YAML_SCALAR_NODE:
-                return "a string";
+                return is_null(n) ? "an empty value" : "a string";
         case YAML_SEQUENCE_NODE:
                 return "a list";
         case YAML_MAPPING_NODE:
@@ -323,8 +335,7 @@ static int read_scalar(Parser *p, const char *prefix, const char *key, const Fie
                         return 0;
                 }
                 if (!is_pem(f->bytes, f->len)) {
-                        err(p, v, prefix, "%s: not PEM (no \"-----BEGIN\" line once decoded)",
-                            key);
+                        err(p, v, prefix, "%s: not PEM (no \"-----BEGIN\" line once decoded)", key);
                         field_clear(f);
                         return 0;
                 }
@@ -345,8 +356,8 @@ static int read_scalar(Parser *p, const char *prefix, const char *key, const Fie
 static int walk_mapping(Parser *p, const yaml_node_t *map, const char *prefix,
                         const FieldSpec *specs, size_t n, Field *out)
 {
-        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
-             pr < map->data.mapping.pairs.top; pr++) {
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
                 if (!visit(p, map))
                         return 0;
                 const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
@@ -364,8 +375,8 @@ static int walk_mapping(Parser *p, const yaml_node_t *map, const char *prefix,
                 Field *f = &out[i];
                 if (f->key) {
                         Pos first = pos_of(f->key);
-                        err(p, k, prefix, "duplicate key \"%s\" (first at line %u, column %u)",
-                            key, first.line, first.column);
+                        err(p, k, prefix, "duplicate key \"%s\" (first at line %u, column %u)", key,
+                            first.line, first.column);
                         continue;
                 }
                 f->key = k;
@@ -447,7 +458,8 @@ static int walk_entries(Parser *p, const yaml_node_t *list, EntryList *l)
                 } else if (!ef[ENTRY_NAME].key)
                         err(p, v, idx, "no name");
                 else if (ef[ENTRY_NAME].raw->type == YAML_SCALAR_NODE &&
-                         (is_null(ef[ENTRY_NAME].raw) || ef[ENTRY_NAME].raw->data.scalar.length == 0))
+                         (is_null(ef[ENTRY_NAME].raw) ||
+                          ef[ENTRY_NAME].raw->data.scalar.length == 0))
                         err(p, ef[ENTRY_NAME].key, idx, "the name is empty");
 
                 if (!e->body)
@@ -556,10 +568,7 @@ static void yaml_error(Parser *p, const yaml_parser_t *y, const char *buf, size_
                 say(p, pos_at_offset(buf, len, y->problem_offset), NULL, "%s", problem);
                 return;
         }
-        /* at the end of the stream libyaml moves its mark to a line that may not exist */
-        Pos end = pos_at_offset(buf, len, len), pos = mark_pos(&y->problem_mark);
-        if (pos.line > end.line)
-                pos = end;
+        Pos pos = mark_pos(&y->problem_mark);
         if (y->context) {
                 Pos c = mark_pos(&y->context_mark);
                 say(p, pos, NULL, "YAML syntax error: %s (%s started at line %u, column %u)",
@@ -755,8 +764,7 @@ static int check_user(Parser *p, const char *label, Field *f)
                 err(p, cert->key, label, "%s without client-key or client-key-data",
                     (const char *)cert->key->data.scalar.value);
         if (key->value && !cert->value)
-                err(p, key->key, label,
-                    "%s without client-certificate or client-certificate-data",
+                err(p, key->key, label, "%s without client-certificate or client-certificate-data",
                     (const char *)key->key->data.scalar.value);
         return 0;
 }
@@ -876,8 +884,7 @@ out:
         return r;
 }
 
-static int parse_document(Parser *p, const yaml_node_t *root, const char *chosen,
-                          KubeConfig *c)
+static int parse_document(Parser *p, const yaml_node_t *root, const char *chosen, KubeConfig *c)
 {
         Field *f = p->root;
         int r;
@@ -906,8 +913,7 @@ static int parse_document(Parser *p, const yaml_node_t *root, const char *chosen
         if (p->over_budget)
                 return 0;
         if ((r = check_duplicates(p, &p->clusters)) < 0 ||
-            (r = check_duplicates(p, &p->users)) < 0 ||
-            (r = check_duplicates(p, &p->contexts)) < 0)
+            (r = check_duplicates(p, &p->users)) < 0 || (r = check_duplicates(p, &p->contexts)) < 0)
                 return r;
         if (p->diags->n_errors > p->errors_before)
                 return 0; /* do not pile consequences on top of the file's own errors */
@@ -929,6 +935,7 @@ static int parse(Parser *p, const char *text, size_t len, const char *chosen, Ku
         yaml_document_t doc, extra;
         int r = 0;
 
+        p->end = pos_at_offset(text, len, len);
         if (!yaml_parser_initialize(&y))
                 return -ENOMEM;
         yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
@@ -947,8 +954,9 @@ static int parse(Parser *p, const char *text, size_t len, const char *chosen, Ku
                 else
                         yaml_error(p, &y, text, len);
         } else {
+                /* like kubectl, tolerate an empty one ("---" at the end) */
                 const yaml_node_t *second = yaml_document_get_root_node(&extra);
-                if (second)
+                if (second && !is_null(second))
                         err(p, second, NULL, "a second YAML document: a kubeconfig is one");
                 document_wipe_delete(&extra);
         }
@@ -959,8 +967,8 @@ static int parse(Parser *p, const char *text, size_t len, const char *chosen, Ku
                 err_file(p, "empty kubeconfig");
         else if (r >= 0) {
                 p->doc = &doc;
-                p->budget = (size_t)(doc.nodes.top - doc.nodes.start) * VISITS_PER_NODE +
-                            BUDGET_SLACK;
+                p->budget =
+                    (size_t)(doc.nodes.top - doc.nodes.start) * VISITS_PER_NODE + BUDGET_SLACK;
                 p->decode_budget = len + BUDGET_SLACK;
                 r = parse_document(p, root, chosen, c);
                 p->doc = NULL;
@@ -1158,8 +1166,7 @@ static int in_cluster_server(DiagList *diags, char **ret)
         }
         if (bad)
                 return -EINVAL;
-        if (asprintf(&url, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) <
-            0)
+        if (asprintf(&url, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0)
                 return -ENOMEM;
         r = normalize_server(url, ret, &why);
         if (r == -EINVAL)
@@ -1205,7 +1212,7 @@ int kubeconfig_in_cluster(const char *root, KubeConfig **ret, DiagList *diags)
                 r = len > KUBECONFIG_TOKEN_MAX ? -EFBIG : token_check(buf, len, &t);
                 if (r < 0) {
                         diag_error(diags, c->token_file, 0, 0, "%s",
-                                   r == -EFBIG    ? "the token is too large"
+                                   r == -EFBIG     ? "the token is too large"
                                    : r == -ENODATA ? "the token is empty"
                                                    : "the token contains a control character");
                 }

@@ -14,10 +14,11 @@
  * as-groups, as-uid, as-user-extra) is refused when it is the one selected: silently
  * dropping those would authenticate as someone else or not at all.
  *
- * As in client-go, decoding covers the whole file (types, base64, duplicate names: an
- * error anywhere is an error), while the semantic checks (a server, one of -data or a
- * path, known cluster and user names, no unsupported auth) cover only the selected
- * context, so a file holding many contexts can be used while one of them is unusable.
+ * As in client-go, decoding covers the whole file (types, base64, control characters,
+ * duplicate keys and names: an error anywhere is an error), while the semantic checks (a
+ * server, one of -data or a path, known cluster and user names, no unsupported auth)
+ * cover only the selected context, so a file holding many contexts can be used while
+ * another of them is unusable.
  *
  * Errors are diagnostics (util/diag.h) "FILE:LINE:COLUMN: message" at the node concerned;
  * errors about the file as a whole (size, read failures, a missing context chosen by the

@@ -275,8 +275,8 @@ static void test_token(void)
         is_int(kubeconfig_read_token(&c, &tok), -EFBIG, "token file too large: -EFBIG");
 
         /* token and tokenFile in one user: the file is what is read */
-        static const char both[] = CLUSTER_C1 USER_U1 "    tokenFile: /run/tok\n" CONTEXT_X1
-                                                      CURRENT_X1;
+        static const char both[] =
+            CLUSTER_C1 USER_U1 "    tokenFile: /run/tok\n" CONTEXT_X1 CURRENT_X1;
         DiagList d = {0};
         KubeConfig *k = NULL;
         is_int(kubeconfig_parse(both, strlen(both), "t.yaml", NULL, &k, &d), 0,
@@ -300,7 +300,8 @@ static void test_servers(void)
             {"HTTPS://K8S.example", "https://K8S.example"},
             {"https://[::1]", "https://[::1]"},
             {"https://[fd00::1]:443/", "https://[fd00::1]:443"},
-            {"https://rancher.example/k8s/clusters/c-m-1//", "https://rancher.example/k8s/clusters/c-m-1"},
+            {"https://rancher.example/k8s/clusters/c-m-1//",
+             "https://rancher.example/k8s/clusters/c-m-1"},
         };
         static const struct {
                 const char *server, *why;
@@ -328,8 +329,9 @@ static void test_servers(void)
                 _cleanup_free_ char *text = NULL;
                 DiagList d = {0};
                 int r;
-                if (asprintf(&text, "clusters:\n- name: c1\n  cluster:\n    server: %s\n" USER_U1
-                                    CONTEXT_X1 CURRENT_X1,
+                if (asprintf(&text,
+                             "clusters:\n- name: c1\n  cluster:\n    server: %s\n" USER_U1
+                                 CONTEXT_X1 CURRENT_X1,
                              good[i].server) < 0)
                         abort();
                 KubeConfig *c = parse(text, NULL, &d, &r);
@@ -342,8 +344,9 @@ static void test_servers(void)
                 _cleanup_free_ char *text = NULL, *want = NULL;
                 const char *shown = bad[i].server;
                 size_t n = strlen(shown);
-                if (asprintf(&text, "clusters:\n- name: c1\n  cluster:\n    server: %s\n" USER_U1
-                                    CONTEXT_X1 CURRENT_X1,
+                if (asprintf(&text,
+                             "clusters:\n- name: c1\n  cluster:\n    server: %s\n" USER_U1
+                                 CONTEXT_X1 CURRENT_X1,
                              shown) < 0)
                         abort();
                 if (shown[0] == '\'') /* quoted in YAML */
@@ -357,25 +360,24 @@ static void test_servers(void)
 
 static void test_selection(void)
 {
-        static const char text[] = HEAD CLUSTER_C1 "- name: c2\n"
-                                                   "  cluster:\n"
-                                                   "    server: https://c2.example\n"
-                                                   "    exec-is-not-a-cluster-key: 1\n" USER_U1
-                                                   "- name: u2\n"
-                                                   "  user:\n"
-                                                   "    exec:\n"
-                                                   "      command: aws\n" CONTEXT_X1
-                                                   "- name: x2\n"
-                                                   "  context:\n"
-                                                   "    cluster: c2\n"
-                                                   "    user: u2\n"
-                                                   "- name: x3\n"
-                                                   "  context:\n"
-                                                   "    cluster: c2\n"
-                                                   "    namespace: team-a\n"
-                                                   "- name: broken\n"
-                                                   "  context:\n"
-                                                   "    cluster: gone\n" CURRENT_X1;
+        static const char text[] =
+            HEAD CLUSTER_C1 "- name: c2\n"
+                            "  cluster:\n"
+                            "    server: https://c2.example\n"
+                            "    exec-is-not-a-cluster-key: 1\n" USER_U1 "- name: u2\n"
+                            "  user:\n"
+                            "    exec:\n"
+                            "      command: aws\n" CONTEXT_X1 "- name: x2\n"
+                            "  context:\n"
+                            "    cluster: c2\n"
+                            "    user: u2\n"
+                            "- name: x3\n"
+                            "  context:\n"
+                            "    cluster: c2\n"
+                            "    namespace: team-a\n"
+                            "- name: broken\n"
+                            "  context:\n"
+                            "    cluster: gone\n" CURRENT_X1;
         DiagList d = {0};
         int r;
 
@@ -395,6 +397,12 @@ static void test_selection(void)
         is_str(c ? c->namespace : NULL, "team-a", "selection: x3 namespace");
         c = kubeconfig_free(c);
         is_int(d.n, 0, "selection: no diagnostics so far");
+
+        /* an empty document after the kubeconfig, as generators leave, is tolerated */
+        static const char trailer[] = HEAD CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1 "---\n";
+        c = parse(trailer, NULL, &d, &r);
+        is_int(r, 0, "trailing ---: accepted");
+        c = kubeconfig_free(c);
 
         check_errors_ctx("selection: exec user chosen", text, "x2",
                          "t.yaml:17:5: user \"u2\": exec: credential plugins are not supported; "
@@ -417,12 +425,15 @@ static void test_errors(void)
                           "\t- name: c1\n",
                      "t.yaml:4:1: YAML syntax error: found character that cannot start any token "
                      "(while scanning for the next token started at line 4, column 1)");
-        check_errors("not a mapping", "- a\n- b\n", "t.yaml:1:1: expected a mapping at the top, got a list");
+        check_errors("not a mapping", "- a\n- b\n",
+                     "t.yaml:1:1: expected a mapping at the top, got a list");
         check_errors("empty", "", "t.yaml: empty kubeconfig");
         check_errors("only a comment", "# nothing\n", "t.yaml: empty kubeconfig");
-        check_errors("two documents", HEAD CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1 "---\nkind: Config\n",
+        check_errors("two documents",
+                     HEAD CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1 "---\nkind: Config\n",
                      "t.yaml:18:1: a second YAML document: a kubeconfig is one");
-        check_errors("apiVersion", "apiVersion: v2\nkind: Config\n" CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1,
+        check_errors("apiVersion",
+                     "apiVersion: v2\nkind: Config\n" CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:1:13: apiVersion: expected \"v1\", got \"v2\"");
         check_errors("kind", "apiVersion: v1\nkind: Pod\n" CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:2:7: kind: expected \"Config\", got \"Pod\"");
@@ -435,6 +446,8 @@ static void test_errors(void)
                      "mapping");
         check_errors("clusters a string", "clusters: c1\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:1:11: clusters: expected a list, got a string");
+        check_errors("entry empty", "clusters:\n-\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     "t.yaml:2:2: clusters[0]: expected a mapping, got an empty value");
         check_errors("entry a string", "clusters:\n- c1\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:2:3: clusters[0]: expected a mapping, got a string");
         check_errors("body a list",
@@ -450,20 +463,25 @@ static void test_errors(void)
                      "t.yaml:2:9: clusters[0]: name: expected a string, got a list\n"
                      "t.yaml:4:13: clusters[0]: server: expected a string, got a mapping");
         check_errors("insecure quoted",
-                     CLUSTER_C1 "    insecure-skip-tls-verify: \"true\"\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    insecure-skip-tls-verify: \"true\"\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:5:31: cluster \"c1\": insecure-skip-tls-verify: expected true or "
                      "false, got \"true\"");
         check_errors("insecure a list",
-                     CLUSTER_C1 "    insecure-skip-tls-verify: [yes]\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    insecure-skip-tls-verify: [yes]\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:5:31: cluster \"c1\": insecure-skip-tls-verify: expected true or "
                      "false, got a list");
-        check_errors("current-context a mapping", CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: {x1: 1}\n",
+        check_errors("current-context a mapping",
+                     CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: {x1: 1}\n",
                      "t.yaml:14:18: current-context: expected a string, got a mapping");
         check_errors("NUL in a token",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    token: \"t\\0k\"\n" CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "users:\n- name: u1\n  user:\n    token: \"t\\0k\"\n" CONTEXT_X1 CURRENT_X1,
                      "t.yaml:8:12: user \"u1\": token: contains a NUL character");
         check_errors("newline in a token",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    token: \"t\\nk\"\n" CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "users:\n- name: u1\n  user:\n    token: \"t\\nk\"\n" CONTEXT_X1 CURRENT_X1,
                      "t.yaml:8:12: user \"u1\": token: contains a control character");
 
         /* names */
@@ -472,9 +490,11 @@ static void test_errors(void)
                      "t.yaml:5:3: clusters[1]: no name");
         check_errors("empty name", CLUSTER_C1 USER_U1 "- name: \"\"\n" CONTEXT_X1 CURRENT_X1,
                      "t.yaml:9:3: users[1]: the name is empty");
-        check_errors("duplicate cluster name",
-                     CLUSTER_C1 "- name: c1\n  cluster:\n    server: https://b\n" USER_U1 CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:5:9: duplicate cluster name \"c1\" (first at line 2, column 9)");
+        check_errors(
+            "duplicate cluster name",
+            CLUSTER_C1
+            "- name: c1\n  cluster:\n    server: https://b\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+            "t.yaml:5:9: duplicate cluster name \"c1\" (first at line 2, column 9)");
         check_errors("duplicate context names",
                      CLUSTER_C1 USER_U1 CONTEXT_X1 "- name: x1\n- name: x1\n" CURRENT_X1,
                      "t.yaml:14:9: duplicate context name \"x1\" (first at line 10, column 9)\n"
@@ -485,24 +505,32 @@ static void test_errors(void)
                      "column 5)");
 
         /* selection */
-        check_errors("unknown current-context", CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: x9\n",
+        check_errors("unknown current-context",
+                     CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: x9\n",
                      "t.yaml:14:18: current-context: no context named \"x9\"");
         check_errors("no current-context", CLUSTER_C1 USER_U1 CONTEXT_X1,
                      "t.yaml: no current-context is set: choose a context");
-        check_errors("empty current-context", CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: \"\"\n",
+        check_errors("empty current-context",
+                     CLUSTER_C1 USER_U1 CONTEXT_X1 "current-context: \"\"\n",
                      "t.yaml:14:1: current-context is empty: choose a context");
         check_errors_ctx("unknown chosen context", CLUSTER_C1 USER_U1 CONTEXT_X1 CURRENT_X1, "x2",
                          "t.yaml: no context named \"x2\"");
-        check_errors("context names a missing cluster",
-                     CLUSTER_C1 USER_U1 "contexts:\n- name: x1\n  context:\n    cluster: c9\n    user: u1\n" CURRENT_X1,
-                     "t.yaml:12:14: context \"x1\": cluster: no cluster named \"c9\"");
-        check_errors("context names a missing user",
-                     CLUSTER_C1 USER_U1 "contexts:\n- name: x1\n  context:\n    cluster: c1\n    user: u9\n" CURRENT_X1,
-                     "t.yaml:13:11: context \"x1\": user: no user named \"u9\"");
+        check_errors(
+            "context names a missing cluster",
+            CLUSTER_C1 USER_U1
+            "contexts:\n- name: x1\n  context:\n    cluster: c9\n    user: u1\n" CURRENT_X1,
+            "t.yaml:12:14: context \"x1\": cluster: no cluster named \"c9\"");
+        check_errors(
+            "context names a missing user",
+            CLUSTER_C1 USER_U1
+            "contexts:\n- name: x1\n  context:\n    cluster: c1\n    user: u9\n" CURRENT_X1,
+            "t.yaml:13:11: context \"x1\": user: no user named \"u9\"");
         check_errors("context without a cluster",
-                     CLUSTER_C1 USER_U1 "contexts:\n- name: x1\n  context:\n    user: u1\n" CURRENT_X1,
+                     CLUSTER_C1 USER_U1
+                     "contexts:\n- name: x1\n  context:\n    user: u1\n" CURRENT_X1,
                      "t.yaml:12:5: context \"x1\": no cluster");
-        check_errors("context without a body", CLUSTER_C1 USER_U1 "contexts:\n- name: x1\n" CURRENT_X1,
+        check_errors("context without a body",
+                     CLUSTER_C1 USER_U1 "contexts:\n- name: x1\n" CURRENT_X1,
                      "t.yaml:10:3: context \"x1\": no cluster");
         check_errors("bad namespace",
                      CLUSTER_C1 USER_U1 CONTEXT_X1 "    namespace: Team_A\n" CURRENT_X1,
@@ -510,29 +538,39 @@ static void test_errors(void)
                      "name (at most 63 lower-case letters, digits and '-')");
 
         /* clusters */
-        check_errors("no server",
-                     "clusters:\n- name: c1\n  cluster:\n    insecure-skip-tls-verify: true\n" USER_U1 CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:4:5: cluster \"c1\": no server");
+        check_errors(
+            "no server",
+            "clusters:\n- name: c1\n  cluster:\n    insecure-skip-tls-verify: true\n" USER_U1
+                CONTEXT_X1 CURRENT_X1,
+            "t.yaml:4:5: cluster \"c1\": no server");
         check_errors("no cluster body", "clusters:\n- name: c1\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:2:3: cluster \"c1\": no server");
-        check_errors("bad base64",
-                     CLUSTER_C1 "    certificate-authority-data: LS0tLS1CRUdJTi@@\n" USER_U1 CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:5:33: cluster \"c1\": certificate-authority-data: not valid base64");
+        check_errors(
+            "bad base64",
+            CLUSTER_C1
+            "    certificate-authority-data: LS0tLS1CRUdJTi@@\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+            "t.yaml:5:33: cluster \"c1\": certificate-authority-data: not valid base64");
         check_errors("base64 not PEM",
-                     CLUSTER_C1 "    certificate-authority-data: aGVsbG8=\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    certificate-authority-data: aGVsbG8=\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:5:33: cluster \"c1\": certificate-authority-data: not PEM (no "
                      "\"-----BEGIN\" line once decoded)");
         check_errors("missing padding",
-                     CLUSTER_C1 "    certificate-authority-data: aGVsbG8\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    certificate-authority-data: aGVsbG8\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:5:33: cluster \"c1\": certificate-authority-data: not valid base64");
-        check_errors("bad base64 in an unused cluster (decoding covers the file)",
-                     CLUSTER_C1 "- name: c2\n  cluster:\n    certificate-authority-data: '!!'\n" USER_U1 CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:7:33: cluster \"c2\": certificate-authority-data: not valid base64");
+        check_errors(
+            "bad base64 in an unused cluster (decoding covers the file)",
+            CLUSTER_C1
+            "- name: c2\n  cluster:\n    certificate-authority-data: '!!'\n" USER_U1 CONTEXT_X1
+                CURRENT_X1,
+            "t.yaml:7:33: cluster \"c2\": certificate-authority-data: not valid base64");
 
         _cleanup_free_ char *pem = b64(PEM), *text = NULL;
         if (asprintf(&text,
-                     CLUSTER_C1 "    certificate-authority: ca.crt\n"
-                                "    certificate-authority-data: %s\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    certificate-authority: ca.crt\n"
+                     "    certificate-authority-data: %s\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      pem) < 0)
                 abort();
         check_errors("CA path and data", text,
@@ -540,15 +578,17 @@ static void test_errors(void)
                      "certificate-authority-data are both set");
         free(text);
         if (asprintf(&text,
-                     CLUSTER_C1 "    certificate-authority-data: %s\n"
-                                "    insecure-skip-tls-verify: true\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    certificate-authority-data: %s\n"
+                     "    insecure-skip-tls-verify: true\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      pem) < 0)
                 abort();
         check_errors("insecure with a CA", text,
                      "t.yaml:6:5: cluster \"c1\": insecure-skip-tls-verify cannot be combined with "
                      "a certificate authority");
         check_errors("bad tls-server-name",
-                     CLUSTER_C1 "    tls-server-name: \"api example\"\n" USER_U1 CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "    tls-server-name: \"api example\"\n" USER_U1 CONTEXT_X1 CURRENT_X1,
                      "t.yaml:5:22: cluster \"c1\": tls-server-name: \"api example\" is not a host "
                      "name");
 
@@ -567,27 +607,39 @@ static void test_errors(void)
                      "both set\n"
                      "t.yaml:11:5: user \"u1\": client-key and client-key-data are both set");
         free(text);
-        if (asprintf(&text, CLUSTER_C1 "users:\n- name: u1\n  user:\n    client-certificate-data: %s\n" CONTEXT_X1 CURRENT_X1, pem) < 0)
+        if (asprintf(&text,
+                     CLUSTER_C1
+                     "users:\n- name: u1\n  user:\n    client-certificate-data: %s\n" CONTEXT_X1
+                         CURRENT_X1,
+                     pem) < 0)
                 abort();
         check_errors("cert without key", text,
                      "t.yaml:8:5: user \"u1\": client-certificate-data without client-key or "
                      "client-key-data");
         check_errors("key without cert",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    client-key: k.pem\n" CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "users:\n- name: u1\n  user:\n    client-key: k.pem\n" CONTEXT_X1 CURRENT_X1,
                      "t.yaml:8:5: user \"u1\": client-key without client-certificate or "
                      "client-certificate-data");
-        check_errors("exec",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    exec:\n      apiVersion: "
-                                "client.authentication.k8s.io/v1\n      command: gke-gcloud-auth-plugin\n" CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:8:5: user \"u1\": exec: credential plugins are not supported; give a "
-                     "token, tokenFile or client certificate and key");
-        check_errors("auth-provider",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    auth-provider:\n      name: oidc\n" CONTEXT_X1 CURRENT_X1,
-                     "t.yaml:8:5: user \"u1\": auth-provider: authentication provider plugins are "
-                     "not supported; give a token, tokenFile or client certificate and key");
+        check_errors(
+            "exec",
+            CLUSTER_C1
+            "users:\n- name: u1\n  user:\n    exec:\n      apiVersion: "
+            "client.authentication.k8s.io/v1\n      command: gke-gcloud-auth-plugin\n" CONTEXT_X1
+                CURRENT_X1,
+            "t.yaml:8:5: user \"u1\": exec: credential plugins are not supported; give a "
+            "token, tokenFile or client certificate and key");
+        check_errors(
+            "auth-provider",
+            CLUSTER_C1
+            "users:\n- name: u1\n  user:\n    auth-provider:\n      name: oidc\n" CONTEXT_X1
+                CURRENT_X1,
+            "t.yaml:8:5: user \"u1\": auth-provider: authentication provider plugins are "
+            "not supported; give a token, tokenFile or client certificate and key");
         check_errors("basic auth and impersonation",
-                     CLUSTER_C1 "users:\n- name: u1\n  user:\n    username: admin\n    password: secret\n"
-                                "    as: system:serviceaccount:mlbd-system:mlbd\n" CONTEXT_X1 CURRENT_X1,
+                     CLUSTER_C1
+                     "users:\n- name: u1\n  user:\n    username: admin\n    password: secret\n"
+                     "    as: system:serviceaccount:mlbd-system:mlbd\n" CONTEXT_X1 CURRENT_X1,
                      "t.yaml:8:5: user \"u1\": username: basic authentication is not supported; "
                      "give a token, tokenFile or client certificate and key\n"
                      "t.yaml:9:5: user \"u1\": password: basic authentication is not supported; "
@@ -644,7 +696,8 @@ static void test_size(void)
         is_int(kubeconfig_load("/nonexistent/kubeconfig", NULL, &c, &d), -EINVAL, "missing file");
         free(got);
         got = diags_text(&d);
-        is_str(got, "/nonexistent/kubeconfig: cannot read the kubeconfig: No such file or directory",
+        is_str(got,
+               "/nonexistent/kubeconfig: cannot read the kubeconfig: No such file or directory",
                "missing file: message");
         diag_list_clear(&d);
 }
@@ -759,9 +812,8 @@ static void test_in_cluster(void)
         setenv("KUBERNETES_SERVICE_HOST", "2001:db8::zz", 1);
         setenv("KUBERNETES_SERVICE_PORT", "https", 1);
         check_in_cluster_errors(
-            "bad env",
-            "$KUBERNETES_SERVICE_HOST: \"2001:db8::zz\" is not a host name or address\n"
-            "$KUBERNETES_SERVICE_PORT: \"https\" is not a port number from 1 to 65535");
+            "bad env", "$KUBERNETES_SERVICE_HOST: \"2001:db8::zz\" is not a host name or address\n"
+                       "$KUBERNETES_SERVICE_PORT: \"https\" is not a port number from 1 to 65535");
         setenv("KUBERNETES_SERVICE_HOST", "2001:db8::1", 1);
         setenv("KUBERNETES_SERVICE_PORT", "443", 1);
         put("token", NULL);
