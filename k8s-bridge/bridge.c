@@ -24,7 +24,7 @@ struct Bridge {
         StatusWriter *status;
         sd_event_source *lease_timer, *stop_timer;
         KubeRequest *lease_req;
-        bool leader;   /* what mlbd was told */
+        bool leader; /* what mlbd was told */
         bool stopping;
         bool synced_once;
 };
@@ -68,7 +68,8 @@ static void full_sync(Bridge *b)
                 b->synced_once = true;
                 log_info("synced with the API server: %zu Services, %zu EndpointSlices, %zu "
                          "Nodes, %zu Namespaces sent to mlbd",
-                         json_array_size(items[OBJ_SERVICE]), json_array_size(items[OBJ_ENDPOINT_SLICE]),
+                         json_array_size(items[OBJ_SERVICE]),
+                         json_array_size(items[OBJ_ENDPOINT_SLICE]),
                          json_array_size(items[OBJ_NODE]), json_array_size(items[OBJ_NAMESPACE]));
         }
 out:
@@ -190,8 +191,8 @@ static void lease_step(Bridge *b)
         if (a.request != LEASE_REQUEST_NONE && !b->lease_req) {
                 /* bounded by the renew deadline, as lease_handle_response() asks */
                 r = kube_request(b->kube, &b->lease_req, a.method, a.path,
-                                 a.body ? "application/json" : NULL, a.body,
-                                 2 * 1000, NULL, lease_done, b);
+                                 a.body ? "application/json" : NULL, a.body, 2 * 1000, NULL,
+                                 lease_done, b);
                 if (r < 0)
                         (void)lease_handle_response(b->lease, mono_now(b), 0, NULL, 0);
         }
@@ -211,11 +212,11 @@ int bridge_new(Bridge **ret, sd_event *e, Kube *kube, const BridgeConfig *cfg)
         _cleanup_(bridge_freep) Bridge *b = calloc(1, sizeof(Bridge));
         _cleanup_free_ char *identity = NULL;
         static const InformerCallbacks icb = {
-                .listed = on_listed, .upserted = on_upserted, .deleted = on_deleted};
+            .listed = on_listed, .upserted = on_upserted, .deleted = on_deleted};
         static const CtlClientCallbacks ccb = {
-                .connected = on_connected,
-                .notification = on_notification,
-                .disconnected = on_disconnected,
+            .connected = on_connected,
+            .notification = on_notification,
+            .disconnected = on_disconnected,
         };
         LeaseConfig lc = {0};
         uint64_t unique = 0;

@@ -41,10 +41,10 @@ struct Informer {
 };
 
 static const char *const state_table[_INFORMER_STATE_MAX] = {
-        [INFORMER_IDLE] = "idle",
-        [INFORMER_LISTING] = "listing",
-        [INFORMER_WATCHING] = "watching",
-        [INFORMER_BACKOFF] = "backoff",
+    [INFORMER_IDLE] = "idle",
+    [INFORMER_LISTING] = "listing",
+    [INFORMER_WATCHING] = "watching",
+    [INFORMER_BACKOFF] = "backoff",
 };
 
 const char *informer_state_to_string(InformerState s)
@@ -84,20 +84,21 @@ static void fail(Informer *inf, const char *what, long status, int error, const 
         uint64_t jittered;
 
         if (status)
-                (void)asprintf(&text, "%s: HTTP %ld%s%s", what, status, detail && *detail ? ": " : "",
-                               detail ? detail : "");
+                (void)asprintf(&text, "%s: HTTP %ld%s%s", what, status,
+                               detail && *detail ? ": " : "", detail ? detail : "");
         else
-                (void)asprintf(&text, "%s: %s%s%s", what, strerror(-error), detail && *detail ? ": " : "",
-                               detail ? detail : "");
+                (void)asprintf(&text, "%s: %s%s%s", what, strerror(-error),
+                               detail && *detail ? ": " : "", detail ? detail : "");
         if (text && (!inf->last_error || strcmp(inf->last_error, text) != 0)) {
                 log_warning("informer %s: %s; retrying with backoff", kind_name(inf), text);
                 free(inf->last_error);
                 inf->last_error = TAKE_PTR(text);
         }
-        inf->backoff_usec = inf->backoff_usec ? MIN(inf->backoff_usec * 2, BACKOFF_MAX_USEC)
-                                              : BACKOFF_MIN_USEC;
+        inf->backoff_usec =
+            inf->backoff_usec ? MIN(inf->backoff_usec * 2, BACKOFF_MAX_USEC) : BACKOFF_MIN_USEC;
         /* full jitter between 1x and 2x, as client-go's wait.Jitter(d, 1.0) */
-        jittered = inf->backoff_usec + (uint64_t)((double)random() / RAND_MAX * (double)inf->backoff_usec);
+        jittered =
+            inf->backoff_usec + (uint64_t)((double)random() / RAND_MAX * (double)inf->backoff_usec);
         set_state(inf, INFORMER_BACKOFF);
         (void)sd_event_source_set_time(inf->timer, now_usec(inf) + jittered);
         (void)sd_event_source_set_enabled(inf->timer, SD_EVENT_ONESHOT);
@@ -135,7 +136,8 @@ static char *status_message(const char *body, size_t len)
 
 /* Translates and files raw under its key in table; malformed objects are skipped with a
  * warning (the API server would not have stored them; never a reason to stop). */
-static json_t *file_object(Informer *inf, json_t *table, const json_t *raw, char key[static OBJ_KEY_MAX])
+static json_t *file_object(Informer *inf, json_t *table, const json_t *raw,
+                           char key[static OBJ_KEY_MAX])
 {
         json_t *t = NULL;
         int r;
@@ -187,8 +189,7 @@ static void list_done(KubeRequest *req, long status, const char *body, size_t le
         }
         if (!inf->pending)
                 inf->pending = json_object();
-        json_array_foreach(list.items, i, item)
-                (void)file_object(inf, inf->pending, item, key);
+        json_array_foreach(list.items, i, item)(void) file_object(inf, inf->pending, item, key);
         free(inf->cont);
         inf->cont = TAKE_PTR(list.continue_token);
         if (inf->cont) {
@@ -294,7 +295,8 @@ static void watch_done(KubeRequest *req, long status, const char *body, size_t l
 {
         Informer *inf = userdata;
         _cleanup_free_ char *msg = NULL;
-        bool healthy = inf->watch_events > 0 || now_usec(inf) - inf->watch_started >= WATCH_HEALTHY_USEC;
+        bool healthy =
+            inf->watch_events > 0 || now_usec(inf) - inf->watch_started >= WATCH_HEALTHY_USEC;
 
         inf->req = NULL;
         if (error == 0 && watch_parser_finish(inf->parser) < 0)
@@ -327,7 +329,8 @@ static void watch_start(Informer *inf)
         int r;
 
         if (!(rv = kube_escape(inf->rv)) ||
-            asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
+            asprintf(&path,
+                     "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
                      translate_kind_path(inf->kind), rv, timeout) < 0)
                 return fail(inf, "watch", 0, -ENOMEM, NULL);
         watch_parser_reset(inf->parser);
@@ -335,7 +338,8 @@ static void watch_start(Informer *inf)
         inf->watch_started = now_usec(inf);
         inf->relist = false;
         set_state(inf, INFORMER_WATCHING);
-        r = kube_request(inf->kube, &inf->req, "GET", path, NULL, NULL, 0, watch_data, watch_done, inf);
+        r = kube_request(inf->kube, &inf->req, "GET", path, NULL, NULL, 0, watch_data, watch_done,
+                         inf);
         if (r < 0)
                 return fail(inf, "watch", 0, r, NULL);
         inf->n_watches++;
@@ -360,7 +364,8 @@ int informer_new(Informer **ret, sd_event *e, Kube *kube, ObjKind kind, const ch
         r = watch_parser_new(&inf->parser, 0);
         if (r < 0)
                 return r;
-        r = sd_event_add_time(e, &inf->timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, timer_fired, inf);
+        r = sd_event_add_time(e, &inf->timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, timer_fired,
+                              inf);
         if (r < 0)
                 return r;
         (void)sd_event_source_set_enabled(inf->timer, SD_EVENT_OFF);
@@ -415,9 +420,8 @@ json_t *informer_items(const Informer *inf)
 
         if (!a)
                 return NULL;
-        json_object_foreach(inf->cache, k, v)
-                if (json_array_append(a, v) < 0)
-                        return (json_decref(a), NULL);
+        json_object_foreach(inf->cache, k,
+                            v) if (json_array_append(a, v) < 0) return (json_decref(a), NULL);
         return a;
 }
 

@@ -41,8 +41,8 @@ struct Kube {
         void *ca_data, *cert_data, *key_data;
         size_t ca_len, cert_len, key_len;
         bool insecure;
-        unsigned in_curl;   /* depth of calls into curl */
-        KubeRequest *reqs;  /* every live request */
+        unsigned in_curl;  /* depth of calls into curl */
+        KubeRequest *reqs; /* every live request */
         unsigned n_active;
 };
 
@@ -361,8 +361,8 @@ static int add_header(KubeRequest *r, const char *h)
 }
 
 int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *path,
-                 const char *content_type, const char *body, long timeout_ms,
-                 kube_data_fn on_data, kube_done_fn on_done, void *userdata)
+                 const char *content_type, const char *body, long timeout_ms, kube_data_fn on_data,
+                 kube_done_fn on_done, void *userdata)
 {
         _cleanup_free_ char *url = NULL, *ct = NULL;
         KubeRequest *r;
@@ -387,7 +387,8 @@ int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *pat
                 goto oom;
         if (body && !(r->body_out = strdup(body)))
                 goto oom;
-        if (add_header(r, "Accept: application/json") < 0 || (k->auth && add_header(r, k->auth) < 0))
+        if (add_header(r, "Accept: application/json") < 0 ||
+            (k->auth && add_header(r, k->auth) < 0))
                 goto oom;
         if (content_type &&
             (asprintf(&ct, "Content-Type: %s", content_type) < 0 || add_header(r, ct) < 0))
@@ -419,19 +420,22 @@ int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *pat
         if (k->ca_file)
                 curl_easy_setopt(c, CURLOPT_CAINFO, k->ca_file);
         if (k->ca_data) {
-                struct curl_blob b = {.data = k->ca_data, .len = k->ca_len, .flags = CURL_BLOB_NOCOPY};
+                struct curl_blob b = {
+                    .data = k->ca_data, .len = k->ca_len, .flags = CURL_BLOB_NOCOPY};
                 curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
         }
         if (k->cert_file)
                 curl_easy_setopt(c, CURLOPT_SSLCERT, k->cert_file);
         if (k->cert_data) {
-                struct curl_blob b = {.data = k->cert_data, .len = k->cert_len, .flags = CURL_BLOB_NOCOPY};
+                struct curl_blob b = {
+                    .data = k->cert_data, .len = k->cert_len, .flags = CURL_BLOB_NOCOPY};
                 curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
         }
         if (k->key_file)
                 curl_easy_setopt(c, CURLOPT_SSLKEY, k->key_file);
         if (k->key_data) {
-                struct curl_blob b = {.data = k->key_data, .len = k->key_len, .flags = CURL_BLOB_NOCOPY};
+                struct curl_blob b = {
+                    .data = k->key_data, .len = k->key_len, .flags = CURL_BLOB_NOCOPY};
                 curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
         }
         if (!k->in_curl) {

@@ -28,9 +28,9 @@ typedef struct KubeRequest KubeRequest;
 
 /* What curl needs to reach and trust the API server. Strings are copied by kube_new. */
 typedef struct KubeEndpoint {
-        const char *server;         /* https://host:port, no trailing path */
-        const char *ca_file;        /* PEM file, or NULL */
-        const void *ca_data;        /* PEM bytes, or NULL */
+        const char *server;  /* https://host:port, no trailing path */
+        const char *ca_file; /* PEM file, or NULL */
+        const void *ca_data; /* PEM bytes, or NULL */
         size_t ca_len;
         const char *cert_file, *key_file; /* client certificate, or NULL */
         const void *cert_data, *key_data;
@@ -45,8 +45,8 @@ typedef struct KubeEndpoint {
 typedef int (*kube_data_fn)(KubeRequest *req, const char *buf, size_t len, void *userdata);
 /* The end of a request: status 0 when no HTTP response came; body is the buffered body
  * (NUL-terminated; empty for streamed requests). */
-typedef void (*kube_done_fn)(KubeRequest *req, long status, const char *body, size_t len,
-                             int error, void *userdata);
+typedef void (*kube_done_fn)(KubeRequest *req, long status, const char *body, size_t len, int error,
+                             void *userdata);
 
 int kube_new(Kube **ret, sd_event *e, const KubeEndpoint *ep);
 Kube *kube_free(Kube *k);
@@ -59,8 +59,8 @@ int kube_set_token(Kube *k, const char *token);
  * NULL. timeout_ms 0 = none (watches end on the server's timeoutSeconds); the connection
  * phase is always bounded. ret may be NULL. */
 int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *path,
-                 const char *content_type, const char *body, long timeout_ms,
-                 kube_data_fn on_data, kube_done_fn on_done, void *userdata);
+                 const char *content_type, const char *body, long timeout_ms, kube_data_fn on_data,
+                 kube_done_fn on_done, void *userdata);
 /* The HTTP status of a streaming request once its headers arrived (0 before). */
 long kube_request_status(KubeRequest *req);
 /* curl's words for the failure of a request, valid in its on_done. */

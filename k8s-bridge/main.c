@@ -23,14 +23,16 @@ static void help(void)
 {
         printf("Usage: mlbd-bridge [OPTIONS]\n"
                "Feeds the local mlbd with the cluster's Services, EndpointSlices, Nodes and\n"
-               "Namespaces, and (one bridge at a time, by a Lease) writes Service status and Events.\n\n"
+               "Namespaces, and (one bridge at a time, by a Lease) writes Service status and "
+               "Events.\n\n"
                "      --kubeconfig FILE      credentials (default: in-cluster service account)\n"
                "      --context NAME         kubeconfig context (default: current-context)\n"
                "      --node-name NAME       this node (default: $NODE_NAME)\n"
                "      --socket PATH          mlbd's control socket (default /run/mlbd/mlbd.sock)\n"
                "      --lease-namespace NS   where the Lease lives (default mlbd-system)\n"
                "      --lease-name NAME      the Lease (default mlbd-bridge)\n"
-               "      --lease-duration S     seconds (15), --renew-deadline S (10), --retry-period S (2)\n"
+               "      --lease-duration S     seconds (15), --renew-deadline S (10), --retry-period "
+               "S (2)\n"
                "      --lb-class CLASS       also handle Services of this loadBalancerClass\n"
                "      --log-level LEVEL      err, warning, notice, info (default), debug\n"
                "  -h, --help                 this text\n"
@@ -103,20 +105,20 @@ int main(int argc, char **argv)
                 ARG_VERSION,
         };
         static const struct option options[] = {
-                {"kubeconfig", required_argument, NULL, ARG_KUBECONFIG},
-                {"context", required_argument, NULL, ARG_CONTEXT},
-                {"node-name", required_argument, NULL, ARG_NODE},
-                {"socket", required_argument, NULL, ARG_SOCKET},
-                {"lease-namespace", required_argument, NULL, ARG_LEASE_NS},
-                {"lease-name", required_argument, NULL, ARG_LEASE_NAME},
-                {"lease-duration", required_argument, NULL, ARG_LEASE_DURATION},
-                {"renew-deadline", required_argument, NULL, ARG_RENEW},
-                {"retry-period", required_argument, NULL, ARG_RETRY},
-                {"lb-class", required_argument, NULL, ARG_LB_CLASS},
-                {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, ARG_VERSION},
-                {},
+            {"kubeconfig", required_argument, NULL, ARG_KUBECONFIG},
+            {"context", required_argument, NULL, ARG_CONTEXT},
+            {"node-name", required_argument, NULL, ARG_NODE},
+            {"socket", required_argument, NULL, ARG_SOCKET},
+            {"lease-namespace", required_argument, NULL, ARG_LEASE_NS},
+            {"lease-name", required_argument, NULL, ARG_LEASE_NAME},
+            {"lease-duration", required_argument, NULL, ARG_LEASE_DURATION},
+            {"renew-deadline", required_argument, NULL, ARG_RENEW},
+            {"retry-period", required_argument, NULL, ARG_RETRY},
+            {"lb-class", required_argument, NULL, ARG_LB_CLASS},
+            {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, ARG_VERSION},
+            {},
         };
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(kube_freep) Kube *kube = NULL;
@@ -124,10 +126,10 @@ int main(int argc, char **argv)
         _cleanup_(kubeconfig_freep) KubeConfig *conf = NULL;
         const char *kubeconfig = NULL, *context = NULL;
         BridgeConfig bc = {
-                .node = getenv("NODE_NAME"),
-                .socket = "/run/mlbd/mlbd.sock",
-                .lease_namespace = "mlbd-system",
-                .lease_name = "mlbd-bridge",
+            .node = getenv("NODE_NAME"),
+            .socket = "/run/mlbd/mlbd.sock",
+            .lease_namespace = "mlbd-system",
+            .lease_name = "mlbd-bridge",
         };
         DiagList diags = {0};
         TokenReader tr = {0};
@@ -171,7 +173,8 @@ int main(int argc, char **argv)
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0) {
-                                fprintf(stderr, "mlbd-bridge: --log-level: unknown level \"%s\"\n", optarg);
+                                fprintf(stderr, "mlbd-bridge: --log-level: unknown level \"%s\"\n",
+                                        optarg);
                                 return 2;
                         }
                         log_max_level = r;
@@ -186,7 +189,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 if (dst && parse_seconds(optarg, dst) < 0) {
-                        fprintf(stderr, "mlbd-bridge: %s: \"%s\" is not a number of seconds (0-3600]\n",
+                        fprintf(stderr,
+                                "mlbd-bridge: %s: \"%s\" is not a number of seconds (0-3600]\n",
                                 argv[optind - 2 >= 0 ? optind - 2 : 0], optarg);
                         return 2;
                 }
@@ -210,19 +214,19 @@ int main(int argc, char **argv)
         if (asprintf(&agent, "mlbd-bridge/%s (%s)", PACKAGE_VERSION, bc.node) < 0)
                 return log_oom(), 1;
         KubeEndpoint ep = {
-                .server = conf->server,
-                .ca_file = conf->ca.path,
-                .ca_data = conf->ca.data,
-                .ca_len = conf->ca.len,
-                .cert_file = conf->client_cert.path,
-                .cert_data = conf->client_cert.data,
-                .cert_len = conf->client_cert.len,
-                .key_file = conf->client_key.path,
-                .key_data = conf->client_key.data,
-                .key_len = conf->client_key.len,
-                .tls_server_name = conf->tls_server_name,
-                .insecure = conf->insecure_skip_tls_verify,
-                .user_agent = agent,
+            .server = conf->server,
+            .ca_file = conf->ca.path,
+            .ca_data = conf->ca.data,
+            .ca_len = conf->ca.len,
+            .cert_file = conf->client_cert.path,
+            .cert_data = conf->client_cert.data,
+            .cert_len = conf->client_cert.len,
+            .key_file = conf->client_key.path,
+            .key_data = conf->client_key.data,
+            .key_len = conf->client_key.len,
+            .tls_server_name = conf->tls_server_name,
+            .insecure = conf->insecure_skip_tls_verify,
+            .user_agent = agent,
         };
 
         sigemptyset(&mask);
@@ -253,7 +257,8 @@ int main(int argc, char **argv)
                 return log_error_errno(r, "Cannot watch signals: %m"), 1;
         log_info("mlbd-bridge %s on node %s: API server %s (%s), mlbd at %s, Lease %s/%s%s%s",
                  PACKAGE_VERSION, bc.node, conf->server, conf->file, bc.socket, bc.lease_namespace,
-                 bc.lease_name, bc.lb_class ? ", loadBalancerClass " : "", bc.lb_class ? bc.lb_class : "");
+                 bc.lease_name, bc.lb_class ? ", loadBalancerClass " : "",
+                 bc.lb_class ? bc.lb_class : "");
         (void)bridge_start(bridge);
         r = sd_event_loop(e);
         sd_event_source_disable_unref(tr.timer);

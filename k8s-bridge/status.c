@@ -19,10 +19,10 @@
 typedef struct Want Want;
 struct Want {
         StatusWriter *writer;
-        char *key;  /* namespace/name */
-        char *uid;  /* the Service's uid as mlbd saw it */
+        char *key;     /* namespace/name */
+        char *uid;     /* the Service's uid as mlbd saw it */
         json_t *addrs; /* array of address strings the status should show */
-        char *why;  /* "allocated" or the release: what the Event says */
+        char *why;     /* "allocated" or the release: what the Event says */
         KubeRequest *req;
         sd_event_source *retry;
         unsigned attempts;
@@ -38,7 +38,7 @@ struct StatusWriter {
         EventRecorder *events;
         bool leader;
         Want *wants;
-        json_t *announcers; /* "key address" -> node last reported in an Event */
+        json_t *announcers;                /* "key address" -> node last reported in an Event */
         struct EventSend *event_sends[64]; /* Events in flight */
         unsigned writes, conflicts;
 };
@@ -169,7 +169,8 @@ static void event_record(StatusWriter *s, const char *key, const char *uid, Even
                 return;
         *name++ = 0;
         ref = events_service_ref(ns, name, uid, NULL);
-        if (events_record(s->events, &ref, type, reason, message, mono_now(s), wall_now(), &a) < 0) {
+        if (events_record(s->events, &ref, type, reason, message, mono_now(s), wall_now(), &a) <
+            0) {
                 log_debug("event %s for %s not recorded", reason, key);
                 return event_action_done(&a);
         }
@@ -270,7 +271,8 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
         }
         if (status == 404 || status == 422) {
                 /* gone, or re-created under the same name (another uid): not ours to write */
-                log_info("%s: not writing its status (HTTP %ld: deleted or re-created)", w->key, status);
+                log_info("%s: not writing its status (HTTP %ld: deleted or re-created)", w->key,
+                         status);
                 return want_drop(w);
         }
         log_warning("%s: status write failed: %s", w->key,
@@ -378,10 +380,10 @@ static json_t *current_addrs(StatusWriter *s, const char *key)
                 return json_deep_copy(w->addrs);
         a = json_array();
         svc = informer_get(s->services, key);
-        ing = json_object_get(json_object_get(json_object_get(svc, "status"), "loadBalancer"), "ingress");
-        json_array_foreach(ing, i, e)
-                if (a && json_is_string(json_object_get(e, "ip")))
-                        json_array_append(a, json_object_get(e, "ip"));
+        ing = json_object_get(json_object_get(json_object_get(svc, "status"), "loadBalancer"),
+                              "ingress");
+        json_array_foreach(ing, i, e) if (a && json_is_string(json_object_get(e, "ip")))
+            json_array_append(a, json_object_get(e, "ip"));
         return a;
 }
 
@@ -406,10 +408,10 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                 json_t *e;
                 _cleanup_free_ char *text = addrs_text(gone);
 
-                json_array_foreach(now, i, e) {
+                json_array_foreach(now, i, e)
+                {
                         bool released = false;
-                        json_array_foreach(gone, j, g)
-                                released |= json_equal(e, g);
+                        json_array_foreach(gone, j, g) released |= json_equal(e, g);
                         if (!released && keep)
                                 json_array_append(keep, e);
                 }
@@ -430,12 +432,15 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                 if (prev && strcmp(prev, node) == 0)
                         return; /* said already */
                 json_object_set_new(s->announcers, k, json_string(node));
-                if (asprintf(&m, "announcing %s from node \"%s\" with protocol \"layer2\"", addr, node) >= 0)
+                if (asprintf(&m, "announcing %s from node \"%s\" with protocol \"layer2\"", addr,
+                             node) >= 0)
                         event_record(s, key, uid, EVENT_TYPE_NORMAL, EVENT_REASON_NODE_ASSIGNED, m);
         } else if (strcmp(op, "allocation_failed") == 0) {
                 const char *reason = json_string_value(json_object_get(msg, "reason"));
-                if (asprintf(&m, "Failed to allocate IP for \"%s\": %s", key, reason ? reason : "?") >= 0)
-                        event_record(s, key, uid, EVENT_TYPE_WARNING, EVENT_REASON_ALLOCATION_FAILED, m);
+                if (asprintf(&m, "Failed to allocate IP for \"%s\": %s", key,
+                             reason ? reason : "?") >= 0)
+                        event_record(s, key, uid, EVENT_TYPE_WARNING,
+                                     EVENT_REASON_ALLOCATION_FAILED, m);
         }
 }
 
