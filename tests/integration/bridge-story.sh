@@ -46,6 +46,8 @@ tap_ok "every mlbd learned its 3 peers from the Node objects" \
 sleep 1
 leaders() { grep -l 'holding the Lease as' "$tmp"/node*/bridge.log 2>/dev/null | wc -l; }
 tap_is "$(leaders)" 1 "exactly one bridge holds the Lease"
+conns=$(ss -tnp | grep -c "pid=${BRIDGE_PID[node1]},")
+tap_is "$conns" 1 "four watches and the Lease share one connection (HTTP/2)"
 
 # the story
 k create namespace demo >/dev/null
