@@ -110,13 +110,12 @@ static char *format_time(uint64_t usec, bool micro, char buf[static LEASE_TIME_M
         t = (time_t)(usec / LEASE_USEC_PER_SEC);
         if (!gmtime_r(&t, &tm))
                 tm = (struct tm){.tm_mday = 1, .tm_year = 70};
+        /* strftime: the year is at most 9999 (clamped above), so this fits */
+        size_t n = strftime(buf, LEASE_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
         if (micro)
-                snprintf(buf, LEASE_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec, (unsigned)(usec % LEASE_USEC_PER_SEC));
+                snprintf(buf + n, LEASE_TIME_MAX - n, ".%06uZ", (unsigned)(usec % LEASE_USEC_PER_SEC));
         else
-                snprintf(buf, LEASE_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+                snprintf(buf + n, LEASE_TIME_MAX - n, "Z");
         return buf;
 }
 
