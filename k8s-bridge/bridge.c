@@ -151,6 +151,8 @@ static void leader_check(Bridge *b)
         if (now)
                 log_info("holding the Lease as %s: this bridge writes Service status and Events",
                          lease_get_identity(b->lease));
+        else if (b->stopping)
+                log_info("gave up the Lease (stopping): writing nothing");
         else
                 log_info("not holding the Lease (holder: %s): writing nothing",
                          lease_get_holder(b->lease) ? lease_get_holder(b->lease) : "none");

@@ -15,6 +15,7 @@
 #define RETRY_MIN_USEC (500 * 1000ULL)
 #define RETRY_MAX_USEC (30 * 1000 * 1000ULL)
 #define WRITE_TIMEOUT_MS (15 * 1000)
+#define EVENT_QUEUE 256
 
 typedef struct Want Want;
 struct Want {
@@ -38,8 +39,9 @@ struct StatusWriter {
         EventRecorder *events;
         bool leader;
         Want *wants;
-        json_t *announcers;                /* "key address" -> node last reported in an Event */
-        struct EventSend *event_sends[64]; /* Events in flight */
+        json_t *announcers;                   /* "key address" -> node last reported in an Event */
+        struct EventSend *queue[EVENT_QUEUE]; /* Events to send, the head in flight */
+        unsigned queue_head, queue_len;
         unsigned writes, conflicts;
 };
 
@@ -99,18 +101,19 @@ typedef struct EventSend {
         StatusWriter *writer;
         EventAction action;
         KubeRequest *req;
-        unsigned slot;
 } EventSend;
 
 static void event_send_free(EventSend *es)
 {
-        es->writer->event_sends[es->slot] = NULL;
+        kube_request_cancel(es->req);
         event_action_done(&es->action);
         free(es);
 }
 
+static void event_start(StatusWriter *s);
 static void event_send(StatusWriter *s, EventAction *a);
 
+/* The head of the queue is answered: next one. */
 static void event_done(KubeRequest *req, long status, const char *body, size_t len, int error,
                        void *userdata)
 {
@@ -122,39 +125,53 @@ static void event_done(KubeRequest *req, long status, const char *body, size_t l
         if (error < 0 || status < 200 || status >= 300)
                 log_debug("event %s %s: HTTP %ld %s", es->action.method, es->action.path, status,
                           error < 0 ? kube_request_error(req) : "");
+        s->queue_head = (s->queue_head + 1) % EVENT_QUEUE;
+        s->queue_len--;
         if (events_handle_response(s->events, &es->action, error < 0 ? 0 : status, &retry) ==
             EVENTS_RETRY_CREATE)
                 event_send(s, &retry);
         event_action_done(&retry);
         event_send_free(es);
+        event_start(s);
 }
 
-/* Sends a (and takes its contents). */
+/* Sends the head of the queue; Events go one at a time, in order, so a count PATCH never
+ * overtakes the create of its Event. */
+static void event_start(StatusWriter *s)
+{
+        while (s->queue_len > 0) {
+                EventSend *es = s->queue[s->queue_head];
+                if (es->req)
+                        return; /* in flight */
+                if (kube_request(s->kube, &es->req, es->action.method, es->action.path,
+                                 es->action.content_type, es->action.body, WRITE_TIMEOUT_MS, NULL,
+                                 event_done, es) >= 0)
+                        return;
+                s->queue_head = (s->queue_head + 1) % EVENT_QUEUE;
+                s->queue_len--;
+                event_send_free(es);
+        }
+}
+
+/* Queues a (taking its contents). */
 static void event_send(StatusWriter *s, EventAction *a)
 {
         EventSend *es;
-        unsigned slot;
 
         if (a->kind == EVENT_ACTION_SKIP)
                 return;
-        for (slot = 0; slot < ELEMENTSOF(s->event_sends) && s->event_sends[slot]; slot++)
-                ;
-        if (slot == ELEMENTSOF(s->event_sends)) {
-                log_debug("too many Events in flight; dropping %s", a->name);
+        if (s->queue_len == EVENT_QUEUE) {
+                log_debug("too many Events queued; dropping %s", a->name);
                 return;
         }
         es = calloc(1, sizeof(EventSend));
         if (!es)
                 return (void)log_oom();
         es->writer = s;
-        es->slot = slot;
         es->action = *a;
         memset(a, 0, sizeof(*a));
-        s->event_sends[slot] = es;
-        if (kube_request(s->kube, &es->req, es->action.method, es->action.path,
-                         es->action.content_type, es->action.body, WRITE_TIMEOUT_MS, NULL,
-                         event_done, es) < 0)
-                event_send_free(es);
+        s->queue[(s->queue_head + s->queue_len++) % EVENT_QUEUE] = es;
+        event_start(s);
 }
 
 static void event_record(StatusWriter *s, const char *key, const char *uid, EventType type,
@@ -461,11 +478,10 @@ void status_writer_set_leader(StatusWriter *s, bool leader)
                 return;
         while (s->wants)
                 want_drop(s->wants);
-        for (size_t i = 0; i < ELEMENTSOF(s->event_sends); i++)
-                if (s->event_sends[i]) {
-                        kube_request_cancel(s->event_sends[i]->req);
-                        event_send_free(s->event_sends[i]);
-                }
+        for (; s->queue_len > 0; s->queue_len--) {
+                event_send_free(s->queue[s->queue_head]);
+                s->queue_head = (s->queue_head + 1) % EVENT_QUEUE;
+        }
         json_object_clear(s->announcers);
 }
 

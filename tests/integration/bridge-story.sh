@@ -40,9 +40,9 @@ for n in "${NODES[@]}"; do
         tap_ok "bridge on $n lists all four kinds and syncs its mlbd" \
                 bridge_wait_log "$tmp/$n" 'synced with the API server' 20
 done
-tap_ok "every mlbd learned its 3 peers from the Node objects" \
-        bash -c 'for d in "$@"; do grep -q "every member heard from" "$d/mlbd.log.run" || exit 1; done' _ \
-        "$tmp/node1" "$tmp/node2" "$tmp/node3"
+peers_heard() { local n; for n in "${NODES[@]}"; do grep -q "every member heard from" "$tmp/$n/mlbd.log.run" || return 1; done; }
+for ((i = 0; i < 100; i++)); do peers_heard && break; sleep 0.1; done
+tap_ok "every mlbd learned its 3 peers from the Node objects" peers_heard
 sleep 1
 leaders() { grep -l 'holding the Lease as' "$tmp"/node*/bridge.log 2>/dev/null | wc -l; }
 tap_is "$(leaders)" 1 "exactly one bridge holds the Lease"
