@@ -116,6 +116,7 @@ tap_ok "the bridge lists all four kinds and syncs mlbd" bridge_wait_log "$dir" '
 tap_diag "first sync after $((SECONDS - t)) s"
 tap_is "$(sed -n 's/.*synced with the API server: \([0-9]*\) Services.*/\1/p' "$blog" | head -1)" "$total" \
         "the first sync carries every Service"
+bridge_wait_log "$dir" 'mlbd took sync part .*, [0-9]+ services,' 10 # its reply follows the send
 tap_is "$(sed -n 's/.*mlbd took sync part .*, \([0-9]*\) services,.*/\1/p' "$blog" | head -1)" "$total" \
         "mlbd took them all"
 mapfile -t lists < <(audit list ResponseComplete)
