@@ -169,7 +169,7 @@ static void lease_done(KubeRequest *req, long status, const char *body, size_t l
 
         b->lease_req = NULL;
         if (error < 0)
-                log_debug("lease request failed: %s", kube_request_error(req));
+                log_debug("lease request: %s", kube_request_error(req)); /* lease.c warns */
         (void)lease_handle_response(b->lease, mono_now(b), error < 0 ? 0 : status, body, len);
         lease_step(b);
 }

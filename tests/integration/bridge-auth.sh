@@ -178,8 +178,7 @@ w2=$(grep -c '^<[0-4]>' "$tmp/wrong-ca.log")
 tap_diag "$(grep -m1 'SSL certificate problem' "$tmp/wrong-ca.log")"
 tap_ok "wrong-ca: said once, not once per retry ($e1 lines, then $e2 after 3 s of retries)" \
         [ "$e1" -eq "$e2" -a "$e2" -le 4 ]
-tap_todo_is "$w2" "$w1" "wrong-ca: no warning at all repeats at every retry" \
-        "the Lease warns 'GET failed: no answer' at every retry, without curl's reason (lease.c, bridge.c)"
+tap_is "$w2" "$w1" "wrong-ca: no warning at all repeats at every retry"
 tap_ok "wrong-ca: still running" kill -0 "$BPID"
 tap_ok "wrong-ca: never synced" not grep -q "$synced" "$tmp/wrong-ca.log"
 tap_is "$(audit_new | wc -l)" 0 "wrong-ca: no request reached the API server (no insecure fallback)"
