@@ -319,11 +319,16 @@ static void want_kick(Want *w)
         }
         svc = informer_get(s->services, w->key);
         uid = svc ? translate_object_uid(svc) : NULL;
-        if (!svc || !uid || (w->uid && strcmp(uid, w->uid) != 0))
-                return want_drop(w); /* deleted or re-created: mlbd tells us about the new one */
+        if (!svc || !uid || (w->uid && strcmp(uid, w->uid) != 0)) {
+                /* deleted or re-created: mlbd tells us about the new one */
+                log_debug("%s: not written: %s", w->key, svc ? "another uid" : "not in the cache");
+                return want_drop(w);
+        }
         n = addrs_vector(w->addrs, v, ELEMENTSOF(v));
-        if (translate_ingress_equal(svc, v, n))
-                return want_drop(w); /* shows it already: nothing to write */
+        if (translate_ingress_equal(svc, v, n)) {
+                log_debug("%s: its status shows it already", w->key);
+                return want_drop(w);
+        }
         rv = translate_object_resource_version(svc);
         if (translate_status_patch(v, n, &patch) < 0 ||
             json_object_set_new(patch, "metadata",
