@@ -992,8 +992,6 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
                 }
                 if (n_cand == 0) {
                         refuse(ret, ALLOC_E_NO_POOL, "no pool allows %s", s->key);
-                        if (set->n_pools == 0)
-                                appendf(ret->reason, " (no pools are configured)");
                         for (size_t k = 0; k < set->n_pools; k++) {
                                 const Pool *p = &set->pools[a->order[k]];
                                 if (p->auto_assign)
@@ -1005,8 +1003,7 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
                                 appendf(ret->reason, "%s pool \"%s\": %s", k == 0 ? " (" : "; ",
                                         p->name, why);
                         }
-                        if (set->n_pools > 0)
-                                appendf(ret->reason, ")");
+                        appendf(ret->reason, ")");
                         return ALLOC_E_NO_POOL;
                 }
         }
@@ -1082,10 +1079,15 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
 
 /* ---- public operations ---- */
 
-static int check_request(const AllocRequest *req, AllocResult *ret)
+static int check_request(const Allocator *a, const AllocRequest *req, AllocResult *ret)
 {
         if (!req->key || !*req->key)
                 return refuse(ret, ALLOC_E_INVALID, "request without a Service key");
+        /* a configuration without pools is valid (MetalLB manifests split over files) */
+        if (a->pools->n_pools == 0)
+                return refuse(ret, ALLOC_E_NO_POOL,
+                              "no pool is configured: %s gets no address until a pool is added",
+                              req->key);
         if (req->n_requested > 2 || req->n_families > 2 || (req->n_ports > 0 && !req->ports) ||
             req->policy < 0 || req->policy >= _ALLOC_FAMILY_POLICY_MAX)
                 return refuse(ret, ALLOC_E_INVALID, "malformed allocation request for %s",
@@ -1104,7 +1106,7 @@ int alloc_service(Allocator *a, const AllocRequest *req, AllocResult *ret)
         int r;
 
         ret->reason[0] = 0;
-        if ((r = check_request(req, ret)) != 0)
+        if ((r = check_request(a, req, ret)) != 0)
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;
@@ -1147,7 +1149,7 @@ int alloc_adopt(Allocator *a, const AllocRequest *req, const u128 *addrs, size_t
         int r;
 
         ret->reason[0] = 0;
-        if ((r = check_request(req, ret)) != 0)
+        if ((r = check_request(a, req, ret)) != 0)
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;

@@ -763,7 +763,7 @@ static int parse_native(Parser *p, const yaml_node_t *root)
         if (!pools || !expect(p, pools, YAML_SEQUENCE_NODE, "pools"))
                 return 0;
         if (seq_len(pools) == 0) {
-                err(p, pools, "no pools defined");
+                warn(p, pools, "no pools defined: mlbd runs but hands out no address");
                 p->n_pool_entries++; /* reported here, not again at the end */
                 return 0;
         }
@@ -1414,12 +1414,14 @@ static int parse(Parser *p, const char *buf, size_t len)
         r = read_documents(p, buf, len);
         if (r < 0)
                 return r;
+        /* MetalLB users keep IPAddressPools and L2Advertisements in separate objects and
+         * files: a file without pools is valid, and so is a configuration without any */
         if (p->n_pool_entries == 0 && p->diags->n_errors == errors)
-                say(p, DIAG_ERROR, (SourcePos){1, 1},
+                say(p, DIAG_WARNING, (SourcePos){1, 1},
                     p->form == FORM_METALLB
-                        ? "no IPAddressPool in the file"
+                        ? "no IPAddressPool in the file: mlbd runs but hands out no address"
                         : "no pools defined (expected a \"pools:\" list or MetalLB "
-                          "IPAddressPool documents)");
+                          "IPAddressPool documents): mlbd runs but hands out no address");
         p->set->metallb = p->form == FORM_METALLB;
         if (p->any_over_budget)
                 return 0; /* the cross-checks would only repeat the expansion */

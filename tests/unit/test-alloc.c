@@ -1186,8 +1186,39 @@ static void excluded(void)
         tset_free(s);
 }
 
+/* Issue 10 item 1: with no pool configured every request says so, whatever it asks. */
+static void no_pools(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+        TReq t;
+        AllocResult res;
+
+        is_int(allocator_new(&a, s), 0, "allocator without pools");
+        treq_init(&t, "demo/web");
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: automatic refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: automatic reason");
+        t.r.requested[0] = A("192.0.2.10");
+        t.r.n_requested = 1;
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: requested refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: requested reason");
+        t.r.n_requested = 0;
+        t.r.pool = "cheap";
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: named pool refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: named pool reason");
+        u128 had = A("192.0.2.10");
+        is_int(alloc_adopt(a, &t.r, &had, 1, &res), ALLOC_E_NO_POOL, "no pools: adopt refused");
+        is_int(allocator_count(a), 0, "no pools: nothing allocated");
+        allocator_free(a);
+        tset_free(s);
+}
+
 int main(void)
 {
+        no_pools();
         edges();
         seed_pool();
         order_and_rules();

@@ -67,6 +67,49 @@ static void check_errors(const char *name, const char *text, const char *want)
         diag_list_clear(&d);
 }
 
+/* text parses, with no pool, and exactly these warnings */
+static void check_empty(const char *name, const char *text, const char *want)
+{
+        DiagList d = {0};
+        int r;
+        PoolSet *s = parse(text, &d, &r);
+        is_int(r, 0, "%s: valid", name);
+        ok(s && s->n_pools == 0, "%s: no pools", name);
+        _cleanup_free_ char *got = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(got, want, "%s: warning", name);
+        pool_set_free(s);
+        diag_list_clear(&d);
+}
+
+/* Item 1 of issue 10: a stream without pools is valid (with a warning). The
+ * L2Advertisement-only file follows MetalLB's docs/configuration/_index.md ("Layer 2
+ * configuration"), where the L2Advertisement is a separate object from the pool. */
+static void test_no_pools(void)
+{
+        check_empty("empty file", "",
+                    "t.yaml:1:1: warning: no pools defined (expected a \"pools:\" list or "
+                    "MetalLB IPAddressPool documents): mlbd runs but hands out no address");
+        check_empty("only empty documents", "---\n---\n# nothing\n...\n",
+                    "t.yaml:1:1: warning: no pools defined (expected a \"pools:\" list or "
+                    "MetalLB IPAddressPool documents): mlbd runs but hands out no address");
+        check_empty("empty pools list", "pools: []\n",
+                    "t.yaml:1:8: warning: no pools defined: mlbd runs but hands out no address");
+        check_empty("List without items", "apiVersion: v1\nkind: List\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+        check_empty("only L2Advertisements",
+                    "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                    "  name: example\n  namespace: metallb-system\nspec:\n  ipAddressPools:\n"
+                    "  - first-pool\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+        check_empty("only other kinds",
+                    "apiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata:\n  name: p\n"
+                    "spec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.0.0.1\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+}
+
 static char *range_str(const Pool *p, size_t i)
 {
         static char buf[RANGE_STR_MAX];
@@ -301,13 +344,6 @@ static void test_errors(void)
                      "pools:\n  - name: a\n    addresses: [192.0.2.0/99999999999999999999]\n",
                      "t.yaml:3:17: \"99999999999999999999\" is not a valid prefix length for IPv4 "
                      "(0-32)");
-        check_errors("empty file", "",
-                     "t.yaml:1:1: no pools defined (expected a \"pools:\" list "
-                     "or MetalLB IPAddressPool documents)");
-        check_errors("only empty documents", "---\n---\n# nothing\n...\n",
-                     "t.yaml:1:1: no pools defined (expected a \"pools:\" list or MetalLB "
-                     "IPAddressPool documents)");
-        check_errors("empty pools list", "pools: []\n", "t.yaml:1:8: no pools defined");
         check_errors("tab indentation", "pools:\n\t- name: a\n",
                      "t.yaml:2:1: YAML syntax error: found character that cannot start any token "
                      "(while scanning for the next token started at line 2, column 1)");
@@ -318,8 +354,6 @@ static void test_errors(void)
                      "pools:\n  - name: a\n  b",
                      "t.yaml:3:4: YAML syntax error: could not find expected ':' (while scanning a "
                      "simple key started at line 3, column 3)");
-        check_errors("List without items", "apiVersion: v1\nkind: List\n",
-                     "t.yaml:1:1: no IPAddressPool in the file");
         check_errors("root is a list", "- a\n- b\n",
                      "t.yaml:1:1: expected a mapping (a \"pools:\" list or a MetalLB object), got "
                      "a list");
@@ -760,6 +794,7 @@ static void test_large(void)
 
 int main(void)
 {
+        test_no_pools();
         test_native_good();
         test_metallb_docs();
         test_seed();

@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# MetalLB drop-in (issue 10), against a real mlbd on a namespace LAN:
+#   - a pools file holding only an L2Advertisement loads; mlbd runs, hands out nothing, and
+#     a Service's allocation_failed says that no pool is configured;
+#   - a requested address inside no pool is refused in words naming the annotation.
+. "$(dirname "$0")/../lib/lan.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
+lan_require_root
+
+lan_setup node1 client || { echo "Bail out! lan_setup failed"; exit 1; }
+tmp=$(lan_tmpdir)
+log=$tmp/mlbd.log.run
+reason_of() { # the reason of the allocation_failed for Service $2 in the session output $1
+        grep '"allocation_failed"' <<<"$1" | grep "\"$2\"" | tail -1 |
+                "$PY" -c 'import json,sys; print(json.load(sys.stdin)["reason"])'
+}
+
+# --- item 1: only an L2Advertisement (MetalLB keeps it apart from the pools) ---
+daemon_conf "$tmp" node1
+cat >"$tmp/pools.yaml" <<'EOF2'
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: example
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+  - first-pool
+EOF2
+out=$("$MLBD" --check-config -c "$tmp/mlbd.conf" 2>&1)
+tap_diag "$out"
+tap_ok "--check-config accepts a file without pools" "$MLBD" --check-config -c "$tmp/mlbd.conf"
+tap_ok "--check-config warns that no pool is configured" \
+        grep -q "pools.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands out no address" <<<"$out"
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not start"; exit 1; }
+tap_ok "the log carries the warning" grep -q "no IPAddressPool in the file" "$log"
+out=$(daemon_session "$tmp" '"allocation_failed"' "$(upsert_msg 3 "$(svc_json demo web u1)")")
+tap_is "$(reason_of "$out" demo/web)" \
+        "no pool is configured: demo/web gets no address until a pool is added" \
+        "allocation_failed says no pool is configured"
+tap_ok "no address on eth0" not host_has_addr node1 192.0.2.150
+tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
+daemon_stop TERM
+
+tap_done
