@@ -43,4 +43,20 @@ tap_ok "no address on eth0" not host_has_addr node1 192.0.2.150
 tap_ok "mlbd still running" kill -0 "$DAEMON_PID"
 daemon_stop TERM
 
+# --- item 5: a refusal says exactly why, and where the request came from ---
+daemon_conf "$tmp" node1
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not start"; exit 1; }
+ann=$(svc_json demo asked u2)
+ann=${ann/\"metadata\":\{/\"metadata\":\{\"annotations\":\{\"metallb.io/loadBalancerIPs\":\"198.51.100.7\"\},}
+out=$(daemon_session "$tmp" '"allocation_failed"' "$(upsert_msg 3 "$ann")")
+tap_is "$(reason_of "$out" demo/asked)" \
+        "198.51.100.7 (requested by annotation metallb.io/loadBalancerIPs) is in no pool" \
+        "address in no pool: the reason names the annotation"
+out=$(daemon_session "$tmp" '"allocation_failed"' \
+        "$(upsert_msg 4 "$(svc_json demo old u3 '"loadBalancerIP":"198.51.100.8"')")")
+tap_is "$(reason_of "$out" demo/old)" \
+        "198.51.100.8 (requested in spec.loadBalancerIP) is in no pool" \
+        "address in no pool: the reason names spec.loadBalancerIP"
+daemon_stop TERM
+
 tap_done
