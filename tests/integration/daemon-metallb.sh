@@ -57,6 +57,17 @@ out=$(daemon_session "$tmp" '"allocation_failed"' \
 tap_is "$(reason_of "$out" demo/old)" \
         "198.51.100.8 (requested in spec.loadBalancerIP) is in no pool" \
         "address in no pool: the reason names spec.loadBalancerIP"
+
+# --- item 4: a delete and a create in one write: the address goes to the new Service ---
+out=$(daemon_session "$tmp" '"node_assigned".*demo/first' "$(upsert_msg 6 "$(svc_json demo first u5)")")
+tap_ok "demo/first gets 192.0.2.150" grep -q '"allocated".*demo/first.*192\.0\.2\.150' <<<"$out"
+# "zz" sorts after "aa": without release-before-allocate aa would get .151
+both=$(printf '{"op":"delete","id":7,"kind":"Service","namespace":"demo","name":"first","uid":"u5"}\n%s' \
+        "$(upsert_msg 8 "$(svc_json aa replaced u6)")")
+out=$(daemon_session "$tmp" '"allocated".*aa/replaced' "$both")
+tap_diag "$(grep -E '"(allocated|released)"' <<<"$out")"
+tap_ok "demo/first released" grep -q '"released".*demo/first.*192\.0\.2\.150' <<<"$out"
+tap_ok "aa/replaced gets the released 192.0.2.150" grep -q '"allocated".*aa/replaced.*192\.0\.2\.150' <<<"$out"
 daemon_stop TERM
 
 tap_done

@@ -1271,9 +1271,35 @@ static void family_refusals(void)
         tset_free(s);
 }
 
+/* Issue 10 item 4: a Service deleted while another is created hands its address on when
+ * the release comes first (what reconcile does), as MetalLB would; the other order gives
+ * the newcomer the next address, the bug this guards against. */
+static void release_before_allocate(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+
+        tset_add(s, "cheap", (const char *[]){"192.0.2.150-192.0.2.200", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator for release-before-allocate");
+        ok(take(a, "demo/old", AF_INET) == A("192.0.2.150"), "demo/old gets .150");
+        ok(take(a, "demo/other", AF_INET) == A("192.0.2.151"), "demo/other gets .151");
+        is_int(alloc_release(a, "demo/old"), 1, "demo/old released first");
+        u128 got = take(a, "demo/new", AF_INET);
+        ok(got == A("192.0.2.150"), "demo/new then gets demo/old's .150 (got %s)", fmt(got));
+        /* allocate first, release after: the newcomer gets the next free address */
+        got = take(a, "demo/newer", AF_INET);
+        ok(got == A("192.0.2.152"), "allocating before releasing gives .152 (got %s)", fmt(got));
+        is_int(alloc_release(a, "demo/new"), 1, "demo/new released");
+        is_int(alloc_release(a, "demo/new"), 0, "a second release is a no-op");
+        ok(take(a, "demo/again", AF_INET) == A("192.0.2.150"), ".150 handed out again");
+        allocator_free(a);
+        tset_free(s);
+}
+
 int main(void)
 {
         no_pools();
+        release_before_allocate();
         family_refusals();
         edges();
         seed_pool();
