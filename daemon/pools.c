@@ -51,6 +51,10 @@ PoolSet *pool_set_free(PoolSet *s)
         free(s->adverts);
         free(s->order);
         free(s->file);
+        for (size_t i = 0; i < s->n_files; i++)
+                free(s->files[i]);
+        free(s->files);
+        free(s->file_metallb);
         free(s);
         return NULL;
 }

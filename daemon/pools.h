@@ -35,6 +35,7 @@ typedef struct Advert {
         size_t n_service_selectors;
         size_t *pools; /* indexes into PoolSet.pools this advert applies to */
         size_t n_pools;
+        size_t file; /* index into PoolSet.files */
         SourcePos pos;
 } Advert;
 
@@ -56,11 +57,15 @@ typedef struct Pool {
         LabelSelector *service_selectors;
         size_t n_service_selectors;
         char *interface; /* native `interface:`; NULL if unset */
+        size_t file;     /* index into PoolSet.files: where the pool is written */
         SourcePos pos;
 } Pool;
 
 typedef struct PoolSet {
-        char *file; /* path the set was read from, for messages */
+        char *file;         /* first (or only) path the set was read from, for messages */
+        char **files;       /* every file read, in reading order (file first) */
+        bool *file_metallb; /* per file: in the MetalLB form */
+        size_t n_files;
         Pool *pools;
         size_t n_pools;
         Advert *adverts;
@@ -77,6 +82,29 @@ typedef struct PoolSet {
 int pools_parse(const char *file, const char *buf, size_t len, PoolSet **ret, DiagList *diags);
 /* Reads the file and calls pools_parse(); a read error is a diagnostic too. */
 int pools_load(const char *path, PoolSet **ret, DiagList *diags);
+
+/* One file of a configuration spread over several (pools, then pools_dir). */
+typedef struct PoolSource {
+        const char *file;
+        const char *buf;
+        size_t len;
+} PoolSource;
+
+/*
+ * Parses several files as one configuration (a MetalLB stream split over files): each
+ * file has one form of its own; names and addresses are checked across files; an
+ * L2Advertisement may name or select a pool of another file (MetalLB-form files only);
+ * every diagnostic names its own FILE:LINE:COLUMN. "No pool at all" is one warning for the
+ * whole set. Same results as pools_parse().
+ */
+int pools_parse_many(const PoolSource *src, size_t n, PoolSet **ret, DiagList *diags);
+
+/*
+ * Reads `path`, then every regular `*.yaml` file of `dir` (not starting with '.'), in
+ * strcmp() name order, and parses them with pools_parse_many(). A missing dir (or NULL)
+ * means no extra files; any other read error is a diagnostic.
+ */
+int pools_load_all(const char *path, const char *dir, PoolSet **ret, DiagList *diags);
 
 PoolSet *pool_set_free(PoolSet *s);
 DEFINE_FREEP(PoolSet, pool_set_free)

@@ -110,6 +110,121 @@ static void test_no_pools(void)
                     "out no address");
 }
 
+/* Item 2 of issue 10: pools + pools_dir as one configuration. */
+static int many(const char *a, const char *b, PoolSet **ret, DiagList *d)
+{
+        PoolSource src[2] = {{"pools.yaml", a, strlen(a)}, {"pools.d/10-b.yaml", b, strlen(b)}};
+        return pools_parse_many(src, 2, ret, d);
+}
+
+static const char pool_a[] = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                             "  name: first-pool\nspec:\n  addresses:\n"
+                             "  - 192.168.1.240-192.168.1.250\n";
+
+static void test_pools_dir(void)
+{
+        DiagList d = {0};
+        PoolSet *s = NULL;
+        char path[4096], dir[4096];
+        int r;
+
+        /* the directory of tests/data/pools/split, read in name order */
+        snprintf(path, sizeof(path), "%s/tests/data/pools/split/pools.yaml", srcdir());
+        snprintf(dir, sizeof(dir), "%s/tests/data/pools/split/pools.d", srcdir());
+        r = pools_load_all(path, dir, &s, &d);
+        is_int(r, 0, "split: pools.yaml + pools.d load as one configuration");
+        _cleanup_free_ char *w = diags_text(&d, DIAG_NOTICE, NULL);
+        is_str(w, "", "split: no diagnostics (README, .hidden.yaml, *.yaml.bak not read)");
+        if (s) {
+                is_int(s->n_files, 3, "split: 3 files read");
+                ok(s->n_files == 3 && strstr(s->files[1], "/10-l2.yaml") &&
+                       strstr(s->files[2], "/20-labelled.yaml"),
+                   "split: pools first, then pools.d in name order");
+                is_int(s->n_pools, 2, "split: 2 pools");
+                ok(s->n_pools == 2 && s->pools[0].file == 0 && s->pools[1].file == 2,
+                   "split: each pool knows its file");
+                ok(pool_is_announced(s, 0), "split: first-pool announced by 10-l2.yaml's advert");
+                ok(pool_is_announced(s, 1), "split: second-pool announced by its selector");
+                const Advert *ex = NULL;
+                for (size_t i = 0; i < s->n_adverts; i++)
+                        if (strcmp(s->adverts[i].name, "example") == 0)
+                                ex = &s->adverts[i];
+                ok(ex && ex->n_pools == 1 && ex->pools[0] == 0 && ex->file == 1,
+                   "split: advert \"example\" (file 1) covers first-pool only");
+        }
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* a missing directory is no extra file */
+        snprintf(dir, sizeof(dir), "%s/tests/data/pools/split/no-such-dir", srcdir());
+        is_int(pools_load_all(path, dir, &s, &d), 0, "missing pools_dir: just the pools file");
+        ok(s && s->n_files == 1 && s->n_pools == 1, "missing pools_dir: 1 file, 1 pool");
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* overlap across files: at the later one, naming the other file */
+        r = many(pool_a,
+                 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                 "  name: other\nspec:\n  addresses:\n  - 192.168.1.250/32\n",
+                 &s, &d);
+        is_int(r, -EINVAL, "overlap across files refused");
+        _cleanup_free_ char *o = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(o,
+               "pools.d/10-b.yaml:7:5: 192.168.1.250 overlaps 192.168.1.240-192.168.1.250 of pool "
+               "\"first-pool\" at pools.yaml:7:5",
+               "overlap: each place names its own file");
+        diag_list_clear(&d);
+
+        /* duplicate names across files */
+        r = many(pool_a,
+                 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                 "  name: first-pool\nspec:\n  addresses:\n  - 10.0.0.0/24\n",
+                 &s, &d);
+        is_int(r, -EINVAL, "duplicate name across files refused");
+        _cleanup_free_ char *dn = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(dn,
+               "pools.d/10-b.yaml:4:9: duplicate pool name \"first-pool\" (first defined at "
+               "pools.yaml:4:9)",
+               "duplicate name: both files named");
+        diag_list_clear(&d);
+
+        /* an error inside the second file names that file */
+        r = many(pool_a, "pools:\n  - name: b\n    addresses: [10.0.0.9-10.0.0.1]\n", &s, &d);
+        is_int(r, -EINVAL, "bad second file refused");
+        _cleanup_free_ char *bad = diags_text(&d, DIAG_WARNING, NULL);
+        ok(strncmp(bad, "pools.d/10-b.yaml:3:", 20) == 0, "error names the second file (%s)", bad);
+        diag_list_clear(&d);
+
+        /* a native file and a MetalLB file: each keeps its own form and rule */
+        r = many("pools:\n  - name: native\n    addresses: [10.0.0.0/28]\n",
+                 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                 "  name: all\n",
+                 &s, &d);
+        is_int(r, 0, "native file + L2Advertisement-only file");
+        _cleanup_free_ char *nm = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(nm, "", "no \"no pools\" warning: the set has a pool");
+        ok(s && s->n_pools == 1 && pool_is_announced(s, 0), "native pool announced (its own rule)");
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* no pool in any file: one warning */
+        r = many("# nothing yet\n",
+                 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                 "  name: all\n",
+                 &s, &d);
+        is_int(r, 0, "no pool anywhere: valid");
+        _cleanup_free_ char *np = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(np,
+               "pools.yaml:1:1: warning: no pool in any of the 2 pools files: mlbd runs but hands "
+               "out no address",
+               "no pool anywhere: one warning");
+        pool_set_free(s);
+        diag_list_clear(&d);
+}
+
 static char *range_str(const Pool *p, size_t i)
 {
         static char buf[RANGE_STR_MAX];
@@ -795,6 +910,7 @@ static void test_large(void)
 int main(void)
 {
         test_no_pools();
+        test_pools_dir();
         test_native_good();
         test_metallb_docs();
         test_seed();
