@@ -538,6 +538,75 @@ static int parse_selector_list(Parser *p, const yaml_node_t *n, const char *what
         return 0;
 }
 
+/* MetalLB preferredNodeSelectors (design/preferred-node-l2.md, after the Kubernetes
+ * PreferredSchedulingTerm): a list of {weight: 1..100, preference: LabelSelector}, both
+ * required. */
+static int parse_preferred_list(Parser *p, const yaml_node_t *n, Advert *adv)
+{
+        static const char *const known[] = {"weight", "preference", NULL};
+        const char *what = "preferredNodeSelectors";
+        int r;
+
+        if (is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
+                return 0;
+        selectors_free(adv->preferred_node_selectors, adv->n_preferred_node_selectors);
+        free(adv->preferred_weights);
+        adv->n_preferred_node_selectors = 0;
+        adv->preferred_node_selectors = calloc(seq_len(n) + 1, sizeof(LabelSelector));
+        adv->preferred_weights = calloc(seq_len(n) + 1, sizeof(unsigned));
+        if (!adv->preferred_node_selectors || !adv->preferred_weights)
+                return -ENOMEM;
+        FOREACH_ITEM(p, n, item, e)
+        {
+                const yaml_node_t *weight = NULL, *pref = NULL;
+                if (!expect(p, e, YAML_MAPPING_NODE, "preferredNodeSelectors entry"))
+                        continue;
+                r = check_dup_keys(p, e, "preferredNodeSelectors entry");
+                if (r < 0)
+                        return r;
+                FOREACH_PAIR(p, e, pair, k, v)
+                {
+                        const char *key = key_of(p, k, "preferredNodeSelectors entry");
+                        if (!key)
+                                continue;
+                        if (streq(key, "weight"))
+                                weight = v;
+                        else if (streq(key, "preference"))
+                                pref = v;
+                        else
+                                unknown_key(p, k, key, "preferredNodeSelectors entry", known);
+                }
+                int w = 0;
+                bool ok = true;
+                if (!weight) {
+                        err(p, e, "preferredNodeSelectors entry has no weight (1-100)");
+                        ok = false;
+                } else if (!get_priority(p, weight, "weight", &w))
+                        ok = false;
+                else if (w < 1 || w > 100) {
+                        err(p, weight, "weight: %d is out of range (1-100)", w);
+                        ok = false;
+                }
+                if (!pref) {
+                        err(p, e, "preferredNodeSelectors entry has no preference");
+                        ok = false;
+                }
+                LabelSelector *sel =
+                    &adv->preferred_node_selectors[adv->n_preferred_node_selectors];
+                if (pref) {
+                        r = parse_selector(p, pref, "preference", sel);
+                        if (r < 0)
+                                return r;
+                }
+                if (!ok) {
+                        selector_clear(sel);
+                        continue;
+                }
+                adv->preferred_weights[adv->n_preferred_node_selectors++] = (unsigned)w;
+        }
+        return 0;
+}
+
 /* A native label map (`service_selector: {app: nginx}`) as a one-selector list. */
 static int parse_native_selector(Parser *p, const yaml_node_t *n, const char *what,
                                  LabelSelector **ret, size_t *ret_n)
@@ -965,6 +1034,7 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
                                             "serviceSelectors",
                                             "preferredNodeSelectors",
                                             NULL};
+        const yaml_node_t *pref_key = NULL, *svc_key = NULL;
         int r;
 
         r = check_dup_keys(p, spec, "L2Advertisement spec");
@@ -986,20 +1056,28 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
                 else if (streq(key, "nodeSelectors"))
                         r = parse_selector_list(p, v, "nodeSelectors", &l->adv.node_selectors,
                                                 &l->adv.n_node_selectors);
-                else if (streq(key, "preferredNodeSelectors"))
-                        r = parse_selector_list(p, v, "preferredNodeSelectors",
-                                                &l->adv.preferred_node_selectors,
-                                                &l->adv.n_preferred_node_selectors);
-                else if (streq(key, "serviceSelectors"))
+                else if (streq(key, "preferredNodeSelectors")) {
+                        r = parse_preferred_list(p, v, &l->adv);
+                        pref_key = k;
+                } else if (streq(key, "serviceSelectors")) {
                         r = parse_selector_list(p, v, "serviceSelectors", &l->adv.service_selectors,
                                                 &l->adv.n_service_selectors);
-                else if (streq(key, "interfaces"))
+                        svc_key = k;
+                } else if (streq(key, "interfaces"))
                         r = parse_interfaces(p, v, &l->adv.interfaces, &l->adv.n_interfaces);
                 else
                         unknown_key(p, k, key, "L2Advertisement spec", known);
                 if (r < 0)
                         return r;
         }
+        /* MetalLB refuses this pair: election is pool-wide, so a preference scoped to some
+         * Services would move the announcer of every Service of the pool */
+        if (pref_key && svc_key && l->adv.n_preferred_node_selectors > 0 &&
+            l->adv.n_service_selectors > 0)
+                err(p, pref_key,
+                    "an L2Advertisement cannot set both serviceSelectors and "
+                    "preferredNodeSelectors (the preference would apply to every Service of the "
+                    "pool); give those Services a pool of their own");
         return 0;
 }
 
@@ -1423,6 +1501,31 @@ static int resolve_l2(Parser *p)
                 r = add_advert(p, &l->adv);
                 if (r < 0)
                         return r;
+        }
+
+        /* MetalLB: at most one L2Advertisement with preferredNodeSelectors per pool, so
+         * that all the weights of a pool are in one object */
+        for (size_t j = 0; j < s->n_pools; j++) {
+                const Advert *first = NULL;
+                for (size_t i = 0; i < s->n_adverts; i++) {
+                        const Advert *a = &s->adverts[i];
+                        bool covers = false;
+                        for (size_t k = 0; k < a->n_pools && !covers; k++)
+                                covers = a->pools[k] == j;
+                        if (!covers || a->n_preferred_node_selectors == 0)
+                                continue;
+                        if (!first) {
+                                first = a;
+                                continue;
+                        }
+                        say_in(p, DIAG_ERROR, a->file, a->pos,
+                               "L2Advertisement \"%s\" sets preferredNodeSelectors for pool "
+                               "\"%s\", which L2Advertisement \"%s\" at %s:%u:%u already does; "
+                               "a pool takes its preferences from one L2Advertisement",
+                               a->name ? a->name : "", s->pools[j].name ? s->pools[j].name : "",
+                               first->name ? first->name : "", s->files[first->file],
+                               first->pos.line, first->pos.column);
+                }
         }
 
         _cleanup_free_ bool *covered = calloc(s->n_pools + 1, sizeof(bool));

@@ -27,7 +27,10 @@ typedef struct Advert {
         char *name;                    /* L2Advertisement metadata.name, or pool name */
         LabelSelector *node_selectors; /* any matches; none = every node */
         size_t n_node_selectors;
-        LabelSelector *preferred_node_selectors; /* accepted; a node matching them is preferred */
+        /* MetalLB preferredNodeSelectors: {weight 1..100, preference}; a node scores the sum
+         * of the weights of the preferences it matches (advert_node_score()) */
+        LabelSelector *preferred_node_selectors;
+        unsigned *preferred_weights; /* parallel to preferred_node_selectors */
         size_t n_preferred_node_selectors;
         char **interfaces; /* none = the default interface choice */
         size_t n_interfaces;
@@ -123,6 +126,9 @@ const Pool *pool_set_find(const PoolSet *s, const char *name);
 /* True if some advert covers the pool (MetalLB: a pool without an L2Advertisement is
  * allocated from but not announced). */
 bool pool_is_announced(const PoolSet *s, size_t pool_index);
+/* Sum of the weights of a's preferredNodeSelectors whose preference matches the labels
+ * (0 when it has none). */
+unsigned advert_node_score(const Advert *a, const Labels *node_labels);
 /* Address totals of one pool per family. */
 void pool_count(const Pool *p, AddrCount *v4, AddrCount *v6);
 

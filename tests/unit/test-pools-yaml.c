@@ -225,6 +225,106 @@ static void test_pools_dir(void)
         diag_list_clear(&d);
 }
 
+#define PREF_POOL                                                                                  \
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: "                 \
+        "production-pool\n"                                                                        \
+        "spec:\n  addresses: [192.168.10.0/24]\n---\n"
+#define PREF_AD(name)                                                                              \
+        "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: " name "\n"     \
+        "spec:\n  ipAddressPools: [production-pool]\n"
+
+/* Item 3 of issue 10: preferredNodeSelectors as in MetalLB's design/preferred-node-l2.md
+ * (its "Multi-Tier Zone Preference" and "Cumulative Weights" examples, and its rules). */
+static void test_preferred(void)
+{
+        DiagList d = {0};
+        int r;
+        PoolSet *s = parse(PREF_POOL PREF_AD("tiered-zones") "  preferredNodeSelectors:\n"
+                                                             "    - weight: 100\n"
+                                                             "      preference:\n"
+                                                             "        matchLabels:\n"
+                                                             "          zone: primary\n"
+                                                             "    - weight: 50\n"
+                                                             "      preference:\n"
+                                                             "        matchExpressions:\n"
+                                                             "        - key: zone\n"
+                                                             "          operator: In\n"
+                                                             "          values: [secondary]\n",
+                           &d, &r);
+        is_int(r, 0, "preferred: the design note's tiered example loads");
+        const Advert *a = s && s->n_adverts == 1 ? &s->adverts[0] : NULL;
+        ok(a && a->n_preferred_node_selectors == 2 && a->preferred_weights[0] == 100 &&
+               a->preferred_weights[1] == 50,
+           "preferred: two preferences, weights 100 and 50");
+        if (a) {
+                Labels primary = {0}, secondary = {0}, none = {0};
+                labels_set(&primary, "zone", "primary");
+                labels_set(&secondary, "zone", "secondary");
+                is_int(advert_node_score(a, &primary), 100, "score of a zone=primary node");
+                is_int(advert_node_score(a, &secondary), 50, "score of a zone=secondary node");
+                is_int(advert_node_score(a, &none), 0, "score of a node in neither zone");
+                labels_clear(&primary);
+                labels_clear(&secondary);
+        }
+        pool_set_free(s);
+        diag_list_clear(&d);
+
+        s = parse(PREF_POOL PREF_AD("cumulative-example") "  preferredNodeSelectors:\n"
+                                                          "    - weight: 60\n"
+                                                          "      preference:\n"
+                                                          "        matchLabels: {zone: primary}\n"
+                                                          "    - weight: 50\n"
+                                                          "      preference:\n"
+                                                          "        matchLabels: {gpu: \"true\"}\n",
+                  &d, &r);
+        a = s && s->n_adverts == 1 ? &s->adverts[0] : NULL;
+        if (a) {
+                Labels both = {0};
+                labels_set(&both, "zone", "primary");
+                labels_set(&both, "gpu", "true");
+                is_int(advert_node_score(a, &both), 110, "cumulative: both preferences, 110");
+                labels_clear(&both);
+        } else
+                ok(false, "cumulative example loads");
+        pool_set_free(s);
+        diag_list_clear(&d);
+
+        check_errors("weight 0",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 0\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:13: weight: 0 is out of range (1-100)");
+        check_errors("weight 101",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 101\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:13: weight: 101 is out of range (1-100)");
+        check_errors("no weight",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n"
+                                            "  - preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:5: preferredNodeSelectors entry has no weight (1-100)");
+        check_errors("the shape mlbd used to expect",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n"
+                                            "  - matchLabels: {zone: a}\n",
+                     "t.yaml:15:5: unknown key \"matchLabels\" in preferredNodeSelectors entry\n"
+                     "t.yaml:15:5: preferredNodeSelectors entry has no weight (1-100)\n"
+                     "t.yaml:15:5: preferredNodeSelectors entry has no preference");
+        check_errors("serviceSelectors with preferredNodeSelectors",
+                     PREF_POOL PREF_AD("a") "  serviceSelectors:\n  - matchLabels: {app: web}\n"
+                                            "  preferredNodeSelectors:\n  - weight: 10\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:16:3: an L2Advertisement cannot set both serviceSelectors and "
+                     "preferredNodeSelectors (the preference would apply to every Service of the "
+                     "pool); give those Services a pool of their own");
+        check_errors(
+            "two preference-bearing L2Advertisements on one pool",
+            PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 10\n"
+                                   "    preference: {matchLabels: {zone: a}}\n"
+                                   "---\n" PREF_AD("b") "  preferredNodeSelectors:\n"
+                                                        "  - weight: 20\n    preference: {}\n",
+            "t.yaml:21:9: L2Advertisement \"b\" sets preferredNodeSelectors for pool "
+            "\"production-pool\", which L2Advertisement \"a\" at t.yaml:11:9 already "
+            "does; a pool takes its preferences from one L2Advertisement");
+}
+
 static char *range_str(const Pool *p, size_t i)
 {
         static char buf[RANGE_STR_MAX];
@@ -911,6 +1011,7 @@ int main(void)
 {
         test_no_pools();
         test_pools_dir();
+        test_preferred();
         test_native_good();
         test_metallb_docs();
         test_seed();
