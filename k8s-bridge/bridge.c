@@ -2,6 +2,7 @@
 /*
  * bridge: the wiring of mlbd-bridge (see bridge.h). Also the Lease loop's I/O.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -168,7 +169,7 @@ static void lease_done(KubeRequest *req, long status, const char *body, size_t l
 
         b->lease_req = NULL;
         if (error < 0)
-                log_debug("lease request failed: %s", kube_request_error(req));
+                log_debug("lease request: %s", kube_request_error(req)); /* lease.c warns */
         (void)lease_handle_response(b->lease, mono_now(b), error < 0 ? 0 : status, body, len);
         lease_step(b);
 }
@@ -325,4 +326,84 @@ void bridge_stop(Bridge *b)
                                          1000, stop_timer_fired, b);
         if (!b->lease_req)
                 lease_step(b);
+}
+
+/* ---- health and metrics ----------------------------------------------------------------- */
+
+bool bridge_is_ready(const Bridge *b)
+{
+        return all_synced(b) && ctl_client_is_ready(b->ctl);
+}
+
+int bridge_readiness(const Bridge *b, char **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, n = 0;
+        FILE *f;
+        bool ready = bridge_is_ready(b);
+
+        if (!(f = open_memstream(&buf, &size)))
+                return -ENOMEM;
+        if (ready)
+                fputs("ready", f);
+        else {
+                fputs("not ready:", f);
+                for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
+                        if (!informer_has_synced(b->informers[k]))
+                                fprintf(f, "%s %s", n++ ? "," : "", obj_kind_to_string(k));
+                if (n)
+                        fputs(" not listed yet", f);
+                if (!ctl_client_is_ready(b->ctl))
+                        fprintf(f, "%s not connected to mlbd at %s", n ? ";" : "", b->socket);
+        }
+        if (fclose(f) != 0 || !buf)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return ready;
+}
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int bridge_metrics(const Bridge *b, char **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        if (!(f = open_memstream(&buf, &size)))
+                return -ENOMEM;
+        /* PACKAGE_VERSION needs no escaping (no backslash, quote or newline) */
+        metric_head(f, "mlbd_bridge_build_info", "gauge",
+                    "The version of mlbd-bridge running; always 1.");
+        fprintf(f, "mlbd_bridge_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+        metric_head(f, "mlbd_bridge_leader", "gauge",
+                    "1 while this bridge holds the Lease (it alone writes Service status and "
+                    "Events), else 0.");
+        fprintf(f, "mlbd_bridge_leader %d\n", b->leader);
+        metric_head(f, "mlbd_bridge_mlbd_connected", "gauge",
+                    "1 while the connection to the local mlbd is up (hello answered), else 0.");
+        fprintf(f, "mlbd_bridge_mlbd_connected %d\n", ctl_client_is_ready(b->ctl));
+        metric_head(f, "mlbd_bridge_informer_lists_total", "counter",
+                    "Complete LISTs of a kind: the first one and every re-list.");
+        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
+                fprintf(f, "mlbd_bridge_informer_lists_total{kind=\"%s\"} %u\n",
+                        obj_kind_to_string(k), informer_lists(b->informers[k]));
+        metric_head(f, "mlbd_bridge_informer_watches_total", "counter",
+                    "WATCH requests started for a kind (each resumption counts).");
+        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
+                fprintf(f, "mlbd_bridge_informer_watches_total{kind=\"%s\"} %u\n",
+                        obj_kind_to_string(k), informer_watches(b->informers[k]));
+        metric_head(f, "mlbd_bridge_status_writes_total", "counter",
+                    "Service status PATCHes sent (only the Lease holder writes).");
+        fprintf(f, "mlbd_bridge_status_writes_total %u\n", status_writer_writes(b->status));
+        metric_head(f, "mlbd_bridge_status_conflicts_total", "counter",
+                    "Service status PATCHes answered 409 Conflict (then read again).");
+        fprintf(f, "mlbd_bridge_status_conflicts_total %u\n", status_writer_conflicts(b->status));
+        if (fclose(f) != 0 || !buf)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
 }

@@ -36,3 +36,16 @@ DEFINE_FREEP(Bridge, bridge_free)
 int bridge_start(Bridge *b);
 /* SIGTERM: release the Lease (bounded), then exit the loop. */
 void bridge_stop(Bridge *b);
+
+/* /readyz: every informer has completed a LIST and the connection to mlbd is ready. */
+bool bridge_is_ready(const Bridge *b);
+/* The same as one line for /readyz: "ready", or why not, e.g. "not ready: Service, Node not
+ * listed yet; not connected to mlbd at /run/mlbd/mlbd.sock". *ret is a new string; returns
+ * bridge_is_ready() (1 or 0) or -ENOMEM. */
+int bridge_readiness(const Bridge *b, char **ret);
+/* /metrics: what the bridge counts, in the Prometheus text format 0.0.4 (# HELP and # TYPE
+ * lines, one family each): mlbd_bridge_build_info{version}, mlbd_bridge_leader,
+ * mlbd_bridge_mlbd_connected, mlbd_bridge_informer_lists_total{kind},
+ * mlbd_bridge_informer_watches_total{kind}, mlbd_bridge_status_writes_total,
+ * mlbd_bridge_status_conflicts_total. *ret is a new string; 0 or -ENOMEM. */
+int bridge_metrics(const Bridge *b, char **ret);

@@ -303,6 +303,10 @@ static void watch_done(KubeRequest *req, long status, const char *body, size_t l
                 log_warning("informer %s: watch ended inside an event: %s", kind_name(inf),
                             watch_parser_error(inf->parser)->detail);
         if (inf->relist || status == 410) {
+                if (!inf->relist)
+                        log_info(
+                            "informer %s: resourceVersion %s is gone (HTTP 410), listing again",
+                            kind_name(inf), inf->rv ? inf->rv : "?");
                 inf->relist = false;
                 inf->backoff_usec = 0;
                 list_page(inf);

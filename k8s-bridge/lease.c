@@ -19,7 +19,8 @@
 
 struct Lease {
         char *namespace, *name, *identity;
-        LeaseConfig cfg; /* its strings point at the copies above */
+        char last_failure[64]; /* said at warning once; repeats at debug */
+        LeaseConfig cfg;       /* its strings point at the copies above */
         char *path_collection, *path_object;
         LeaseState state;
         uint64_t rng;
@@ -113,7 +114,8 @@ static char *format_time(uint64_t usec, bool micro, char buf[static LEASE_TIME_M
         /* strftime: the year is at most 9999 (clamped above), so this fits */
         size_t n = strftime(buf, LEASE_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
         if (micro)
-                snprintf(buf + n, LEASE_TIME_MAX - n, ".%06uZ", (unsigned)(usec % LEASE_USEC_PER_SEC));
+                snprintf(buf + n, LEASE_TIME_MAX - n, ".%06uZ",
+                         (unsigned)(usec % LEASE_USEC_PER_SEC));
         else
                 snprintf(buf + n, LEASE_TIME_MAX - n, "Z");
         return buf;
@@ -757,11 +759,24 @@ static const char *status_text(long status, char buf[static 32])
         return buf;
 }
 
+/* A failed request: a warning when it differs from the last one, else debug (a bridge
+ * that cannot reach the API retries every retry period). */
+static void lease_failed(Lease *l, const char *what, long status)
+{
+        char buf[32], text[64];
+
+        snprintf(text, sizeof(text), "%s failed: %s", what, status_text(status, buf));
+        if (strcmp(text, l->last_failure) == 0)
+                log_debug("lease %s/%s: %s", l->namespace, l->name, text);
+        else
+                log_warning("lease %s/%s: %s", l->namespace, l->name, text);
+        snprintf(l->last_failure, sizeof(l->last_failure), "%s", text);
+}
+
 static int lease_on_get(Lease *l, uint64_t mono, long status, const char *body, size_t size)
 {
         json_t *obj = NULL;
         LeaseRecord rec;
-        char buf[32];
         int r;
 
         if (status == 404) {
@@ -773,8 +788,7 @@ static int lease_on_get(Lease *l, uint64_t mono, long status, const char *body, 
                 return 0;
         }
         if (status != 200) {
-                log_warning("lease %s/%s: GET failed: %s", l->namespace, l->name,
-                            status_text(status, buf));
+                lease_failed(l, "GET", status);
                 lease_retry_later(l, mono, LEASE_REQUEST_GET);
                 return 0;
         }
@@ -786,6 +800,7 @@ static int lease_on_get(Lease *l, uint64_t mono, long status, const char *body, 
                 lease_retry_later(l, mono, LEASE_REQUEST_GET);
                 return 0;
         }
+        l->last_failure[0] = 0;
         json_decref(l->object);
         l->object = obj;
         lease_observe(l, &rec, mono);
@@ -821,10 +836,10 @@ static int lease_on_write(Lease *l, LeaseRequest req, LeaseRecord *written, uint
 {
         json_t *obj = NULL;
         LeaseRecord rec;
-        char buf[32];
         int r;
 
         if (status == 200 || status == 201) {
+                l->last_failure[0] = 0;
                 r = lease_parse_object(body, size, &obj, &rec);
                 if (r == -ENOMEM)
                         return r;
@@ -843,8 +858,7 @@ static int lease_on_write(Lease *l, LeaseRequest req, LeaseRecord *written, uint
                 lease_plan(l, LEASE_REQUEST_GET, mono);
                 return 0;
         }
-        log_warning("lease %s/%s: %s failed: %s", l->namespace, l->name,
-                    lease_request_to_string(req), status_text(status, buf));
+        lease_failed(l, lease_request_to_string(req), status);
         if (req == LEASE_REQUEST_UPDATE &&
             (l->state == LEASE_STATE_LEADER || l->state == LEASE_STATE_RELEASING))
                 lease_retry_later(l, mono, LEASE_REQUEST_UPDATE);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mlbd-bridge entry point: command line, credentials (kubeconfig or in-cluster), the
- * event loop, signals, and the token re-read a minute (a projected service-account token
- * is replaced in its file before it expires, as client-go expects).
+ * event loop, signals, the token re-read a minute (a projected service-account token
+ * is replaced in its file before it expires, as client-go expects), and the --listen
+ * endpoint: /healthz (the loop runs), /readyz (bridge_is_ready) and /metrics.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "bridge.h"
+#include "http-server.h"
 #include "kube.h"
 #include "kubeconfig.h"
 #include "util/diag.h"
@@ -34,6 +36,9 @@ static void help(void)
                "      --lease-duration S     seconds (15), --renew-deadline S (10), --retry-period "
                "S (2)\n"
                "      --lb-class CLASS       also handle Services of this loadBalancerClass\n"
+               "      --listen ADDR:PORT     serve /healthz, /readyz, /metrics (default :7473)\n"
+               "                             ADDR: IPv4, [IPv6], none = all (dual-stack)\n"
+               "                             PORT 0: the kernel picks one (logged)\n"
                "      --log-level LEVEL      err, warning, notice, info (default), debug\n"
                "  -h, --help                 this text\n"
                "      --version              the version\n");
@@ -77,6 +82,31 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* /healthz answers while the loop runs; /readyz once every kind is listed and mlbd is
+ * connected (else 503 and why); /metrics the bridge's counters. */
+static int on_http(const char *path, const char *method, unsigned *status,
+                   const char **content_type, char **body, void *userdata)
+{
+        Bridge *b = userdata;
+        _cleanup_free_ char *line = NULL;
+        int r;
+
+        if (strcmp(path, "/healthz") == 0)
+                return (*body = strdup("ok\n")) ? 0 : -ENOMEM;
+        if (strcmp(path, "/readyz") == 0) {
+                r = bridge_readiness(b, &line);
+                if (r < 0)
+                        return r;
+                *status = r ? 200 : 503;
+                return asprintf(body, "%s\n", line) < 0 ? -ENOMEM : 0;
+        }
+        if (strcmp(path, "/metrics") == 0) {
+                *content_type = HTTP_CONTENT_TYPE_PROMETHEUS;
+                return bridge_metrics(b, body);
+        }
+        return HTTP_HANDLER_NOT_FOUND;
+}
+
 static int parse_seconds(const char *s, uint64_t *ret)
 {
         char *end;
@@ -101,6 +131,7 @@ int main(int argc, char **argv)
                 ARG_RENEW,
                 ARG_RETRY,
                 ARG_LB_CLASS,
+                ARG_LISTEN,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -115,6 +146,7 @@ int main(int argc, char **argv)
             {"renew-deadline", required_argument, NULL, ARG_RENEW},
             {"retry-period", required_argument, NULL, ARG_RETRY},
             {"lb-class", required_argument, NULL, ARG_LB_CLASS},
+            {"listen", required_argument, NULL, ARG_LISTEN},
             {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, ARG_VERSION},
@@ -123,8 +155,9 @@ int main(int argc, char **argv)
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(kube_freep) Kube *kube = NULL;
         _cleanup_(bridge_freep) Bridge *bridge = NULL;
+        _cleanup_(http_server_freep) HttpServer *http = NULL; /* before the bridge it reads */
         _cleanup_(kubeconfig_freep) KubeConfig *conf = NULL;
-        const char *kubeconfig = NULL, *context = NULL;
+        const char *kubeconfig = NULL, *context = NULL, *listen = ":7473", *why = NULL;
         BridgeConfig bc = {
             .node = getenv("NODE_NAME"),
             .socket = "/run/mlbd/mlbd.sock",
@@ -169,6 +202,13 @@ int main(int argc, char **argv)
                         break;
                 case ARG_LB_CLASS:
                         bc.lb_class = optarg;
+                        break;
+                case ARG_LISTEN:
+                        if (http_listen_parse(optarg, NULL, &why) < 0) {
+                                fprintf(stderr, "mlbd-bridge: --listen: \"%s\": %s\n", optarg, why);
+                                return 2;
+                        }
+                        listen = optarg;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -252,6 +292,10 @@ int main(int argc, char **argv)
         r = bridge_new(&bridge, e, kube, &bc);
         if (r < 0)
                 return log_error_errno(r, "Cannot start: %m"), 1;
+        r = http_server_new(&http, e, listen, on_http, bridge);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve --listen %s: %m", listen), 1;
+        log_info("serving /healthz, /readyz and /metrics on %s", http_server_get_address(http));
         if ((r = sd_event_add_signal(e, NULL, SIGTERM, on_signal, bridge)) < 0 ||
             (r = sd_event_add_signal(e, NULL, SIGINT, on_signal, bridge)) < 0)
                 return log_error_errno(r, "Cannot watch signals: %m"), 1;
@@ -262,6 +306,7 @@ int main(int argc, char **argv)
         (void)bridge_start(bridge);
         r = sd_event_loop(e);
         sd_event_source_disable_unref(tr.timer);
+        http = http_server_free(http);
         bridge = bridge_free(bridge);
         return r < 0 ? 1 : 0;
 }

@@ -10,7 +10,10 @@
 #   BRIDGE_ARGS                    extra words for every bridge (e.g. "--lb-class x")
 #   bridge_start NODE DIR          start a bridge for NODE against DIR/mlbd.sock, logging to
 #                                  DIR/bridge.log (appended), short Lease timings (lease 4 s,
-#                                  renew 3 s, retry 0.5 s); PID in BRIDGE_PID[NODE]
+#                                  renew 3 s, retry 0.5 s), --listen 127.0.0.1:0 (a free port
+#                                  each, logged as "serving ... on 127.0.0.1:PORT", so bridges
+#                                  sharing the host's namespace never collide on :7473; a
+#                                  --listen in BRIDGE_ARGS wins); PID in BRIDGE_PID[NODE]
 #   bridge_stop NODE [SIG]         SIG (default TERM) to that PID, wait (bounded 10 s)
 #   bridge_stop_all                every bridge still running (for the EXIT trap)
 #   bridge_wait_log DIR PATTERN [S]  wait (bounded, default 20 s) until DIR/bridge.log has
@@ -27,7 +30,8 @@ bridge_start() {
         # shellcheck disable=SC2086
         "$BRIDGE" --kubeconfig "$KUBECONFIG" --node-name "$node" --socket "$dir/mlbd.sock" \
                 --lease-namespace mlbd-system --lease-duration 4 --renew-deadline 3 \
-                --retry-period 0.5 --log-level debug ${BRIDGE_ARGS:-} >>"$dir/bridge.log" 2>&1 &
+                --retry-period 0.5 --log-level debug --listen 127.0.0.1:0 ${BRIDGE_ARGS:-} \
+                >>"$dir/bridge.log" 2>&1 &
         BRIDGE_PID[$node]=$!
 }
 
