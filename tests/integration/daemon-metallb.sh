@@ -80,7 +80,7 @@ pools_reply() {
                 grep '"op": *"pools"' | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(" ".join(sorted(p["name"] for p in j["pools"])))'
 }
 daemon_conf "$tmp" node1
-sed -i "s|^pools = .*|&\npools_dir = $tmp/pools.d|" "$tmp/mlbd.conf"
+sed -i "s|^pools_dir = .*|pools_dir = $tmp/pools.d|" "$tmp/mlbd.conf"
 mkdir -p "$tmp/pools.d"
 cat >"$tmp/pools.yaml" <<'EOF2'
 apiVersion: metallb.io/v1beta1
