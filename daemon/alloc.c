@@ -574,9 +574,10 @@ static AllocError check_sharing(const Allocator *a, const Use *use, const Svc *s
  * success the addresses are in *out, primary family first, and their pool in *ret_pool.
  */
 static AllocError check_addrs(const Allocator *a, const Svc *s, const u128 *addrs, size_t n,
-                              u128 out[static 2], size_t *ret_pool, AllocResult *ret)
+                              const char *source, u128 out[static 2], size_t *ret_pool,
+                              AllocResult *ret)
 {
-        char b1[ADDR_STR_MAX], b2[ADDR_STR_MAX];
+        char b1[ADDR_STR_MAX], b2[ADDR_STR_MAX], from[128];
         int prim = primary_family(s);
         size_t pool = SIZE_MAX;
 
@@ -621,28 +622,32 @@ static AllocError check_addrs(const Allocator *a, const Svc *s, const u128 *addr
                 out[1] = addrs[0];
         }
 
+        /* where the addresses came from, for the refusals below: " (requested by ...)" */
+        from[0] = 0;
+        if (source && strncmp(source, "spec.", 5) == 0)
+                snprintf(from, sizeof(from), " (requested in %s)", source);
+        else if (source)
+                snprintf(from, sizeof(from), " (requested by annotation %s)", source);
         for (size_t i = 0; i < n; i++) {
                 const RangeRef *r = range_find(a, out[i]);
                 addr_format(out[i], b1);
                 if (!r)
-                        return refuse(ret, ALLOC_E_NOT_IN_POOL,
-                                      "%s is not in any pool that allows %s", b1, s->key);
+                        return refuse(ret, ALLOC_E_NOT_IN_POOL, "%s%s is in no pool", b1, from);
                 const Pool *p = &a->pools->pools[r->pool];
                 if (p->avoid_buggy_ips && addr_is_buggy(out[i]))
                         return refuse(ret, ALLOC_E_NOT_IN_POOL,
-                                      "%s is not in any pool that allows %s (pool \"%s\" avoids "
-                                      "addresses ending in .0 or .255)",
-                                      b1, s->key, p->name);
+                                      "%s%s is in pool \"%s\", which avoids addresses ending in "
+                                      ".0 or .255",
+                                      b1, from, p->name);
                 if (s->pool_name && strcmp(s->pool_name, p->name) != 0)
                         return refuse(ret, ALLOC_E_NOT_IN_POOL,
-                                      "%s is in pool \"%s\", not in the requested pool \"%s\"", b1,
-                                      p->name, s->pool_name);
+                                      "%s%s is in pool \"%s\", not in the requested pool \"%s\"",
+                                      b1, from, p->name, s->pool_name);
                 char why[200];
                 if (!pool_allows(p, s, why, sizeof(why)))
                         return refuse(ret, ALLOC_E_NOT_IN_POOL,
-                                      "%s is not in any pool that allows %s (pool \"%s\" does not: "
-                                      "%s)",
-                                      b1, s->key, p->name, why);
+                                      "%s%s is in pool \"%s\", which does not allow %s (%s)", b1,
+                                      from, p->name, s->key, why);
                 if (i == 1 && r->pool != pool)
                         return refuse(ret, ALLOC_E_NOT_IN_POOL,
                                       "%s and %s are in different pools (\"%s\" and \"%s\"); "
@@ -992,8 +997,6 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
                 }
                 if (n_cand == 0) {
                         refuse(ret, ALLOC_E_NO_POOL, "no pool allows %s", s->key);
-                        if (set->n_pools == 0)
-                                appendf(ret->reason, " (no pools are configured)");
                         for (size_t k = 0; k < set->n_pools; k++) {
                                 const Pool *p = &set->pools[a->order[k]];
                                 if (p->auto_assign)
@@ -1005,8 +1008,7 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
                                 appendf(ret->reason, "%s pool \"%s\": %s", k == 0 ? " (" : "; ",
                                         p->name, why);
                         }
-                        if (set->n_pools > 0)
-                                appendf(ret->reason, ")");
+                        appendf(ret->reason, ")");
                         return ALLOC_E_NO_POOL;
                 }
         }
@@ -1050,16 +1052,28 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
                         cand[n_fit++] = cand[k];
         }
         if (n_fit == 0) {
-                if (s->pool_name)
-                        return refuse(ret, ALLOC_E_FAMILY, "pool \"%s\" has no %s%s%s addresses",
-                                      s->pool_name, require ? "pair of " : "", family_name(prim),
-                                      require ? " and IPv6" : "");
+                /* name the families of the request (in its order) that no candidate has */
+                bool has_prim = false, has_sec = false;
+                for (size_t k = 0; k < n_cand; k++) {
+                        has_prim = has_prim || pool_has(a, cand[k], prim);
+                        has_sec = has_sec || pool_has(a, cand[k], sec);
+                }
+                char lack[32], asks[80] = "";
                 if (require)
+                        snprintf(asks, sizeof(asks), " (RequireDualStack asks for %s and %s)",
+                                 family_name(prim), family_name(sec));
+                if (require && has_prim && has_sec)
                         return refuse(ret, ALLOC_E_FAMILY,
-                                      "no pool that allows %s has both IPv4 and IPv6 addresses",
-                                      s->key);
-                return refuse(ret, ALLOC_E_FAMILY, "no pool that allows %s has %s addresses",
-                              s->key, family_name(prim));
+                                      "no pool that allows %s has both %s and %s addresses "
+                                      "(RequireDualStack takes both from one pool)",
+                                      s->key, family_name(prim), family_name(sec));
+                /* every pool has one family at least: what lacks is the other one */
+                snprintf(lack, sizeof(lack), "%s", family_name(two && has_prim ? sec : prim));
+                if (s->pool_name)
+                        return refuse(ret, ALLOC_E_FAMILY, "pool \"%s\" has no %s addresses%s",
+                                      s->pool_name, lack, asks);
+                return refuse(ret, ALLOC_E_FAMILY, "no pool that allows %s has %s addresses%s",
+                              s->key, lack, asks);
         }
         refuse(ret, ALLOC_E_EXHAUSTED, "no available addresses in pool%s ", n_fit > 1 ? "s" : "");
         for (size_t k = 0; k < n_fit; k++) {
@@ -1082,10 +1096,15 @@ static int allocate_auto(Allocator *a, Svc *s_in, Svc *old, AllocResult *ret)
 
 /* ---- public operations ---- */
 
-static int check_request(const AllocRequest *req, AllocResult *ret)
+static int check_request(const Allocator *a, const AllocRequest *req, AllocResult *ret)
 {
         if (!req->key || !*req->key)
                 return refuse(ret, ALLOC_E_INVALID, "request without a Service key");
+        /* a configuration without pools is valid (MetalLB manifests split over files) */
+        if (a->pools->n_pools == 0)
+                return refuse(ret, ALLOC_E_NO_POOL,
+                              "no pool is configured: %s gets no address until a pool is added",
+                              req->key);
         if (req->n_requested > 2 || req->n_families > 2 || (req->n_ports > 0 && !req->ports) ||
             req->policy < 0 || req->policy >= _ALLOC_FAMILY_POLICY_MAX)
                 return refuse(ret, ALLOC_E_INVALID, "malformed allocation request for %s",
@@ -1104,7 +1123,7 @@ int alloc_service(Allocator *a, const AllocRequest *req, AllocResult *ret)
         int r;
 
         ret->reason[0] = 0;
-        if ((r = check_request(req, ret)) != 0)
+        if ((r = check_request(a, req, ret)) != 0)
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;
@@ -1112,14 +1131,15 @@ int alloc_service(Allocator *a, const AllocRequest *req, AllocResult *ret)
         Svc *old = svc_find(a, req->key);
 
         if (req->n_requested > 0) {
-                r = check_addrs(a, s, req->requested, req->n_requested, addrs, &pool, ret);
+                r = check_addrs(a, s, req->requested, req->n_requested, req->requested_source,
+                                addrs, &pool, ret);
                 if (r != ALLOC_OK)
                         return r;
                 return commit(a, TAKE_PTR(s), pool, addrs, req->n_requested, old, ret);
         }
         if (old) {
                 AllocResult scratch;
-                if (check_addrs(a, s, old->addrs, old->n_addrs, addrs, &pool, &scratch) ==
+                if (check_addrs(a, s, old->addrs, old->n_addrs, NULL, addrs, &pool, &scratch) ==
                     ALLOC_OK) {
                         size_t n = old->n_addrs;
                         /* PreferDualStack missing a family: add it from the same pool */
@@ -1147,12 +1167,12 @@ int alloc_adopt(Allocator *a, const AllocRequest *req, const u128 *addrs, size_t
         int r;
 
         ret->reason[0] = 0;
-        if ((r = check_request(req, ret)) != 0)
+        if ((r = check_request(a, req, ret)) != 0)
                 return r;
         if ((r = svc_from_request(&s, req)) < 0)
                 return r;
         svc_hash_ports(a, s);
-        r = check_addrs(a, s, addrs, n_addrs, sorted, &pool, ret);
+        r = check_addrs(a, s, addrs, n_addrs, NULL, sorted, &pool, ret);
         if (r != ALLOC_OK)
                 return r;
         return commit(a, TAKE_PTR(s), pool, sorted, n_addrs, svc_find(a, req->key), ret);
@@ -1386,7 +1406,7 @@ int allocator_rebuild(const Allocator *old, const PoolSet *pools, Allocator **re
                         goto fail;
                 svc_hash_ports(a, s);
                 res.reason[0] = 0;
-                AllocError e = check_addrs(a, s, o->addrs, o->n_addrs, addrs, &pool, &res);
+                AllocError e = check_addrs(a, s, o->addrs, o->n_addrs, NULL, addrs, &pool, &res);
                 if (e == ALLOC_OK) {
                         r = apply(a, TAKE_PTR(s), pool, addrs, o->n_addrs, NULL);
                         if (r < 0)

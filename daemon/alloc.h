@@ -59,6 +59,7 @@ typedef struct AllocRequest {
         const char *pool;               /* requested pool name, or NULL */
         u128 requested[2];              /* requested addresses, at most one per family */
         size_t n_requested;
+        const char *requested_source; /* annotation name or "spec.loadBalancerIP", for refusals */
         AllocFamilyPolicy policy;
         int families[2]; /* spec.ipFamilies in order (AF_INET/AF_INET6); none = IPv4 */
         size_t n_families;

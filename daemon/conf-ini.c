@@ -47,6 +47,7 @@ static const char *const section_names[] = {
 typedef enum KeyId {
         KEY_NODE_NAME,
         KEY_POOLS,
+        KEY_POOLS_DIR,
         KEY_SOCKET,
         KEY_SOCKET_GROUP,
         KEY_ADMIN_GROUP,
@@ -128,6 +129,7 @@ static bool parse_peers(ConfParser *p, const KeyDef *k, const char *v, unsigned 
 static const KeyDef keys[_KEY_MAX] = {
     [KEY_NODE_NAME] = KEY(SECTION_MLBD, "node_name", parse_node_name, node_name, 0, 0),
     [KEY_POOLS] = KEY(SECTION_MLBD, "pools", parse_path, pools, 0, 0),
+    [KEY_POOLS_DIR] = KEY(SECTION_MLBD, "pools_dir", parse_path, pools_dir, 0, 0),
     [KEY_SOCKET] = KEY(SECTION_MLBD, "socket", parse_path, socket, 0, 0),
     [KEY_SOCKET_GROUP] = KEY(SECTION_MLBD, "socket_group", parse_group, socket_group, 0, 0),
     [KEY_ADMIN_GROUP] = KEY(SECTION_MLBD, "admin_group", parse_group, admin_group, 0, 0),
@@ -894,6 +896,7 @@ Conf *conf_free(Conf *c)
         free(c->file);
         free(c->node_name);
         free(c->pools);
+        free(c->pools_dir);
         free(c->socket);
         free(c->socket_group);
         free(c->admin_group);
@@ -916,6 +919,7 @@ static int conf_new_defaults(const char *file, Conf **ret)
         *c = (Conf){
             .file = strdup(file),
             .pools = strdup(MLBD_DEFAULT_POOLS),
+            .pools_dir = strdup(MLBD_DEFAULT_POOLS_DIR),
             .socket = strdup(MLBD_DEFAULT_SOCKET),
             .socket_group = strdup(MLBD_DEFAULT_SOCKET_GROUP),
             .state_dir = strdup(MLBD_DEFAULT_STATE_DIR),
@@ -933,8 +937,8 @@ static int conf_new_defaults(const char *file, Conf **ret)
                                .addr = ADDR_V4_BASE | 0x7f000001,
                                .port = MLBD_DEFAULT_METRICS_PORT},
         };
-        if (!c->file || !c->pools || !c->socket || !c->socket_group || !c->state_dir ||
-            !c->key_file)
+        if (!c->file || !c->pools || !c->pools_dir || !c->socket || !c->socket_group ||
+            !c->state_dir || !c->key_file)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;

@@ -11,6 +11,7 @@
 
 #define MLBD_DEFAULT_CONF SYSCONFDIR "/mlbd/mlbd.conf"
 #define MLBD_DEFAULT_POOLS SYSCONFDIR "/mlbd/pools.yaml"
+#define MLBD_DEFAULT_POOLS_DIR SYSCONFDIR "/mlbd/pools.d"
 #define MLBD_DEFAULT_KEY_FILE SYSCONFDIR "/mlbd/cluster.key"
 #define MLBD_DEFAULT_SOCKET "/run/mlbd/mlbd.sock"
 #define MLBD_DEFAULT_SOCKET_GROUP "mlbd"
@@ -34,17 +35,18 @@ typedef struct Peer {
 typedef struct Conf {
         char *file; /* path read, for messages */
         /* [mlbd] */
-        char *node_name; /* default: gethostname() */
-        char *pools;     /* default /etc/mlbd/pools.yaml */
-        char *socket;    /* default /run/mlbd/mlbd.sock */
+        char *node_name;    /* default: gethostname() */
+        char *pools;        /* default /etc/mlbd/pools.yaml */
+        char *pools_dir;    /* default /etc/mlbd/pools.d: every *.yaml read after pools */
+        char *socket;       /* default /run/mlbd/mlbd.sock */
         char *socket_group; /* default "mlbd"; NULL (empty value): leave the group alone */
         /* may send state-changing requests; NULL (default): only root and mlbd's user */
         char *admin_group;
-        char *state_dir;    /* default /var/lib/mlbd */
-        int log_level; /* LOG_DEBUG..LOG_ERR */
+        char *state_dir; /* default /var/lib/mlbd */
+        int log_level;   /* LOG_DEBUG..LOG_ERR */
         /* [announce] */
-        char *announce_interface; /* NULL: choose per address */
-        unsigned garp_count;      /* 0..100, default 3 */
+        char *announce_interface;  /* NULL: choose per address */
+        unsigned garp_count;       /* 0..100, default 3 */
         unsigned garp_interval_ms; /* 1..60000, default 250 */
         unsigned garp_refresh_s;   /* 0..86400, default 0 (off) */
         /* [cluster] */

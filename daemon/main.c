@@ -217,7 +217,7 @@ static int check_config(const char *path)
 
         r = conf_load(path, &conf, &diags);
         if (r >= 0)
-                r = pools_load(conf->pools, &pools, &diags);
+                r = pools_load_all(conf->pools, conf->pools_dir, &pools, &diags);
         else if (r != -ENOMEM)
                 fprintf(stderr, "%s: the pools file was not checked because of the errors above\n",
                         path);
@@ -231,26 +231,46 @@ static int check_config(const char *path)
         }
         diag_list_clear(&diags);
 
-        AddrCount t4 = {0}, t6 = {0};
-        char c4[COUNT_STR_MAX], c6[COUNT_STR_MAX];
-        for (size_t i = 0; i < pools->n_pools; i++) {
-                for (size_t j = 0; j < pools->pools[i].n_ranges; j++) {
-                        const AddrRange *rg = &pools->pools[i].ranges[j];
-                        addr_count_add_range(addr_is_v4(rg->first) ? &t4 : &t6, rg);
+        printf("%s: OK (node %s, socket %s)\n", conf->file, conf->node_name, conf->socket);
+        /* one line per pools file (pools, then each of pools_dir), its pools below it */
+        for (size_t f = 0; f < pools->n_files; f++) {
+                AddrCount t4 = {0}, t6 = {0};
+                char c4[COUNT_STR_MAX], c6[COUNT_STR_MAX];
+                size_t n = 0, n_l2 = 0;
+                for (size_t i = 0; i < pools->n_pools; i++) {
+                        if (pools->pools[i].file != f)
+                                continue;
+                        n++;
+                        for (size_t j = 0; j < pools->pools[i].n_ranges; j++) {
+                                const AddrRange *rg = &pools->pools[i].ranges[j];
+                                addr_count_add_range(addr_is_v4(rg->first) ? &t4 : &t6, rg);
+                        }
+                }
+                bool metallb = pools->file_metallb && pools->file_metallb[f];
+                for (size_t i = 0; metallb && i < pools->n_adverts; i++)
+                        n_l2 += pools->adverts[i].file == f && pools->adverts[i].pos.line > 0;
+                printf("%s: OK, %zu pool%s%s", pools->files[f], n, n == 1 ? "" : "s",
+                       metallb ? " (MetalLB form)" : "");
+                if (n_l2 > 0)
+                        printf(", %zu L2Advertisement%s", n_l2, n_l2 == 1 ? "" : "s");
+                if (n > 0)
+                        printf(":");
+                if (t4.n || t4.overflow)
+                        printf(" %s IPv4", addr_count_format(&t4, c4));
+                if ((t4.n || t4.overflow) && (t6.n || t6.overflow))
+                        printf(" and");
+                if (t6.n || t6.overflow)
+                        printf(" %s IPv6", addr_count_format(&t6, c6));
+                printf("%s\n", n > 0 ? " addresses" : "");
+                for (size_t i = 0; i < pools->n_pools; i++) {
+                        size_t k = pools->order ? pools->order[i] : i;
+                        if (pools->pools[k].file == f)
+                                print_pool(pools, k);
                 }
         }
-        printf("%s: OK (node %s, socket %s)\n", conf->file, conf->node_name, conf->socket);
-        printf("%s: OK, %zu pool%s%s:", conf->pools, pools->n_pools, pools->n_pools == 1 ? "" : "s",
-               pools->metallb ? " (MetalLB form)" : "");
-        if (t4.n || t4.overflow)
-                printf(" %s IPv4", addr_count_format(&t4, c4));
-        if ((t4.n || t4.overflow) && (t6.n || t6.overflow))
-                printf(" and");
-        if (t6.n || t6.overflow)
-                printf(" %s IPv6", addr_count_format(&t6, c6));
-        printf(" addresses\n");
-        for (size_t i = 0; i < pools->n_pools; i++)
-                print_pool(pools, pools->order ? pools->order[i] : i);
+        if (pools->n_files > 1)
+                printf("%zu pool%s from %zu files\n", pools->n_pools,
+                       pools->n_pools == 1 ? "" : "s", pools->n_files);
         return 0;
 }
 

@@ -231,7 +231,7 @@ static int load_config(const char *path, Conf **ret_conf, PoolSet **ret_pools, C
         int r = conf_load(path, ret_conf, &diags);
 
         if (r >= 0) {
-                r = pools_load((*ret_conf)->pools, ret_pools, &diags);
+                r = pools_load_all((*ret_conf)->pools, (*ret_conf)->pools_dir, ret_pools, &diags);
                 if (r < 0)
                         *ret_conf = conf_free(*ret_conf);
         }

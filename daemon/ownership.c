@@ -46,39 +46,36 @@ bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Ser
         return true;
 }
 
-/* A node some rule for this pool and Service prefers (preferredNodeSelectors). */
-static bool node_preferred(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
-                           const char *node)
+/* The node's score for this pool: the sum of the weights of the preferredNodeSelectors
+ * it matches (MetalLB design/preferred-node-l2.md; the parser allows one
+ * preference-bearing L2Advertisement per pool, so the sum is that one's). */
+static unsigned node_score(const PoolSet *ps, size_t pool, const Model *model, const char *node)
 {
         const Labels *labels = node_labels(model, node);
+        unsigned score = 0;
 
-        for (size_t i = 0; ps && i < ps->n_adverts; i++) {
-                const Advert *a = &ps->adverts[i];
-                if (a->n_preferred_node_selectors > 0 && advert_covers(a, pool) &&
-                    advert_selects_service(a, s) &&
-                    selectors_match_any(a->preferred_node_selectors, a->n_preferred_node_selectors,
-                                        labels))
-                        return true;
-        }
-        return false;
+        for (size_t i = 0; ps && i < ps->n_adverts; i++)
+                if (advert_covers(&ps->adverts[i], pool))
+                        score += advert_node_score(&ps->adverts[i], labels);
+        return score;
 }
 
 ssize_t address_owner(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
                       u128 addr, const OwnerView *v)
 {
-        bool *eligible = calloc(v->n + 1, sizeof(bool));
-        bool any_preferred = false;
-        ssize_t owner;
+        _cleanup_free_ bool *eligible = calloc(v->n + 1, sizeof(bool));
+        _cleanup_free_ unsigned *score = calloc(v->n + 1, sizeof(unsigned));
+        unsigned best = 0;
 
-        if (!eligible)
+        if (!eligible || !score)
                 return -1;
         for (size_t i = 0; i < v->n; i++) {
                 eligible[i] = v->live[i] && node_eligible(ps, pool, model, s, v->names[i]);
-                any_preferred |= eligible[i] && node_preferred(ps, pool, model, s, v->names[i]);
+                if (eligible[i] && (score[i] = node_score(ps, pool, model, v->names[i])) > best)
+                        best = score[i];
         }
-        for (size_t i = 0; any_preferred && i < v->n; i++)
-                eligible[i] = eligible[i] && node_preferred(ps, pool, model, s, v->names[i]);
-        owner = rdv_owner(addr, v->names, eligible, v->n);
-        free(eligible);
-        return owner;
+        /* the highest-scoring eligible live nodes; rendezvous hashing among them */
+        for (size_t i = 0; i < v->n; i++)
+                eligible[i] = eligible[i] && score[i] == best;
+        return rdv_owner(addr, v->names, eligible, v->n);
 }

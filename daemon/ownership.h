@@ -10,7 +10,8 @@
  *     the node's Node object; a node without a Node object has no labels);
  *   - for externalTrafficPolicy: Local, an EndpointSlice of S has a ready endpoint on the
  *     node;
- *   - if some eligible live node matches a rule's preferredNodeSelectors, only those.
+ *   - among those, only the live ones with the highest score, a node's score being the
+ *     sum of the weights of the pool's preferredNodeSelectors it matches (MetalLB).
  * Interfaces are not part of it: a node can only judge its own (a node chosen as owner
  * that lacks the interface reports it as a refusal).
  *

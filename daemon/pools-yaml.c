@@ -15,8 +15,10 @@
  * overlapping addresses in O(n log n), L2Advertisement matching, the allocation order)
  * run once every document is read. Pure: no I/O outside pools_load(), no globals.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <yaml.h>
 
@@ -31,7 +33,7 @@ enum {
 
 /* An L2Advertisement as written; pools are resolved once every document is read. */
 typedef struct L2Pending {
-        Advert adv;
+        Advert adv; /* adv.file: where it is written */
         char **pool_names;
         SourcePos *pool_name_pos;
         size_t n_pool_names;
@@ -40,7 +42,9 @@ typedef struct L2Pending {
 } L2Pending;
 
 typedef struct Parser {
-        const char *file;
+        const char *file; /* the file being read */
+        size_t file_index;
+        bool *file_metallb; /* per file: read in the MetalLB form */
         DiagList *diags;
         yaml_document_t *doc;
         PoolSet *set;
@@ -65,18 +69,35 @@ static SourcePos pos_of(const yaml_node_t *n)
                            (unsigned)MIN(n->start_mark.column + 1, (size_t)UINT32_MAX)};
 }
 
-_printf_(4, 5) static void say(Parser *p, DiagLevel level, SourcePos pos, const char *fmt, ...)
+_printf_(5, 0) static void vsay_in(Parser *p, DiagLevel level, const char *file, SourcePos pos,
+                                   const char *fmt, va_list ap)
 {
         _cleanup_free_ char *msg = NULL;
+
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        /* diag_add() keeps counting even when the text cannot be stored */
+        diag_add(p->diags, level, file, pos.line, pos.column, "%s", msg ? msg : "(out of memory)");
+}
+
+_printf_(4, 5) static void say(Parser *p, DiagLevel level, SourcePos pos, const char *fmt, ...)
+{
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        vsay_in(p, level, p->file, pos, fmt, ap);
         va_end(ap);
-        /* diag_add() keeps counting even when the text cannot be stored */
-        diag_add(p->diags, level, p->file, pos.line, pos.column, "%s",
-                 msg ? msg : "(out of memory)");
+}
+
+/* The same, at a place in file number `file` (for the checks across files). */
+_printf_(5, 6) static void say_in(Parser *p, DiagLevel level, size_t file, SourcePos pos,
+                                  const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsay_in(p, level, p->set->files[file], pos, fmt, ap);
+        va_end(ap);
 }
 
 #define err(p, node, ...) say(p, DIAG_ERROR, pos_of(node), __VA_ARGS__)
@@ -517,6 +538,75 @@ static int parse_selector_list(Parser *p, const yaml_node_t *n, const char *what
         return 0;
 }
 
+/* MetalLB preferredNodeSelectors (design/preferred-node-l2.md, after the Kubernetes
+ * PreferredSchedulingTerm): a list of {weight: 1..100, preference: LabelSelector}, both
+ * required. */
+static int parse_preferred_list(Parser *p, const yaml_node_t *n, Advert *adv)
+{
+        static const char *const known[] = {"weight", "preference", NULL};
+        const char *what = "preferredNodeSelectors";
+        int r;
+
+        if (is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
+                return 0;
+        selectors_free(adv->preferred_node_selectors, adv->n_preferred_node_selectors);
+        free(adv->preferred_weights);
+        adv->n_preferred_node_selectors = 0;
+        adv->preferred_node_selectors = calloc(seq_len(n) + 1, sizeof(LabelSelector));
+        adv->preferred_weights = calloc(seq_len(n) + 1, sizeof(unsigned));
+        if (!adv->preferred_node_selectors || !adv->preferred_weights)
+                return -ENOMEM;
+        FOREACH_ITEM(p, n, item, e)
+        {
+                const yaml_node_t *weight = NULL, *pref = NULL;
+                if (!expect(p, e, YAML_MAPPING_NODE, "preferredNodeSelectors entry"))
+                        continue;
+                r = check_dup_keys(p, e, "preferredNodeSelectors entry");
+                if (r < 0)
+                        return r;
+                FOREACH_PAIR(p, e, pair, k, v)
+                {
+                        const char *key = key_of(p, k, "preferredNodeSelectors entry");
+                        if (!key)
+                                continue;
+                        if (streq(key, "weight"))
+                                weight = v;
+                        else if (streq(key, "preference"))
+                                pref = v;
+                        else
+                                unknown_key(p, k, key, "preferredNodeSelectors entry", known);
+                }
+                int w = 0;
+                bool ok = true;
+                if (!weight) {
+                        err(p, e, "preferredNodeSelectors entry has no weight (1-100)");
+                        ok = false;
+                } else if (!get_priority(p, weight, "weight", &w))
+                        ok = false;
+                else if (w < 1 || w > 100) {
+                        err(p, weight, "weight: %d is out of range (1-100)", w);
+                        ok = false;
+                }
+                if (!pref) {
+                        err(p, e, "preferredNodeSelectors entry has no preference");
+                        ok = false;
+                }
+                LabelSelector *sel =
+                    &adv->preferred_node_selectors[adv->n_preferred_node_selectors];
+                if (pref) {
+                        r = parse_selector(p, pref, "preference", sel);
+                        if (r < 0)
+                                return r;
+                }
+                if (!ok) {
+                        selector_clear(sel);
+                        continue;
+                }
+                adv->preferred_weights[adv->n_preferred_node_selectors++] = (unsigned)w;
+        }
+        return 0;
+}
+
 /* A native label map (`service_selector: {app: nginx}`) as a one-selector list. */
 static int parse_native_selector(Parser *p, const yaml_node_t *n, const char *what,
                                  LabelSelector **ret, size_t *ret_n)
@@ -605,6 +695,7 @@ static int add_pool(Parser *p, Pool *pool, size_t *ret)
         if (GROW(p->set->pools, p->cap_pools, p->set->n_pools + 1) < 0)
                 return -ENOMEM;
         *ret = p->set->n_pools;
+        pool->file = p->file_index;
         p->set->pools[p->set->n_pools++] = *pool;
         *pool = (Pool){0};
         return 0;
@@ -709,7 +800,7 @@ static int parse_native_pool_fields(Parser *p, const yaml_node_t *n, Pool *pool,
 static int parse_native_pool(Parser *p, const yaml_node_t *n)
 {
         Pool pool = {.auto_assign = true, .pos = pos_of(n)};
-        Advert adv = {.pos = pos_of(n)};
+        Advert adv = {.pos = pos_of(n), .file = p->file_index};
         size_t idx;
         int r;
 
@@ -763,7 +854,7 @@ static int parse_native(Parser *p, const yaml_node_t *root)
         if (!pools || !expect(p, pools, YAML_SEQUENCE_NODE, "pools"))
                 return 0;
         if (seq_len(pools) == 0) {
-                err(p, pools, "no pools defined");
+                warn(p, pools, "no pools defined: mlbd runs but hands out no address");
                 p->n_pool_entries++; /* reported here, not again at the end */
                 return 0;
         }
@@ -943,6 +1034,7 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
                                             "serviceSelectors",
                                             "preferredNodeSelectors",
                                             NULL};
+        const yaml_node_t *pref_key = NULL, *svc_key = NULL;
         int r;
 
         r = check_dup_keys(p, spec, "L2Advertisement spec");
@@ -964,27 +1056,35 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
                 else if (streq(key, "nodeSelectors"))
                         r = parse_selector_list(p, v, "nodeSelectors", &l->adv.node_selectors,
                                                 &l->adv.n_node_selectors);
-                else if (streq(key, "preferredNodeSelectors"))
-                        r = parse_selector_list(p, v, "preferredNodeSelectors",
-                                                &l->adv.preferred_node_selectors,
-                                                &l->adv.n_preferred_node_selectors);
-                else if (streq(key, "serviceSelectors"))
+                else if (streq(key, "preferredNodeSelectors")) {
+                        r = parse_preferred_list(p, v, &l->adv);
+                        pref_key = k;
+                } else if (streq(key, "serviceSelectors")) {
                         r = parse_selector_list(p, v, "serviceSelectors", &l->adv.service_selectors,
                                                 &l->adv.n_service_selectors);
-                else if (streq(key, "interfaces"))
+                        svc_key = k;
+                } else if (streq(key, "interfaces"))
                         r = parse_interfaces(p, v, &l->adv.interfaces, &l->adv.n_interfaces);
                 else
                         unknown_key(p, k, key, "L2Advertisement spec", known);
                 if (r < 0)
                         return r;
         }
+        /* MetalLB refuses this pair: election is pool-wide, so a preference scoped to some
+         * Services would move the announcer of every Service of the pool */
+        if (pref_key && svc_key && l->adv.n_preferred_node_selectors > 0 &&
+            l->adv.n_service_selectors > 0)
+                err(p, pref_key,
+                    "an L2Advertisement cannot set both serviceSelectors and "
+                    "preferredNodeSelectors (the preference would apply to every Service of the "
+                    "pool); give those Services a pool of their own");
         return 0;
 }
 
 static int parse_l2adv(Parser *p, const yaml_node_t *root, const yaml_node_t *metadata,
                        const yaml_node_t *spec)
 {
-        L2Pending l = {.adv.pos = pos_of(root)};
+        L2Pending l = {.adv.pos = pos_of(root), .adv.file = p->file_index};
         Meta m = {0};
         int r = 0;
 
@@ -1253,8 +1353,9 @@ static int check_duplicate_names(Parser *p)
                 while (first > 0 && streq(s->pools[idx[first - 1]].name, b->name))
                         first--;
                 SourcePos fp = pool_pos(s, idx[first]);
-                say(p, DIAG_ERROR, b->pos, "duplicate pool name \"%s\" (first defined at %s:%u:%u)",
-                    b->name, p->file, fp.line, fp.column);
+                say_in(p, DIAG_ERROR, b->file, b->pos,
+                       "duplicate pool name \"%s\" (first defined at %s:%u:%u)", b->name,
+                       s->files[s->pools[idx[first]].file], fp.line, fp.column);
         }
         return 0;
 }
@@ -1311,9 +1412,11 @@ static int check_overlaps(Parser *p)
                         SourcePos at = lp->range_pos[later->index];
                         SourcePos opos = op->range_pos[other->index];
                         char a[RANGE_STR_MAX], b[RANGE_STR_MAX];
-                        say(p, DIAG_ERROR, at, "%s overlaps %s of pool \"%s\" at %s:%u:%u",
-                            range_format_cidr(&later->r, a), range_format_cidr(&other->r, b),
-                            op->name ? op->name : "", p->file, opos.line, opos.column);
+                        say_in(p, DIAG_ERROR, lp->file, at,
+                               "%s overlaps %s of pool \"%s\" at %s:%u:%u",
+                               range_format_cidr(&later->r, a), range_format_cidr(&other->r, b),
+                               op->name ? op->name : "", s->files[op->file], opos.line,
+                               opos.column);
                 }
                 if (cur->r.last > far->r.last)
                         reach = i;
@@ -1332,16 +1435,28 @@ static bool pool_selected(const PoolSet *s, size_t i, const L2Pending *l)
         return false;
 }
 
+static bool pool_metallb(const Parser *p, size_t i)
+{
+        return p->file_metallb[p->set->pools[i].file];
+}
+
 /* MetalLB (internal/config/config.go, setL2AdvertisementsToPools): an L2Advertisement
  * with neither ipAddressPools nor ipAddressPoolSelectors applies to every pool; otherwise
  * to the named pools plus those whose labels match a selector. A name that matches no
- * pool is skipped silently there; here it gets a notice. */
+ * pool is skipped silently there; here it gets a notice. Only pools of MetalLB-form files
+ * take part (native pools carry their own announcement rule), whatever file the
+ * L2Advertisement is in. */
 static int resolve_l2(Parser *p)
 {
         PoolSet *s = p->set;
+        size_t n_metallb = 0;
         int r;
 
+        for (size_t i = 0; i < s->n_pools; i++)
+                n_metallb += pool_metallb(p, i);
         if (p->n_l2 == 0) {
+                if (n_metallb == 0)
+                        return 0;
                 Advert adv = {0};
                 adv.name = strdup("(implicit)");
                 adv.pools = calloc(s->n_pools + 1, sizeof(size_t));
@@ -1350,15 +1465,16 @@ static int resolve_l2(Parser *p)
                         return -ENOMEM;
                 }
                 for (size_t i = 0; i < s->n_pools; i++)
-                        adv.pools[adv.n_pools++] = i;
+                        if (pool_metallb(p, i))
+                                adv.pools[adv.n_pools++] = i;
                 r = add_advert(p, &adv);
                 advert_clear(&adv);
                 if (r < 0)
                         return r;
-                if (s->n_pools > 0)
-                        say(p, DIAG_NOTICE, (SourcePos){0, 0},
-                            "no L2Advertisement in the file: every pool is announced (mlbd "
-                            "announces in layer 2 only)");
+                say_in(p, DIAG_NOTICE, 0, (SourcePos){0, 0},
+                       "no L2Advertisement %s: every pool is announced (mlbd announces in layer 2 "
+                       "only)",
+                       s->n_files > 1 ? "in any file" : "in the file");
                 return 0;
         }
 
@@ -1366,21 +1482,50 @@ static int resolve_l2(Parser *p)
                 L2Pending *l = &p->l2[i];
                 bool all = l->n_pool_names == 0 && l->n_pool_selectors == 0;
 
-                for (size_t j = 0; j < l->n_pool_names; j++)
-                        if (!pool_set_find(s, l->pool_names[j]))
-                                say(p, DIAG_NOTICE, l->pool_name_pos[j],
-                                    "L2Advertisement \"%s\" names pool \"%s\", which is not "
-                                    "defined here; it matches nothing",
-                                    l->adv.name ? l->adv.name : "", l->pool_names[j]);
+                for (size_t j = 0; j < l->n_pool_names; j++) {
+                        const Pool *named = pool_set_find(s, l->pool_names[j]);
+                        if (!named || !pool_metallb(p, (size_t)(named - s->pools)))
+                                say_in(p, DIAG_NOTICE, l->adv.file, l->pool_name_pos[j],
+                                       "L2Advertisement \"%s\" names pool \"%s\", which is not "
+                                       "defined %s; it matches nothing",
+                                       l->adv.name ? l->adv.name : "", l->pool_names[j],
+                                       !named ? (s->n_files > 1 ? "in any file" : "here")
+                                              : "as an IPAddressPool");
+                }
                 l->adv.pools = calloc(s->n_pools + 1, sizeof(size_t));
                 if (!l->adv.pools)
                         return -ENOMEM;
                 for (size_t j = 0; j < s->n_pools; j++)
-                        if (all || pool_selected(s, j, l))
+                        if (pool_metallb(p, j) && (all || pool_selected(s, j, l)))
                                 l->adv.pools[l->adv.n_pools++] = j;
                 r = add_advert(p, &l->adv);
                 if (r < 0)
                         return r;
+        }
+
+        /* MetalLB: at most one L2Advertisement with preferredNodeSelectors per pool, so
+         * that all the weights of a pool are in one object */
+        for (size_t j = 0; j < s->n_pools; j++) {
+                const Advert *first = NULL;
+                for (size_t i = 0; i < s->n_adverts; i++) {
+                        const Advert *a = &s->adverts[i];
+                        bool covers = false;
+                        for (size_t k = 0; k < a->n_pools && !covers; k++)
+                                covers = a->pools[k] == j;
+                        if (!covers || a->n_preferred_node_selectors == 0)
+                                continue;
+                        if (!first) {
+                                first = a;
+                                continue;
+                        }
+                        say_in(p, DIAG_ERROR, a->file, a->pos,
+                               "L2Advertisement \"%s\" sets preferredNodeSelectors for pool "
+                               "\"%s\", which L2Advertisement \"%s\" at %s:%u:%u already does; "
+                               "a pool takes its preferences from one L2Advertisement",
+                               a->name ? a->name : "", s->pools[j].name ? s->pools[j].name : "",
+                               first->name ? first->name : "", s->files[first->file],
+                               first->pos.line, first->pos.column);
+                }
         }
 
         _cleanup_free_ bool *covered = calloc(s->n_pools + 1, sizeof(bool));
@@ -1391,10 +1536,10 @@ static int resolve_l2(Parser *p)
                         covered[s->adverts[i].pools[j]] = true;
         for (size_t i = 0; i < s->n_pools; i++)
                 if (!covered[i] && s->pools[i].name)
-                        say(p, DIAG_WARNING, s->pools[i].pos,
-                            "pool %s is not announced by any L2Advertisement; its addresses "
-                            "are allocated but not announced",
-                            s->pools[i].name);
+                        say_in(p, DIAG_WARNING, s->pools[i].file, s->pools[i].pos,
+                               "pool %s is not announced by any L2Advertisement; its addresses "
+                               "are allocated but not announced",
+                               s->pools[i].name);
         return 0;
 }
 
@@ -1403,56 +1548,99 @@ static void parser_done(Parser *p)
         for (size_t i = 0; i < p->n_l2; i++)
                 l2_pending_clear(&p->l2[i]);
         free(p->l2);
+        free(p->file_metallb);
         pool_set_free(p->set);
 }
 
-static int parse(Parser *p, const char *buf, size_t len)
+static int parse(Parser *p, const PoolSource *src, size_t n)
 {
         size_t errors = p->diags->n_errors;
+        bool any_metallb = false;
         int r;
 
-        r = read_documents(p, buf, len);
-        if (r < 0)
-                return r;
-        if (p->n_pool_entries == 0 && p->diags->n_errors == errors)
-                say(p, DIAG_ERROR, (SourcePos){1, 1},
-                    p->form == FORM_METALLB
-                        ? "no IPAddressPool in the file"
-                        : "no pools defined (expected a \"pools:\" list or MetalLB "
-                          "IPAddressPool documents)");
-        p->set->metallb = p->form == FORM_METALLB;
+        for (size_t i = 0; i < n; i++) {
+                p->file = p->set->files[i];
+                p->file_index = i;
+                p->form = FORM_NONE;
+                r = read_documents(p, src[i].buf ? src[i].buf : "", src[i].buf ? src[i].len : 0);
+                if (r < 0)
+                        return r;
+                p->file_metallb[i] = p->form == FORM_METALLB;
+                any_metallb = any_metallb || p->form == FORM_METALLB;
+        }
+        /* MetalLB users keep IPAddressPools and L2Advertisements in separate objects and
+         * files: a file without pools is valid, and so is a configuration without any */
+        if (p->n_pool_entries == 0 && p->diags->n_errors == errors) {
+                if (n > 1)
+                        say_in(p, DIAG_WARNING, 0, (SourcePos){1, 1},
+                               "no pool in any of the %zu pools files: mlbd runs but hands out "
+                               "no address",
+                               n);
+                else
+                        say_in(p, DIAG_WARNING, 0, (SourcePos){1, 1}, "%s",
+                               p->form == FORM_METALLB
+                                   ? "no IPAddressPool in the file: mlbd runs but hands out no "
+                                     "address"
+                                   : "no pools defined (expected a \"pools:\" list or MetalLB "
+                                     "IPAddressPool documents): mlbd runs but hands out no "
+                                     "address");
+        }
+        p->set->metallb = any_metallb;
         if (p->any_over_budget)
                 return 0; /* the cross-checks would only repeat the expansion */
         r = check_duplicate_names(p);
         if (r >= 0)
                 r = check_overlaps(p);
-        if (r >= 0 && p->set->metallb)
+        if (r >= 0)
                 r = resolve_l2(p);
         if (r >= 0)
                 r = pools_order(p->set);
         return r;
 }
 
-int pools_parse(const char *file, const char *buf, size_t len, PoolSet **ret, DiagList *diags)
+int pools_parse_many(const PoolSource *src, size_t n, PoolSet **ret, DiagList *diags)
 {
-        Parser p = {.file = file ? file : "-", .diags = diags};
+        static const PoolSource none = {"-", "", 0};
+        Parser p = {.diags = diags};
         size_t errors = diags->n_errors;
         int r;
 
+        if (n == 0) {
+                src = &none;
+                n = 1;
+        }
         p.set = calloc(1, sizeof(*p.set));
-        if (!p.set)
-                return -ENOMEM;
-        if (!(p.set->file = strdup(p.file))) {
+        p.file_metallb = calloc(n, sizeof(bool));
+        if (!p.set || !p.file_metallb || !(p.set->files = calloc(n, sizeof(char *)))) {
                 parser_done(&p);
                 return -ENOMEM;
         }
-        r = parse(&p, buf ? buf : "", buf ? len : 0);
+        for (size_t i = 0; i < n; i++) {
+                if (!(p.set->files[i] = strdup(src[i].file ? src[i].file : "-"))) {
+                        parser_done(&p);
+                        return -ENOMEM;
+                }
+                p.set->n_files++;
+        }
+        if (!(p.set->file = strdup(p.set->files[0]))) {
+                parser_done(&p);
+                return -ENOMEM;
+        }
+        r = parse(&p, src, n);
         if (r >= 0 && diags->n_errors > errors)
                 r = -EINVAL;
-        if (r >= 0)
+        if (r >= 0) {
+                p.set->file_metallb = TAKE_PTR(p.file_metallb);
                 *ret = TAKE_PTR(p.set);
+        }
         parser_done(&p);
         return r;
+}
+
+int pools_parse(const char *file, const char *buf, size_t len, PoolSet **ret, DiagList *diags)
+{
+        PoolSource src = {file ? file : "-", buf, len};
+        return pools_parse_many(&src, 1, ret, diags);
 }
 
 int pools_load(const char *path, PoolSet **ret, DiagList *diags)
@@ -1469,4 +1657,107 @@ int pools_load(const char *path, PoolSet **ret, DiagList *diags)
                 return -EINVAL;
         }
         return pools_parse(path, buf, len, ret, diags);
+}
+
+static void names_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the regular *.yaml files of dir (not hidden), sorted; a missing dir is none. */
+static int list_yaml(const char *dir, char ***ret, size_t *ret_n, DiagList *diags)
+{
+        DIR *d;
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!dir)
+                return 0;
+        d = opendir(dir);
+        if (!d) {
+                if (errno == ENOENT)
+                        return 0;
+                diag_error(diags, dir, 0, 0, "cannot read the pools directory: %s",
+                           strerror(errno));
+                return -EINVAL;
+        }
+        for (struct dirent *de; (errno = 0, de = readdir(d));) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".yaml") != 0)
+                        continue;
+                char *path = NULL;
+                struct stat st;
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        path = NULL;
+                if (!path || GROW(names, cap, n + 1) < 0) {
+                        free(path);
+                        names_free(names, n);
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        free(path); /* a dangling link or a directory: not a pools file */
+                        continue;
+                }
+                names[n++] = path;
+        }
+        int e = errno;
+        closedir(d);
+        if (e != 0) {
+                diag_error(diags, dir, 0, 0, "cannot read the pools directory: %s", strerror(e));
+                names_free(names, n);
+                return -EINVAL;
+        }
+        if (n > 1)
+                qsort(names, n, sizeof(*names), str_cmp);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}
+
+int pools_load_all(const char *path, const char *dir, PoolSet **ret, DiagList *diags)
+{
+        char **names = NULL;
+        size_t n = 0;
+        int r;
+
+        r = list_yaml(dir, &names, &n, diags);
+        if (r < 0)
+                return r;
+        _cleanup_free_ PoolSource *src = calloc(n + 1, sizeof(*src));
+        _cleanup_free_ char **bufs = calloc(n + 1, sizeof(char *));
+        bool bad = false;
+        if (!src || !bufs) {
+                names_free(names, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i <= n && r >= 0; i++) {
+                const char *file = i == 0 ? path : names[i - 1];
+                size_t len = 0;
+                r = read_full_file(file, &bufs[i], &len);
+                if (r < 0 && r != -ENOMEM) {
+                        diag_error(diags, file, 0, 0, "cannot read the pools file: %s",
+                                   strerror(-r));
+                        bad = true;
+                        r = 0;
+                }
+                src[i] = (PoolSource){file, bufs[i], len};
+        }
+        if (r >= 0 && !bad)
+                r = pools_parse_many(src, n + 1, ret, diags);
+        else if (r >= 0)
+                r = -EINVAL;
+        for (size_t i = 0; i <= n; i++)
+                free(bufs[i]);
+        names_free(names, n);
+        return r;
 }

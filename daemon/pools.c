@@ -33,10 +33,21 @@ void advert_clear(Advert *a)
         free(a->name);
         selectors_free(a->node_selectors, a->n_node_selectors);
         selectors_free(a->preferred_node_selectors, a->n_preferred_node_selectors);
+        free(a->preferred_weights);
         strv_free(a->interfaces, a->n_interfaces);
         selectors_free(a->service_selectors, a->n_service_selectors);
         free(a->pools);
         *a = (Advert){0};
+}
+
+unsigned advert_node_score(const Advert *a, const Labels *node_labels)
+{
+        unsigned score = 0;
+
+        for (size_t i = 0; i < a->n_preferred_node_selectors; i++)
+                if (selector_matches(&a->preferred_node_selectors[i], node_labels))
+                        score += a->preferred_weights[i];
+        return score;
 }
 
 PoolSet *pool_set_free(PoolSet *s)
@@ -51,6 +62,10 @@ PoolSet *pool_set_free(PoolSet *s)
         free(s->adverts);
         free(s->order);
         free(s->file);
+        for (size_t i = 0; i < s->n_files; i++)
+                free(s->files[i]);
+        free(s->files);
+        free(s->file_metallb);
         free(s);
         return NULL;
 }

@@ -27,7 +27,10 @@ typedef struct Advert {
         char *name;                    /* L2Advertisement metadata.name, or pool name */
         LabelSelector *node_selectors; /* any matches; none = every node */
         size_t n_node_selectors;
-        LabelSelector *preferred_node_selectors; /* accepted; a node matching them is preferred */
+        /* MetalLB preferredNodeSelectors: {weight 1..100, preference}; a node scores the sum
+         * of the weights of the preferences it matches (advert_node_score()) */
+        LabelSelector *preferred_node_selectors;
+        unsigned *preferred_weights; /* parallel to preferred_node_selectors */
         size_t n_preferred_node_selectors;
         char **interfaces; /* none = the default interface choice */
         size_t n_interfaces;
@@ -35,6 +38,7 @@ typedef struct Advert {
         size_t n_service_selectors;
         size_t *pools; /* indexes into PoolSet.pools this advert applies to */
         size_t n_pools;
+        size_t file; /* index into PoolSet.files */
         SourcePos pos;
 } Advert;
 
@@ -56,11 +60,15 @@ typedef struct Pool {
         LabelSelector *service_selectors;
         size_t n_service_selectors;
         char *interface; /* native `interface:`; NULL if unset */
+        size_t file;     /* index into PoolSet.files: where the pool is written */
         SourcePos pos;
 } Pool;
 
 typedef struct PoolSet {
-        char *file; /* path the set was read from, for messages */
+        char *file;         /* first (or only) path the set was read from, for messages */
+        char **files;       /* every file read, in reading order (file first) */
+        bool *file_metallb; /* per file: in the MetalLB form */
+        size_t n_files;
         Pool *pools;
         size_t n_pools;
         Advert *adverts;
@@ -77,6 +85,29 @@ typedef struct PoolSet {
 int pools_parse(const char *file, const char *buf, size_t len, PoolSet **ret, DiagList *diags);
 /* Reads the file and calls pools_parse(); a read error is a diagnostic too. */
 int pools_load(const char *path, PoolSet **ret, DiagList *diags);
+
+/* One file of a configuration spread over several (pools, then pools_dir). */
+typedef struct PoolSource {
+        const char *file;
+        const char *buf;
+        size_t len;
+} PoolSource;
+
+/*
+ * Parses several files as one configuration (a MetalLB stream split over files): each
+ * file has one form of its own; names and addresses are checked across files; an
+ * L2Advertisement may name or select a pool of another file (MetalLB-form files only);
+ * every diagnostic names its own FILE:LINE:COLUMN. "No pool at all" is one warning for the
+ * whole set. Same results as pools_parse().
+ */
+int pools_parse_many(const PoolSource *src, size_t n, PoolSet **ret, DiagList *diags);
+
+/*
+ * Reads `path`, then every regular `*.yaml` file of `dir` (not starting with '.'), in
+ * strcmp() name order, and parses them with pools_parse_many(). A missing dir (or NULL)
+ * means no extra files; any other read error is a diagnostic.
+ */
+int pools_load_all(const char *path, const char *dir, PoolSet **ret, DiagList *diags);
 
 PoolSet *pool_set_free(PoolSet *s);
 DEFINE_FREEP(PoolSet, pool_set_free)
@@ -95,6 +126,9 @@ const Pool *pool_set_find(const PoolSet *s, const char *name);
 /* True if some advert covers the pool (MetalLB: a pool without an L2Advertisement is
  * allocated from but not announced). */
 bool pool_is_announced(const PoolSet *s, size_t pool_index);
+/* Sum of the weights of a's preferredNodeSelectors whose preference matches the labels
+ * (0 when it has none). */
+unsigned advert_node_score(const Advert *a, const Labels *node_labels);
 /* Address totals of one pool per family. */
 void pool_count(const Pool *p, AddrCount *v4, AddrCount *v6);
 

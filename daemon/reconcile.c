@@ -28,6 +28,7 @@ static void fill_request(Manager *m, const Service *s, const ServiceRequest *sr,
             .namespace_labels = ns ? &ns->meta.labels : NULL,
             .pool = sr->pool,
             .n_requested = sr->n_addresses,
+            .requested_source = sr->addresses_source,
             .policy = (AllocFamilyPolicy)s->ip_family_policy,
             .n_families = s->n_ip_families,
             .sharing_key = sr->sharing_key,
@@ -662,6 +663,10 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         if (foreign_exclude_nodes(m->alloc, m->model) < 0) /* the Nodes' addresses */
                 log_oom();
 
+        /* Release before allocate: a Service deleted in the same batch as another is
+         * created (back-to-back watch events, kubectl replace --force) gives its address
+         * back first, so the new Service gets it, as MetalLB does. */
+        release_gone(m);
         if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
                 return log_oom(), 0;
         for (size_t i = 0; i < n; i++) {
@@ -670,7 +675,6 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                         reconcile_service(m, s, &want);
         }
         free(list);
-        release_gone(m);
 
         /* forget Services that are gone and held nothing */
         for (size_t i = 0; i < m->n_svcs;) {

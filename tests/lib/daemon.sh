@@ -51,6 +51,7 @@ daemon_conf() {
 [mlbd]
 node_name = $node
 pools = $dir/pools.yaml
+pools_dir = $dir/pools.d
 socket = $dir/mlbd.sock
 socket_group = root
 state_dir = $dir/state

@@ -86,7 +86,7 @@ static void edges(void)
         t.r.requested[0] = A("2001:db8:1:1::");
         snprintf(t.key, sizeof(t.key), "demo/past64");
         is_int(svc(a, &t, &res), ALLOC_E_NOT_IN_POOL, "the address after the /64 cannot");
-        is_str(res.reason, "2001:db8:1:1:: is not in any pool that allows demo/past64",
+        is_str(res.reason, "2001:db8:1:1:: is in no pool",
                "reason names the address and the Service");
 
         /* avoid_buggy_ips across .255/.0 */
@@ -108,8 +108,8 @@ static void edges(void)
         t.r.n_requested = 1;
         is_int(svc(a, &t, &res), ALLOC_E_NOT_IN_POOL, "a .255 address cannot be requested");
         is_str(res.reason,
-               "198.51.100.255 is not in any pool that allows demo/b2 (pool \"buggy\" avoids "
-               "addresses ending in .0 or .255)",
+               "198.51.100.255 is in pool \"buggy\", which avoids addresses ending in .0 or "
+               ".255",
                "reason for a buggy address");
 
         AllocPoolStats st;
@@ -238,20 +238,25 @@ static void order_and_rules(void)
         t.r.pool = NULL;
         t.r.requested[0] = A("198.51.100.1");
         t.r.n_requested = 1;
+        t.r.requested_source = "metallb.io/loadBalancerIPs";
         is_int(svc(a, &t, &res), ALLOC_E_NOT_IN_POOL, "requested address in a refusing pool");
         is_str(res.reason,
-               "198.51.100.1 is not in any pool that allows demo/teamreq (pool \"team\" does "
-               "not: namespace \"demo\" is neither one of its namespaces nor matched by its "
-               "namespace selectors)",
+               "198.51.100.1 (requested by annotation metallb.io/loadBalancerIPs) is in pool "
+               "\"team\", which does not allow demo/teamreq (namespace \"demo\" is neither one "
+               "of its namespaces nor matched by its namespace selectors)",
                "reason names the pool and the rule");
         t.r.requested[0] = A("192.0.2.99");
         is_int(svc(a, &t, &res), ALLOC_E_NOT_IN_POOL, "address outside every pool");
-        is_str(res.reason, "192.0.2.99 is not in any pool that allows demo/teamreq",
+        is_str(res.reason,
+               "192.0.2.99 (requested by annotation metallb.io/loadBalancerIPs) is in no pool",
                "reason for an address outside every pool");
         t.r.requested[0] = A("192.0.2.3");
+        t.r.requested_source = "spec.loadBalancerIP";
         t.r.pool = "manual";
         is_int(svc(a, &t, &res), ALLOC_E_NOT_IN_POOL, "address outside the named pool");
-        is_str(res.reason, "192.0.2.3 is in pool \"general\", not in the requested pool \"manual\"",
+        is_str(res.reason,
+               "192.0.2.3 (requested in spec.loadBalancerIP) is in pool \"general\", not in the "
+               "requested pool \"manual\"",
                "reason for a pool/address mismatch");
         t.r.pool = NULL;
         t.r.requested[0] = A("192.0.2.0");
@@ -1186,8 +1191,116 @@ static void excluded(void)
         tset_free(s);
 }
 
+/* Issue 10 item 1: with no pool configured every request says so, whatever it asks. */
+static void no_pools(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+        TReq t;
+        AllocResult res;
+
+        is_int(allocator_new(&a, s), 0, "allocator without pools");
+        treq_init(&t, "demo/web");
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: automatic refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: automatic reason");
+        t.r.requested[0] = A("192.0.2.10");
+        t.r.n_requested = 1;
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: requested refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: requested reason");
+        t.r.n_requested = 0;
+        t.r.pool = "cheap";
+        is_int(svc(a, &t, &res), ALLOC_E_NO_POOL, "no pools: named pool refused");
+        is_str(res.reason, "no pool is configured: demo/web gets no address until a pool is added",
+               "no pools: named pool reason");
+        u128 had = A("192.0.2.10");
+        is_int(alloc_adopt(a, &t.r, &had, 1, &res), ALLOC_E_NO_POOL, "no pools: adopt refused");
+        is_int(allocator_count(a), 0, "no pools: nothing allocated");
+        allocator_free(a);
+        tset_free(s);
+}
+
+/* Issue 10 item 5: a dual-stack refusal names the family it lacks, from the request. */
+static void family_refusals(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+        TReq t;
+        AllocResult res;
+
+        tset_add(s, "v4", (const char *[]){"192.0.2.0/30", NULL});
+        tset_add(s, "v6", (const char *[]){"2001:db8::/126", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator for single-family pools");
+        treq_init(&t, "demo/d");
+        treq_families(&t, ALLOC_REQUIRE_DUAL_STACK, AF_INET6, AF_INET);
+        t.r.pool = "v6";
+        is_int(svc(a, &t, &res), ALLOC_E_FAMILY, "RequireDualStack IPv6 first, IPv6 pool");
+        is_str(res.reason,
+               "pool \"v6\" has no IPv4 addresses (RequireDualStack asks for IPv6 and IPv4)",
+               "names IPv4, the family the named pool lacks");
+        t.r.pool = "v4";
+        is_int(svc(a, &t, &res), ALLOC_E_FAMILY, "RequireDualStack IPv6 first, IPv4 pool");
+        is_str(res.reason,
+               "pool \"v4\" has no IPv6 addresses (RequireDualStack asks for IPv6 and IPv4)",
+               "names IPv6, the family the named pool lacks");
+        t.r.pool = NULL;
+        is_int(svc(a, &t, &res), ALLOC_E_FAMILY, "RequireDualStack over two one-family pools");
+        is_str(res.reason,
+               "no pool that allows demo/d has both IPv6 and IPv4 addresses (RequireDualStack "
+               "takes both from one pool)",
+               "families in the request's order, both from one pool");
+        treq_families(&t, ALLOC_SINGLE_STACK, AF_INET6, 0);
+        t.r.pool = "v4";
+        is_int(svc(a, &t, &res), ALLOC_E_FAMILY, "single-stack IPv6 from an IPv4 pool");
+        is_str(res.reason, "pool \"v4\" has no IPv6 addresses", "single-stack: the one family");
+        allocator_free(a);
+        tset_free(s);
+
+        s = tset_new();
+        tset_add(s, "v4", (const char *[]){"192.0.2.0/30", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator with an IPv4 pool only");
+        treq_init(&t, "demo/d4");
+        treq_families(&t, ALLOC_REQUIRE_DUAL_STACK, AF_INET, AF_INET6);
+        is_int(svc(a, &t, &res), ALLOC_E_FAMILY, "RequireDualStack, no IPv6 anywhere");
+        is_str(res.reason,
+               "no pool that allows demo/d4 has IPv6 addresses (RequireDualStack asks for IPv4 "
+               "and IPv6)",
+               "names IPv6, the family no pool has");
+        allocator_free(a);
+        tset_free(s);
+}
+
+/* Issue 10 item 4: a Service deleted while another is created hands its address on when
+ * the release comes first (what reconcile does), as MetalLB would; the other order gives
+ * the newcomer the next address, the bug this guards against. */
+static void release_before_allocate(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a;
+
+        tset_add(s, "cheap", (const char *[]){"192.0.2.150-192.0.2.200", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator for release-before-allocate");
+        ok(take(a, "demo/old", AF_INET) == A("192.0.2.150"), "demo/old gets .150");
+        ok(take(a, "demo/other", AF_INET) == A("192.0.2.151"), "demo/other gets .151");
+        is_int(alloc_release(a, "demo/old"), 1, "demo/old released first");
+        u128 got = take(a, "demo/new", AF_INET);
+        ok(got == A("192.0.2.150"), "demo/new then gets demo/old's .150 (got %s)", fmt(got));
+        /* allocate first, release after: the newcomer gets the next free address */
+        got = take(a, "demo/newer", AF_INET);
+        ok(got == A("192.0.2.152"), "allocating before releasing gives .152 (got %s)", fmt(got));
+        is_int(alloc_release(a, "demo/new"), 1, "demo/new released");
+        is_int(alloc_release(a, "demo/new"), 0, "a second release is a no-op");
+        ok(take(a, "demo/again", AF_INET) == A("192.0.2.150"), ".150 handed out again");
+        allocator_free(a);
+        tset_free(s);
+}
+
 int main(void)
 {
+        no_pools();
+        release_before_allocate();
+        family_refusals();
         edges();
         seed_pool();
         order_and_rules();

@@ -77,6 +77,7 @@ static void test_defaults(void)
                 *h = (char)tolower((unsigned char)*h);
         is_str(c->node_name, host, "node_name defaults to the (lowercased) host name");
         is_str(c->pools, SYSCONFDIR "/mlbd/pools.yaml", "pools default");
+        is_str(c->pools_dir, SYSCONFDIR "/mlbd/pools.d", "pools_dir default");
         is_str(c->socket, "/run/mlbd/mlbd.sock", "socket default");
         is_str(c->socket_group, "mlbd", "socket_group default");
         ok(c->admin_group == NULL, "admin_group default: none");
@@ -154,6 +155,7 @@ static void test_all_keys_good(void)
                            "[mlbd]\n"
                            "node_name = worker-1.example.org\n"
                            "pools = /srv/mlbd/pools.yaml\n"
+                           "pools_dir = /srv/mlbd/pools.d\n"
                            "socket = /run/x.sock\n"
                            "socket_group = lb-admins\n"
                            "admin_group = lb-owners\n"
@@ -179,6 +181,7 @@ static void test_all_keys_good(void)
                 return;
         is_str(c->node_name, "worker-1.example.org", "node_name");
         is_str(c->pools, "/srv/mlbd/pools.yaml", "pools");
+        is_str(c->pools_dir, "/srv/mlbd/pools.d", "pools_dir");
         is_str(c->socket, "/run/x.sock", "socket");
         is_str(c->socket_group, "lb-admins", "socket_group");
         is_str(c->admin_group, "lb-owners", "admin_group");
@@ -378,6 +381,8 @@ static void test_strings(void)
         }
 
         is_str(error_of("[mlbd]\npools =\n"), "mlbd.conf:2:8: pools needs a path", "empty pools");
+        is_str(error_of("[mlbd]\npools_dir =\n"), "mlbd.conf:2:12: pools_dir needs a path",
+               "empty pools_dir");
         is_str(error_of("[mlbd]\nstate_dir = a\tb\n"),
                "mlbd.conf:2:14: state_dir contains a control character", "tab in a path");
         is_str(error_of("[cluster]\nkey_file =\n"), "mlbd.conf:2:11: key_file needs a path",

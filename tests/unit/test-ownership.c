@@ -61,27 +61,30 @@ static const char *owner_name(const PoolSet *ps, const Model *m, const Service *
         "{\"addresses\":[\"198.51.100.50\"],\"conditions\":{\"ready\":" ready                      \
         "},\"nodeName\":\"" node "\"}"
 
-static const char
-    SYNC[] = "{\"op\":\"sync\",\"id\":1,\"services\":[" SVC("web", "") "," SVC("local", "\"external"
-                                                                                        "TrafficPol"
-                                                                                        "icy\":"
-                                                                                        "\"Local\""
-                                                                                        ",") "," SVC(
-        "nolocal",
-        "\"externalTrafficPolicy\":"
-        "\"Local\",") "],"
-                      "\"endpointslices\":[{\"metadata\":{\"namespace\":\"demo\",\"name\":\"local-"
-                      "1\","
-                      "\"labels\":{\"kubernetes.io/"
-                      "service-name\":\"local\"}},\"addressType\":\"IPv4\","
-                      "\"endpoints\":[" EP("node3", "true") "," EP(
-                          "node1",
-                          "false") "]},"
-                                   "{\"metadata\":{\"namespace\":\"demo\",\"name\":\"nolocal-1\","
-                                   "\"labels\":{\"kubernetes.io/"
-                                   "service-name\":\"nolocal\"}},\"addressType\":\"IPv4\","
-                                   "\"endpoints\":[" EP(
-                                       "node2", "false") "]}],"
+static const char SYNC[] = "{\"op\":\"sync\",\"id\":1,\"services\":[" SVC("web", "") "," SVC(
+    "local",
+    "\"external"
+    "TrafficPol"
+    "icy\":"
+    "\"Local\""
+    ",") "," SVC("nolocal",
+                 "\"externalTrafficPolicy\":"
+                 "\"Local\",") "],"
+                               "\"endpointslices\":[{\"metadata\":{\"namespace\":\"demo\",\"name\":"
+                               "\"local-"
+                               "1\","
+                               "\"labels\":{\"kubernetes.io/"
+                               "service-name\":\"local\"}},\"addressType\":\"IPv4\","
+                               "\"endpoints\":[" EP("node3", "true") "," EP(
+                                   "node1",
+                                   "false") "]},"
+                                            "{\"metadata\":{\"namespace\":\"demo\",\"name\":"
+                                            "\"nolocal-1\","
+                                            "\"labels\":{\"kubernetes.io/"
+                                            "service-name\":\"nolocal\"}},\"addressType\":\"IPv4\","
+                                            "\"endpoints\":[" EP(
+                                                "node2",
+                                                "false") "]}],"
                                                          "\"nodes\":[" NODE("node1", "a") "," NODE(
                                                              "node2", "b") "],\"namespaces\":[]}";
 
@@ -144,20 +147,62 @@ static void test_node_selectors(const Model *m)
                "node1 dead: nobody may announce");
         pool_set_free(ps);
 
+        /* preferredNodeSelectors as MetalLB defines them (design/preferred-node-l2.md):
+         * node1 (zone a) scores 30, node2 (zone b) 50, node3 (no labels) 0 */
         ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
                    "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
                    "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
                    "  name: a\nspec:\n  ipAddressPools: [p]\n  preferredNodeSelectors:\n"
-                   "  - matchLabels: {zone: b}\n");
-        bool no2[N] = {true, false, true};
-        size_t pref = 0, fallback = 0;
+                   "  - weight: 30\n    preference:\n      matchLabels: {zone: a}\n"
+                   "  - weight: 50\n    preference:\n      matchLabels: {zone: b}\n");
+        bool no2[N] = {true, false, true}, only3[N] = {false, false, true};
+        size_t pref = 0, second = 0, last = 0;
         for (unsigned i = 0; ps && i < 64; i++) {
                 u128 a = addr_from_v4(0xc0000200u + i);
                 pref += strcmp(owner_name(ps, m, web, a, all), "node2") == 0;
-                fallback += strcmp(owner_name(ps, m, web, a, no2), "-") != 0;
+                second += strcmp(owner_name(ps, m, web, a, no2), "node1") == 0;
+                last += strcmp(owner_name(ps, m, web, a, only3), "node3") == 0;
         }
-        is_int(pref, 64, "preferredNodeSelectors zone=b: node2 owns every address");
-        is_int(fallback, 64, "node2 dead: the others take over");
+        is_int(pref, 64, "weights 30/50: node2 (50) owns every address");
+        is_int(second, 64, "node2 dead: node1 (30) owns every address, not node3 (0)");
+        is_int(last, 64, "node1 and node2 dead: node3 (0) takes over");
+        pool_set_free(ps);
+
+        /* cumulative: zone=a 60 + zone exists 50 = 110 for node1; node2 50 */
+        ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                   "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
+                   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                   "  name: a\nspec:\n  ipAddressPools: [p]\n  preferredNodeSelectors:\n"
+                   "  - weight: 60\n    preference:\n      matchLabels: {zone: a}\n"
+                   "  - weight: 50\n    preference:\n      matchExpressions:\n"
+                   "      - {key: zone, operator: Exists}\n");
+        size_t sum = 0;
+        for (unsigned i = 0; ps && i < 64; i++)
+                sum += strcmp(owner_name(ps, m, web, addr_from_v4(0xc0000200u + i), all),
+                              "node1") == 0;
+        is_int(sum, 64, "weights add up: node1 (110) beats node2 (50)");
+        pool_set_free(ps);
+
+        /* a tie: rendezvous hashing inside the top tier only */
+        ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                   "  name: p\nspec:\n  addresses: [192.0.2.0/24]\n---\n"
+                   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                   "  name: a\nspec:\n  ipAddressPools: [p]\n  preferredNodeSelectors:\n"
+                   "  - weight: 100\n    preference:\n      matchExpressions:\n"
+                   "      - {key: zone, operator: Exists}\n");
+        size_t n1 = 0, n2 = 0, n3 = 0, agree = 0;
+        bool top[N] = {true, true, false};
+        for (unsigned i = 0; ps && i < 64; i++) {
+                u128 a = addr_from_v4(0xc0000200u + i);
+                const char *o = owner_name(ps, m, web, a, all);
+                n1 += strcmp(o, "node1") == 0;
+                n2 += strcmp(o, "node2") == 0;
+                n3 += strcmp(o, "node3") == 0;
+                agree += strcmp(o, NAMES[rdv_owner(a, NAMES, top, N)]) == 0;
+        }
+        ok(n1 > 0 && n2 > 0 && n3 == 0, "tie at 100: node1 and node2 share (%zu/%zu), node3 none",
+           n1, n2);
+        is_int(agree, 64, "tie: the owner is the rendezvous winner among node1 and node2");
         pool_set_free(ps);
 
         ps = pools("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"

@@ -67,6 +67,264 @@ static void check_errors(const char *name, const char *text, const char *want)
         diag_list_clear(&d);
 }
 
+/* text parses, with no pool, and exactly these warnings */
+static void check_empty(const char *name, const char *text, const char *want)
+{
+        DiagList d = {0};
+        int r;
+        PoolSet *s = parse(text, &d, &r);
+        is_int(r, 0, "%s: valid", name);
+        ok(s && s->n_pools == 0, "%s: no pools", name);
+        _cleanup_free_ char *got = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(got, want, "%s: warning", name);
+        pool_set_free(s);
+        diag_list_clear(&d);
+}
+
+/* Item 1 of issue 10: a stream without pools is valid (with a warning). The
+ * L2Advertisement-only file follows MetalLB's docs/configuration/_index.md ("Layer 2
+ * configuration"), where the L2Advertisement is a separate object from the pool. */
+static void test_no_pools(void)
+{
+        check_empty("empty file", "",
+                    "t.yaml:1:1: warning: no pools defined (expected a \"pools:\" list or "
+                    "MetalLB IPAddressPool documents): mlbd runs but hands out no address");
+        check_empty("only empty documents", "---\n---\n# nothing\n...\n",
+                    "t.yaml:1:1: warning: no pools defined (expected a \"pools:\" list or "
+                    "MetalLB IPAddressPool documents): mlbd runs but hands out no address");
+        check_empty("empty pools list", "pools: []\n",
+                    "t.yaml:1:8: warning: no pools defined: mlbd runs but hands out no address");
+        check_empty("List without items", "apiVersion: v1\nkind: List\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+        check_empty("only L2Advertisements",
+                    "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                    "  name: example\n  namespace: metallb-system\nspec:\n  ipAddressPools:\n"
+                    "  - first-pool\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+        check_empty("only other kinds",
+                    "apiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata:\n  name: p\n"
+                    "spec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.0.0.1\n",
+                    "t.yaml:1:1: warning: no IPAddressPool in the file: mlbd runs but hands "
+                    "out no address");
+}
+
+/* Item 2 of issue 10: pools + pools_dir as one configuration. */
+static int many(const char *a, const char *b, PoolSet **ret, DiagList *d)
+{
+        PoolSource src[2] = {{"pools.yaml", a, strlen(a)}, {"pools.d/10-b.yaml", b, strlen(b)}};
+        return pools_parse_many(src, 2, ret, d);
+}
+
+static const char pool_a[] = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                             "  name: first-pool\nspec:\n  addresses:\n"
+                             "  - 192.168.1.240-192.168.1.250\n";
+
+static void test_pools_dir(void)
+{
+        DiagList d = {0};
+        PoolSet *s = NULL;
+        char path[4096], dir[4096];
+        int r;
+
+        /* the directory of tests/data/pools/split, read in name order */
+        snprintf(path, sizeof(path), "%s/tests/data/pools/split/pools.yaml", srcdir());
+        snprintf(dir, sizeof(dir), "%s/tests/data/pools/split/pools.d", srcdir());
+        r = pools_load_all(path, dir, &s, &d);
+        is_int(r, 0, "split: pools.yaml + pools.d load as one configuration");
+        _cleanup_free_ char *w = diags_text(&d, DIAG_NOTICE, NULL);
+        is_str(w, "", "split: no diagnostics (README, .hidden.yaml, *.yaml.bak not read)");
+        if (s) {
+                is_int(s->n_files, 3, "split: 3 files read");
+                ok(s->n_files == 3 && strstr(s->files[1], "/10-l2.yaml") &&
+                       strstr(s->files[2], "/20-labelled.yaml"),
+                   "split: pools first, then pools.d in name order");
+                is_int(s->n_pools, 2, "split: 2 pools");
+                ok(s->n_pools == 2 && s->pools[0].file == 0 && s->pools[1].file == 2,
+                   "split: each pool knows its file");
+                ok(pool_is_announced(s, 0), "split: first-pool announced by 10-l2.yaml's advert");
+                ok(pool_is_announced(s, 1), "split: second-pool announced by its selector");
+                const Advert *ex = NULL;
+                for (size_t i = 0; i < s->n_adverts; i++)
+                        if (strcmp(s->adverts[i].name, "example") == 0)
+                                ex = &s->adverts[i];
+                ok(ex && ex->n_pools == 1 && ex->pools[0] == 0 && ex->file == 1,
+                   "split: advert \"example\" (file 1) covers first-pool only");
+        }
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* a missing directory is no extra file */
+        snprintf(dir, sizeof(dir), "%s/tests/data/pools/split/no-such-dir", srcdir());
+        is_int(pools_load_all(path, dir, &s, &d), 0, "missing pools_dir: just the pools file");
+        ok(s && s->n_files == 1 && s->n_pools == 1, "missing pools_dir: 1 file, 1 pool");
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* overlap across files: at the later one, naming the other file */
+        r = many(pool_a,
+                 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                 "  name: other\nspec:\n  addresses:\n  - 192.168.1.250/32\n",
+                 &s, &d);
+        is_int(r, -EINVAL, "overlap across files refused");
+        _cleanup_free_ char *o = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(o,
+               "pools.d/10-b.yaml:7:5: 192.168.1.250 overlaps 192.168.1.240-192.168.1.250 of pool "
+               "\"first-pool\" at pools.yaml:7:5",
+               "overlap: each place names its own file");
+        diag_list_clear(&d);
+
+        /* duplicate names across files */
+        r = many(pool_a,
+                 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                 "  name: first-pool\nspec:\n  addresses:\n  - 10.0.0.0/24\n",
+                 &s, &d);
+        is_int(r, -EINVAL, "duplicate name across files refused");
+        _cleanup_free_ char *dn = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(dn,
+               "pools.d/10-b.yaml:4:9: duplicate pool name \"first-pool\" (first defined at "
+               "pools.yaml:4:9)",
+               "duplicate name: both files named");
+        diag_list_clear(&d);
+
+        /* an error inside the second file names that file */
+        r = many(pool_a, "pools:\n  - name: b\n    addresses: [10.0.0.9-10.0.0.1]\n", &s, &d);
+        is_int(r, -EINVAL, "bad second file refused");
+        _cleanup_free_ char *bad = diags_text(&d, DIAG_WARNING, NULL);
+        ok(strncmp(bad, "pools.d/10-b.yaml:3:", 20) == 0, "error names the second file (%s)", bad);
+        diag_list_clear(&d);
+
+        /* a native file and a MetalLB file: each keeps its own form and rule */
+        r = many("pools:\n  - name: native\n    addresses: [10.0.0.0/28]\n",
+                 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                 "  name: all\n",
+                 &s, &d);
+        is_int(r, 0, "native file + L2Advertisement-only file");
+        _cleanup_free_ char *nm = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(nm, "", "no \"no pools\" warning: the set has a pool");
+        ok(s && s->n_pools == 1 && pool_is_announced(s, 0), "native pool announced (its own rule)");
+        pool_set_free(s);
+        s = NULL;
+        diag_list_clear(&d);
+
+        /* no pool in any file: one warning */
+        r = many("# nothing yet\n",
+                 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n"
+                 "  name: all\n",
+                 &s, &d);
+        is_int(r, 0, "no pool anywhere: valid");
+        _cleanup_free_ char *np = diags_text(&d, DIAG_WARNING, NULL);
+        is_str(np,
+               "pools.yaml:1:1: warning: no pool in any of the 2 pools files: mlbd runs but hands "
+               "out no address",
+               "no pool anywhere: one warning");
+        pool_set_free(s);
+        diag_list_clear(&d);
+}
+
+#define PREF_POOL                                                                                  \
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: "                 \
+        "production-pool\n"                                                                        \
+        "spec:\n  addresses: [192.168.10.0/24]\n---\n"
+#define PREF_AD(name)                                                                              \
+        "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: " name "\n"     \
+        "spec:\n  ipAddressPools: [production-pool]\n"
+
+/* Item 3 of issue 10: preferredNodeSelectors as in MetalLB's design/preferred-node-l2.md
+ * (its "Multi-Tier Zone Preference" and "Cumulative Weights" examples, and its rules). */
+static void test_preferred(void)
+{
+        DiagList d = {0};
+        int r;
+        PoolSet *s = parse(PREF_POOL PREF_AD("tiered-zones") "  preferredNodeSelectors:\n"
+                                                             "    - weight: 100\n"
+                                                             "      preference:\n"
+                                                             "        matchLabels:\n"
+                                                             "          zone: primary\n"
+                                                             "    - weight: 50\n"
+                                                             "      preference:\n"
+                                                             "        matchExpressions:\n"
+                                                             "        - key: zone\n"
+                                                             "          operator: In\n"
+                                                             "          values: [secondary]\n",
+                           &d, &r);
+        is_int(r, 0, "preferred: the design note's tiered example loads");
+        const Advert *a = s && s->n_adverts == 1 ? &s->adverts[0] : NULL;
+        ok(a && a->n_preferred_node_selectors == 2 && a->preferred_weights[0] == 100 &&
+               a->preferred_weights[1] == 50,
+           "preferred: two preferences, weights 100 and 50");
+        if (a) {
+                Labels primary = {0}, secondary = {0}, none = {0};
+                labels_set(&primary, "zone", "primary");
+                labels_set(&secondary, "zone", "secondary");
+                is_int(advert_node_score(a, &primary), 100, "score of a zone=primary node");
+                is_int(advert_node_score(a, &secondary), 50, "score of a zone=secondary node");
+                is_int(advert_node_score(a, &none), 0, "score of a node in neither zone");
+                labels_clear(&primary);
+                labels_clear(&secondary);
+        }
+        pool_set_free(s);
+        diag_list_clear(&d);
+
+        s = parse(PREF_POOL PREF_AD("cumulative-example") "  preferredNodeSelectors:\n"
+                                                          "    - weight: 60\n"
+                                                          "      preference:\n"
+                                                          "        matchLabels: {zone: primary}\n"
+                                                          "    - weight: 50\n"
+                                                          "      preference:\n"
+                                                          "        matchLabels: {gpu: \"true\"}\n",
+                  &d, &r);
+        a = s && s->n_adverts == 1 ? &s->adverts[0] : NULL;
+        if (a) {
+                Labels both = {0};
+                labels_set(&both, "zone", "primary");
+                labels_set(&both, "gpu", "true");
+                is_int(advert_node_score(a, &both), 110, "cumulative: both preferences, 110");
+                labels_clear(&both);
+        } else
+                ok(false, "cumulative example loads");
+        pool_set_free(s);
+        diag_list_clear(&d);
+
+        check_errors("weight 0",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 0\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:13: weight: 0 is out of range (1-100)");
+        check_errors("weight 101",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 101\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:13: weight: 101 is out of range (1-100)");
+        check_errors("no weight",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n"
+                                            "  - preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:15:5: preferredNodeSelectors entry has no weight (1-100)");
+        check_errors("the shape mlbd used to expect",
+                     PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n"
+                                            "  - matchLabels: {zone: a}\n",
+                     "t.yaml:15:5: unknown key \"matchLabels\" in preferredNodeSelectors entry\n"
+                     "t.yaml:15:5: preferredNodeSelectors entry has no weight (1-100)\n"
+                     "t.yaml:15:5: preferredNodeSelectors entry has no preference");
+        check_errors("serviceSelectors with preferredNodeSelectors",
+                     PREF_POOL PREF_AD("a") "  serviceSelectors:\n  - matchLabels: {app: web}\n"
+                                            "  preferredNodeSelectors:\n  - weight: 10\n"
+                                            "    preference: {matchLabels: {zone: a}}\n",
+                     "t.yaml:16:3: an L2Advertisement cannot set both serviceSelectors and "
+                     "preferredNodeSelectors (the preference would apply to every Service of the "
+                     "pool); give those Services a pool of their own");
+        check_errors(
+            "two preference-bearing L2Advertisements on one pool",
+            PREF_POOL PREF_AD("a") "  preferredNodeSelectors:\n  - weight: 10\n"
+                                   "    preference: {matchLabels: {zone: a}}\n"
+                                   "---\n" PREF_AD("b") "  preferredNodeSelectors:\n"
+                                                        "  - weight: 20\n    preference: {}\n",
+            "t.yaml:21:9: L2Advertisement \"b\" sets preferredNodeSelectors for pool "
+            "\"production-pool\", which L2Advertisement \"a\" at t.yaml:11:9 already "
+            "does; a pool takes its preferences from one L2Advertisement");
+}
+
 static char *range_str(const Pool *p, size_t i)
 {
         static char buf[RANGE_STR_MAX];
@@ -301,13 +559,6 @@ static void test_errors(void)
                      "pools:\n  - name: a\n    addresses: [192.0.2.0/99999999999999999999]\n",
                      "t.yaml:3:17: \"99999999999999999999\" is not a valid prefix length for IPv4 "
                      "(0-32)");
-        check_errors("empty file", "",
-                     "t.yaml:1:1: no pools defined (expected a \"pools:\" list "
-                     "or MetalLB IPAddressPool documents)");
-        check_errors("only empty documents", "---\n---\n# nothing\n...\n",
-                     "t.yaml:1:1: no pools defined (expected a \"pools:\" list or MetalLB "
-                     "IPAddressPool documents)");
-        check_errors("empty pools list", "pools: []\n", "t.yaml:1:8: no pools defined");
         check_errors("tab indentation", "pools:\n\t- name: a\n",
                      "t.yaml:2:1: YAML syntax error: found character that cannot start any token "
                      "(while scanning for the next token started at line 2, column 1)");
@@ -318,8 +569,6 @@ static void test_errors(void)
                      "pools:\n  - name: a\n  b",
                      "t.yaml:3:4: YAML syntax error: could not find expected ':' (while scanning a "
                      "simple key started at line 3, column 3)");
-        check_errors("List without items", "apiVersion: v1\nkind: List\n",
-                     "t.yaml:1:1: no IPAddressPool in the file");
         check_errors("root is a list", "- a\n- b\n",
                      "t.yaml:1:1: expected a mapping (a \"pools:\" list or a MetalLB object), got "
                      "a list");
@@ -760,6 +1009,9 @@ static void test_large(void)
 
 int main(void)
 {
+        test_no_pools();
+        test_pools_dir();
+        test_preferred();
         test_native_good();
         test_metallb_docs();
         test_seed();
