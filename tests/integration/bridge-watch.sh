@@ -182,11 +182,16 @@ tap_diag "re-listed and synced in $((SECONDS - t)) s"
 tap_is "$(sed -n 's/.*mlbd took sync part .*, \([0-9]*\) services,.*/\1/p' "$blog" | tail -1)" "$(kubectl get svc -A --no-headers 2>/dev/null | wc -l)" \
         "the full sync carries every Service now"
 tap_ok "the deleted demo/lb-1 is gone from mlbd" wait_for 10 mlbd_lacks demo/lb-1
-tap_ok "and $ip1 is withdrawn from node1" wait_no_addr node1 "$ip1" 10
 tap_is "$(grep -c 'mlbd took delete Service demo/lb-1' "$blog")" 0 "by the full sync, not a delete (the watch never saw it)"
 ip=$(wait_svc_ip demo lb-new 20)
 tap_ok "demo/lb-new, created meanwhile, gets an address ($ip)" in_pool "$ip"
 tap_ok "and node1 holds it" wait_addr node1 "$ip" 5
+if [ "$ip" = "$ip1" ]; then
+        # one sync released demo/lb-1 before allocating: its address went to lb-new
+        tap_diag "$ip1 of the deleted demo/lb-1 went to demo/lb-new (released before allocating)"
+else
+        tap_ok "and $ip1 is withdrawn from node1" wait_no_addr node1 "$ip1" 10
+fi
 
 # 4. --lb-class: that class and none, not another.
 bridge_stop node1
