@@ -24,6 +24,7 @@
 
 #include "pools.h"
 #include "util/fileio.h"
+#include "util/textpos.h"
 
 enum {
         FORM_NONE,
@@ -1217,41 +1218,10 @@ static int parse_document(Parser *p, const yaml_node_t *root)
         return form == FORM_NATIVE ? parse_native(p, root) : parse_object(p, root, 0);
 }
 
-/* Length of the line break at buf[i] as libyaml counts them (LF, CR, CRLF, NEL, LS,
- * PS), 0 if there is none. */
-static size_t line_break(const char *buf, size_t len, size_t i)
-{
-        const unsigned char *u = (const unsigned char *)buf + i;
-        size_t left = len - i;
-
-        if (u[0] == '\n')
-                return 1;
-        if (u[0] == '\r')
-                return left > 1 && u[1] == '\n' ? 2 : 1;
-        if (left > 1 && u[0] == 0xc2 && u[1] == 0x85)
-                return 2;
-        if (left > 2 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
-                return 3;
-        return 0;
-}
-
-/* Line and column of a byte offset, for reader errors (which carry no mark) and for
- * marks past the end of the input. */
 static SourcePos pos_at_offset(const char *buf, size_t len, size_t offset)
 {
-        SourcePos pos = {1, 1};
-
-        for (size_t i = 0; i < offset && i < len;) {
-                size_t b = line_break(buf, len, i);
-                if (b) {
-                        pos = (SourcePos){pos.line + 1, 1};
-                        i += b;
-                        continue;
-                }
-                if (((unsigned char)buf[i] & 0xc0) != 0x80)
-                        pos.column++;
-                i++;
-        }
+        SourcePos pos;
+        text_pos_at(buf, len, offset, &pos.line, &pos.column);
         return pos;
 }
 

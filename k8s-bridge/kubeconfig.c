@@ -22,6 +22,7 @@
 
 #include "kubeconfig.h"
 #include "util/fileio.h"
+#include "util/textpos.h"
 
 typedef struct Pos {
         unsigned line, column;
@@ -518,39 +519,10 @@ static const Entry *find_entry(const EntryList *l, const char *name)
         return NULL;
 }
 
-/* Line and column of a byte offset, for reader errors (which carry no mark) and for marks
- * past the end of the input. libyaml breaks lines at LF, CR, CR LF, NEL, LS and PS. */
-static size_t line_break_at(const char *buf, size_t len, size_t i)
-{
-        const unsigned char *u = (const unsigned char *)buf + i;
-        size_t left = len - i;
-
-        if (u[0] == '\n')
-                return 1;
-        if (u[0] == '\r')
-                return left > 1 && u[1] == '\n' ? 2 : 1;
-        if (left > 1 && u[0] == 0xc2 && u[1] == 0x85)
-                return 2;
-        if (left > 2 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
-                return 3;
-        return 0;
-}
-
 static Pos pos_at_offset(const char *buf, size_t len, size_t offset)
 {
-        Pos pos = {1, 1};
-
-        for (size_t i = 0; i < offset && i < len;) {
-                size_t b = line_break_at(buf, len, i);
-                if (b) {
-                        pos = (Pos){pos.line + 1, 1};
-                        i += b;
-                        continue;
-                }
-                if (((unsigned char)buf[i] & 0xc0) != 0x80)
-                        pos.column++;
-                i++;
-        }
+        Pos pos;
+        text_pos_at(buf, len, offset, &pos.line, &pos.column);
         return pos;
 }
 
