@@ -25,6 +25,7 @@
 #include "pools.h"
 #include "util/fileio.h"
 #include "util/textpos.h"
+#include "util/yaml-node.h"
 
 enum {
         FORM_NONE,
@@ -123,32 +124,6 @@ static bool streq(const char *a, const char *b)
         return strcmp(a, b) == 0;
 }
 
-static bool is_null(const yaml_node_t *n)
-{
-        if (n->type != YAML_SCALAR_NODE)
-                return false;
-        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
-            n->data.scalar.style != YAML_ANY_SCALAR_STYLE)
-                return false;
-        const char *v = (const char *)n->data.scalar.value;
-        return n->data.scalar.length == 0 || streq(v, "~") || streq(v, "null") ||
-               streq(v, "Null") || streq(v, "NULL");
-}
-
-static const char *type_name(const yaml_node_t *n)
-{
-        switch (n->type) {
-        case YAML_SCALAR_NODE:
-                return is_null(n) ? "an empty value" : "a string";
-        case YAML_SEQUENCE_NODE:
-                return "a list";
-        case YAML_MAPPING_NODE:
-                return "a mapping";
-        default:
-                return "nothing";
-        }
-}
-
 static bool expect(Parser *p, const yaml_node_t *n, yaml_node_type_t type, const char *what)
 {
         static const char *const names[] = {
@@ -157,9 +132,9 @@ static bool expect(Parser *p, const yaml_node_t *n, yaml_node_type_t type, const
             [YAML_MAPPING_NODE] = "a mapping",
         };
 
-        if (n->type == type && !is_null(n))
+        if (n->type == type && !yaml_node_is_null(n))
                 return true;
-        err(p, n, "%s: expected %s, got %s", what, names[type], type_name(n));
+        err(p, n, "%s: expected %s, got %s", what, names[type], yaml_node_type_name(n));
         return false;
 }
 
@@ -285,7 +260,8 @@ static const char *key_of(Parser *p, const yaml_node_t *key, const char *what)
 {
         if (key->type != YAML_SCALAR_NODE ||
             strlen((const char *)key->data.scalar.value) != key->data.scalar.length) {
-                err(p, key, "%s: keys must be plain strings, got %s", what, type_name(key));
+                err(p, key, "%s: keys must be plain strings, got %s", what,
+                    yaml_node_type_name(key));
                 return NULL;
         }
         return (const char *)key->data.scalar.value;
@@ -329,7 +305,7 @@ static int parse_label_map(Parser *p, const yaml_node_t *n, const char *what, La
                 const char *key = get_name(p, k, what), *value = "";
                 if (!key)
                         continue;
-                if (!is_null(v)) {
+                if (!yaml_node_is_null(v)) {
                         value = get_str(p, v, key);
                         if (!value)
                                 continue;
@@ -432,7 +408,7 @@ static int parse_expr(Parser *p, const yaml_node_t *n, SelectorExpr *e)
                                 have_op = true;
                         }
                 } else if (streq(key, "values")) {
-                        if (is_null(v))
+                        if (yaml_node_is_null(v))
                                 continue;
                         values = v;
                         r = parse_str_list(p, v, "values", false, &e->values, &e->n_values, NULL);
@@ -471,7 +447,7 @@ static int parse_selector(Parser *p, const yaml_node_t *n, const char *what, Lab
         static const char *const known[] = {"matchLabels", "matchExpressions", NULL};
         int r;
 
-        if (is_null(n))
+        if (yaml_node_is_null(n))
                 return 0; /* an empty selector matches everything */
         if (!expect(p, n, YAML_MAPPING_NODE, what))
                 return 0;
@@ -484,11 +460,12 @@ static int parse_selector(Parser *p, const yaml_node_t *n, const char *what, Lab
                 if (!key)
                         continue;
                 if (streq(key, "matchLabels")) {
-                        if (is_null(v))
+                        if (yaml_node_is_null(v))
                                 continue;
                         r = parse_label_map(p, v, "matchLabels", &s->match_labels);
                 } else if (streq(key, "matchExpressions")) {
-                        if (is_null(v) || !expect(p, v, YAML_SEQUENCE_NODE, "matchExpressions"))
+                        if (yaml_node_is_null(v) ||
+                            !expect(p, v, YAML_SEQUENCE_NODE, "matchExpressions"))
                                 continue;
                         exprs_clear(s);
                         s->exprs = calloc(seq_len(v) + 1, sizeof(*s->exprs));
@@ -523,7 +500,7 @@ static int parse_selector_list(Parser *p, const yaml_node_t *n, const char *what
 {
         int r;
 
-        if (is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
+        if (yaml_node_is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
                 return 0;
         selectors_free(*ret, *ret_n);
         *ret_n = 0;
@@ -548,7 +525,7 @@ static int parse_preferred_list(Parser *p, const yaml_node_t *n, Advert *adv)
         const char *what = "preferredNodeSelectors";
         int r;
 
-        if (is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
+        if (yaml_node_is_null(n) || !expect(p, n, YAML_SEQUENCE_NODE, what))
                 return 0;
         selectors_free(adv->preferred_node_selectors, adv->n_preferred_node_selectors);
         free(adv->preferred_weights);
@@ -612,7 +589,7 @@ static int parse_preferred_list(Parser *p, const yaml_node_t *n, Advert *adv)
 static int parse_native_selector(Parser *p, const yaml_node_t *n, const char *what,
                                  LabelSelector **ret, size_t *ret_n)
 {
-        if (is_null(n) || !expect(p, n, YAML_MAPPING_NODE, what))
+        if (yaml_node_is_null(n) || !expect(p, n, YAML_MAPPING_NODE, what))
                 return 0;
         selectors_free(*ret, *ret_n);
         *ret_n = 0;
@@ -676,7 +653,7 @@ static int parse_interfaces(Parser *p, const yaml_node_t *n, char ***ret, size_t
         _cleanup_free_ SourcePos *pos = NULL;
         int r;
 
-        if (is_null(n))
+        if (yaml_node_is_null(n))
                 return 0;
         r = parse_str_list(p, n, "interfaces", true, ret, ret_n, &pos);
         if (r < 0)
@@ -759,7 +736,7 @@ static int parse_native_pool_fields(Parser *p, const yaml_node_t *n, Pool *pool,
                 else if (streq(key, "avoid_buggy_ips"))
                         get_bool(p, v, "avoid_buggy_ips", &pool->avoid_buggy_ips);
                 else if (streq(key, "interface")) {
-                        if (is_null(v) || !(s = get_name(p, v, "interface")))
+                        if (yaml_node_is_null(v) || !(s = get_name(p, v, "interface")))
                                 continue;
                         if (!valid_ifname(s))
                                 err(p, v,
@@ -769,7 +746,7 @@ static int parse_native_pool_fields(Parser *p, const yaml_node_t *n, Pool *pool,
                         else if (!pool->interface && !(pool->interface = strdup(s)))
                                 return -ENOMEM;
                 } else if (streq(key, "namespaces")) {
-                        if (is_null(v))
+                        if (yaml_node_is_null(v))
                                 continue;
                         r = parse_str_list(p, v, "namespaces", true, &pool->namespaces,
                                            &pool->n_namespaces, NULL);
@@ -894,10 +871,10 @@ static int parse_metadata(Parser *p, const yaml_node_t *n, const char *kind, Met
                         m->name = get_name(p, v, "metadata.name");
                         m->name_node = v;
                 } else if (streq(key, "namespace")) {
-                        if (!is_null(v))
+                        if (!yaml_node_is_null(v))
                                 get_name(p, v, "metadata.namespace");
                 } else if (streq(key, "labels") && labels) {
-                        if (is_null(v))
+                        if (yaml_node_is_null(v))
                                 continue;
                         r = parse_label_map(p, v, "metadata.labels", labels);
                         if (r < 0)
@@ -915,7 +892,7 @@ static int parse_service_allocation(Parser *p, const yaml_node_t *n, Pool *pool)
                                             "serviceSelectors", NULL};
         int r;
 
-        if (is_null(n))
+        if (yaml_node_is_null(n))
                 return 0; /* `serviceAllocation:` with nothing is a nil pointer in Go */
         if (!expect(p, n, YAML_MAPPING_NODE, "serviceAllocation"))
                 return 0;
@@ -930,10 +907,10 @@ static int parse_service_allocation(Parser *p, const yaml_node_t *n, Pool *pool)
                 if (!key)
                         continue;
                 if (streq(key, "priority")) {
-                        if (!is_null(v))
+                        if (!yaml_node_is_null(v))
                                 get_priority(p, v, "priority", &pool->priority);
                 } else if (streq(key, "namespaces")) {
-                        if (!is_null(v))
+                        if (!yaml_node_is_null(v))
                                 r = parse_str_list(p, v, "namespaces", true, &pool->namespaces,
                                                    &pool->n_namespaces, NULL);
                 } else if (streq(key, "namespaceSelectors"))
@@ -1048,7 +1025,7 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
                 if (!key)
                         continue;
                 if (streq(key, "ipAddressPools")) {
-                        if (!is_null(v))
+                        if (!yaml_node_is_null(v))
                                 r = parse_str_list(p, v, "ipAddressPools", true, &l->pool_names,
                                                    &l->n_pool_names, &l->pool_name_pos);
                 } else if (streq(key, "ipAddressPoolSelectors"))
@@ -1099,7 +1076,8 @@ static int parse_l2adv(Parser *p, const yaml_node_t *root, const yaml_node_t *me
                         r = -ENOMEM;
         }
         /* no spec at all is valid: every pool, every node, every interface */
-        if (r >= 0 && spec && !is_null(spec) && expect(p, spec, YAML_MAPPING_NODE, "spec"))
+        if (r >= 0 && spec && !yaml_node_is_null(spec) &&
+            expect(p, spec, YAML_MAPPING_NODE, "spec"))
                 r = parse_l2_spec(p, spec, &l);
         if (r >= 0 && GROW(p->l2, p->cap_l2, p->n_l2 + 1) < 0)
                 r = -ENOMEM;
@@ -1116,7 +1094,7 @@ static int parse_object(Parser *p, const yaml_node_t *root, unsigned depth);
 /* `kubectl get ipaddresspools,l2advertisements -o yaml` prints one v1 List. */
 static int parse_list(Parser *p, const yaml_node_t *items, unsigned depth)
 {
-        if (!items || is_null(items) || !expect(p, items, YAML_SEQUENCE_NODE, "items"))
+        if (!items || yaml_node_is_null(items) || !expect(p, items, YAML_SEQUENCE_NODE, "items"))
                 return 0;
         FOREACH_ITEM(p, items, item, n)
         {
@@ -1190,11 +1168,11 @@ static int parse_document(Parser *p, const yaml_node_t *root)
 {
         int form = FORM_METALLB;
 
-        if (is_null(root))
+        if (yaml_node_is_null(root))
                 return 0; /* empty document, e.g. between two "---" */
         if (root->type != YAML_MAPPING_NODE) {
                 err(p, root, "expected a mapping (a \"pools:\" list or a MetalLB object), got %s",
-                    type_name(root));
+                    yaml_node_type_name(root));
                 return 0;
         }
         FOREACH_PAIR(p, root, pair, k, v)

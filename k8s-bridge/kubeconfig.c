@@ -23,6 +23,7 @@
 #include "kubeconfig.h"
 #include "util/fileio.h"
 #include "util/textpos.h"
+#include "util/yaml-node.h"
 
 typedef struct Pos {
         unsigned line, column;
@@ -208,32 +209,6 @@ static bool visit(Parser *p, const yaml_node_t *where)
         return false;
 }
 
-static bool is_null(const yaml_node_t *n)
-{
-        if (n->type != YAML_SCALAR_NODE)
-                return false;
-        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
-            n->data.scalar.style != YAML_ANY_SCALAR_STYLE)
-                return false;
-        const char *v = (const char *)n->data.scalar.value;
-        return n->data.scalar.length == 0 || streq(v, "~") || streq(v, "null") ||
-               streq(v, "Null") || streq(v, "NULL");
-}
-
-static const char *type_name(const yaml_node_t *n)
-{
-        switch (n->type) {
-        case YAML_SCALAR_NODE:
-                return is_null(n) ? "an empty value" : "a string";
-        case YAML_SEQUENCE_NODE:
-                return "a list";
-        case YAML_MAPPING_NODE:
-                return "a mapping";
-        default:
-                return "nothing";
-        }
-}
-
 static bool has_control(const char *s, size_t len)
 {
         for (size_t i = 0; i < len; i++)
@@ -287,7 +262,7 @@ static int read_scalar(Parser *p, const char *prefix, const char *key, const Fie
 {
         if (v->type != YAML_SCALAR_NODE) {
                 err(p, v, prefix, "%s: expected %s, got %s", key,
-                    spec->kind == F_BOOL ? "true or false" : "a string", type_name(v));
+                    spec->kind == F_BOOL ? "true or false" : "a string", yaml_node_type_name(v));
                 return 0;
         }
         const char *s = (const char *)v->data.scalar.value;
@@ -382,7 +357,7 @@ static int walk_mapping(Parser *p, const yaml_node_t *map, const char *prefix,
                 }
                 f->key = k;
                 f->raw = v;
-                if (is_null(v))
+                if (yaml_node_is_null(v))
                         continue;
                 switch (specs[i].kind) {
                 case F_LIST:
@@ -394,7 +369,7 @@ static int walk_mapping(Parser *p, const yaml_node_t *map, const char *prefix,
                         else
                                 err(p, v, prefix, "%s: expected %s, got %s", key,
                                     want == YAML_SEQUENCE_NODE ? "a list" : "a mapping",
-                                    type_name(v));
+                                    yaml_node_type_name(v));
                         break;
                 }
                 case F_UNSUPPORTED:
@@ -439,7 +414,7 @@ static int walk_entries(Parser *p, const yaml_node_t *list, EntryList *l)
                 if (!idx)
                         return -ENOMEM;
                 if (v->type != YAML_MAPPING_NODE) {
-                        err(p, v, idx, "expected a mapping, got %s", type_name(v));
+                        err(p, v, idx, "expected a mapping, got %s", yaml_node_type_name(v));
                         continue;
                 }
 
@@ -459,7 +434,7 @@ static int walk_entries(Parser *p, const yaml_node_t *list, EntryList *l)
                 } else if (!ef[ENTRY_NAME].key)
                         err(p, v, idx, "no name");
                 else if (ef[ENTRY_NAME].raw->type == YAML_SCALAR_NODE &&
-                         (is_null(ef[ENTRY_NAME].raw) ||
+                         (yaml_node_is_null(ef[ENTRY_NAME].raw) ||
                           ef[ENTRY_NAME].raw->data.scalar.length == 0))
                         err(p, ef[ENTRY_NAME].key, idx, "the name is empty");
 
@@ -862,11 +837,11 @@ static int parse_document(Parser *p, const yaml_node_t *root, const char *chosen
         int r;
 
         if (root->type != YAML_MAPPING_NODE) {
-                if (is_null(root))
+                if (yaml_node_is_null(root))
                         err_file(p, "empty kubeconfig");
                 else
                         err(p, root, NULL, "expected a mapping at the top, got %s",
-                            type_name(root));
+                            yaml_node_type_name(root));
                 return 0;
         }
         if ((r = walk_mapping(p, root, NULL, root_specs, _ROOT_N, f)) < 0)
@@ -928,7 +903,7 @@ static int parse(Parser *p, const char *text, size_t len, const char *chosen, Ku
         } else {
                 /* like kubectl, tolerate an empty one ("---" at the end) */
                 const yaml_node_t *second = yaml_document_get_root_node(&extra);
-                if (second && !is_null(second))
+                if (second && !yaml_node_is_null(second))
                         err(p, second, NULL, "a second YAML document: a kubeconfig is one");
                 document_wipe_delete(&extra);
         }
