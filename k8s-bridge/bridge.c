@@ -367,9 +367,29 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static char *label_escape(const char *s)
+{
+        char *out = malloc(strlen(s) * 2 + 1), *p = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                if (*s == '\\' || *s == '"')
+                        *p++ = '\\', *p++ = *s;
+                else if (*s == '\n')
+                        *p++ = '\\', *p++ = 'n';
+                else
+                        *p++ = *s;
+        }
+        *p = 0;
+        return out;
+}
+
 int bridge_metrics(const Bridge *b, char **ret)
 {
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ char *buf = NULL, *esc = NULL;
+        const char *holder;
         size_t size = 0;
         FILE *f;
 
@@ -402,6 +422,13 @@ int bridge_metrics(const Bridge *b, char **ret)
         metric_head(f, "mlbd_bridge_status_conflicts_total", "counter",
                     "Service status PATCHes answered 409 Conflict (then read again).");
         fprintf(f, "mlbd_bridge_status_conflicts_total %u\n", status_writer_conflicts(b->status));
+        metric_head(f, "mlbd_bridge_lease_holder", "gauge",
+                    "1 for the holderIdentity this bridge last saw in the Lease (none while the "
+                    "Lease is free or not read yet).");
+        holder = lease_get_holder(b->lease);
+        if (holder && *holder && (esc = label_escape(holder)))
+                fprintf(f, "mlbd_bridge_lease_holder{holder=\"%s\"} 1\n", esc);
+        kube_metrics(b->kube, f);
         if (fclose(f) != 0 || !buf)
                 return -ENOMEM;
         *ret = TAKE_PTR(buf);
