@@ -291,7 +291,18 @@ static int on_event(const WatchEvent *ev, void *userdata)
 static int watch_data(KubeRequest *req, const char *buf, size_t len, void *userdata)
 {
         Informer *inf = userdata;
-        int r = watch_parser_feed(inf->parser, buf, len, on_event, inf);
+        int r;
+
+        if (len == 0) {
+                /* the watch is established: after a failure, the informer works again */
+                if (inf->last_error) {
+                        recovered(inf);
+                        if (inf->cb.resumed)
+                                inf->cb.resumed(inf, inf->userdata);
+                }
+                return 0;
+        }
+        r = watch_parser_feed(inf->parser, buf, len, on_event, inf);
 
         if (r == -EINVAL)
                 log_warning("informer %s: bad watch stream: %s", kind_name(inf),

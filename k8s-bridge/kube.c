@@ -430,7 +430,16 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 
         if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
                 r->retry_after_s = -1;
-        else if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        else if ((n == 2 && buf[0] == '\r') || (n == 1 && buf[0] == '\n')) {
+                /* the end of the headers: a streamed 2xx answer is under way */
+                long status = 0;
+                curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (r->on_data && status >= 200 && status < 300 && !r->cancelled &&
+                    r->on_data(r, "", 0, r->userdata) < 0) {
+                        r->stopped = true;
+                        return 0;
+                }
+        } else if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
                 char tmp[32], *end;
                 size_t m = MIN(n - (sizeof(name) - 1), sizeof(tmp) - 1);
                 long v;

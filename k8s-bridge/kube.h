@@ -43,7 +43,8 @@ typedef struct KubeEndpoint {
 } KubeEndpoint;
 
 /* Streamed body bytes; return 0 to go on, < 0 to stop the request (on_done gets
- * -ECANCELED unless the callback already cancelled it). */
+ * -ECANCELED unless the callback already cancelled it). Called once with len 0 when the
+ * headers of a 2xx answer have arrived (the stream is established). */
 typedef int (*kube_data_fn)(KubeRequest *req, const char *buf, size_t len, void *userdata);
 /* The end of a request: status 0 when no HTTP response came; body is the buffered body
  * (NUL-terminated; empty for streamed requests). */

@@ -102,6 +102,22 @@ tap_is "$(grep -cE "$svc_list" "$plog")" "$n_lists" "no new LIST of Services: th
 tap_is "$(grep -c 'informer Service: listed' "$blog")" "$n_listed" "the informer did not list again"
 tap_ok "node1 holds $ip" wait_addr node1 "$ip" 5
 
+# 3b. The API server out of the bridge's reach for 10 s: a Service created meanwhile
+# (kubectl reaches the API server) gets its address once the watches resume.
+n_lists=$(grep -cE "$svc_list" "$plog")
+n_synced=$(grep -c 'watches resumed after an API outage: full sync to mlbd' "$blog")
+kproxy_ctl proxy down
+sleep 2
+lb_svc meanwhile | k create -f - >/dev/null
+sleep 8
+tap_is "$(svc_ip demo meanwhile)" "" "demo/meanwhile, created while the bridge is cut off, waits"
+kproxy_ctl proxy pass
+ip=$(wait_svc_ip demo meanwhile 60)
+tap_ok "once the bridge reaches the API server again, it gets its address ($ip)" in_pool "$ip"
+tap_is "$(grep -cE "$svc_list" "$plog")" "$n_lists" "from the resumed watch, with no new LIST of Services"
+tap_ok "the bridge sent mlbd a full sync after the outage" \
+        bash -c '[ "$(grep -c "watches resumed after an API outage: full sync to mlbd" "$1")" -gt "$2" ]' _ "$blog" "$n_synced"
+
 # 4. A real 401: sa1 is deleted (its token is refused), sa2's token goes into the file.
 kproxy_ctl proxy pass
 k delete serviceaccount -n mlbd-system sa1 >/dev/null
