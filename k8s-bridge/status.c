@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "condition.h"
 #include "events.h"
 #include "status.h"
 #include "translate.h"
@@ -20,10 +21,13 @@
 typedef struct Want Want;
 struct Want {
         StatusWriter *writer;
-        char *key;     /* namespace/name */
-        char *uid;     /* the Service's uid as mlbd saw it */
-        json_t *addrs; /* array of address strings the status should show */
-        char *why;     /* "allocated" or the release: what the Event says */
+        char *key;        /* namespace/name */
+        char *uid;        /* the Service's uid as mlbd saw it */
+        json_t *addrs;    /* array of address strings the status should show */
+        bool has_addrs;   /* addrs is wanted (else only the condition is looked at) */
+        bool wrote_addrs; /* the write in flight sets the addresses */
+        bool wrote_cond;  /* ... and the condition */
+        char *why;        /* "allocated" or the release: what the Event says */
         KubeRequest *req;
         sd_event_source *retry;
         unsigned attempts;
@@ -40,6 +44,8 @@ struct StatusWriter {
         bool leader;
         Want *wants;
         json_t *announcers;                   /* "key address" -> node last reported in an Event */
+        json_t *announced;                    /* key -> {address: node}, for the condition */
+        json_t *failures;                     /* key -> mlbd's allocation_failed reason */
         struct EventSend *queue[EVENT_QUEUE]; /* Events to send, the head in flight */
         unsigned queue_head, queue_len;
         unsigned writes, conflicts;
@@ -198,6 +204,11 @@ static void event_record(StatusWriter *s, const char *key, const char *uid, Even
 
 /* ---- status writes ------------------------------------------------------------------ */
 
+static bool str_eq(const char *a, const char *b)
+{
+        return a && b && strcmp(a, b) == 0;
+}
+
 static char *addrs_text(const json_t *addrs)
 {
         return json_dumps(addrs, JSON_COMPACT);
@@ -264,6 +275,10 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
                         (void)informer_store(s->services, svc);
                         json_decref(svc);
                 }
+                if (w->wrote_cond)
+                        log_info("%s: condition %s updated", w->key, CONDITION_ANNOUNCED);
+                if (!w->wrote_addrs)
+                        goto written;
                 log_info("%s: status.loadBalancer.ingress = %s", w->key, text ? text : "?");
                 if (json_array_size(w->addrs) > 0) {
                         _cleanup_free_ char *m = NULL;
@@ -273,6 +288,7 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
                 } else
                         event_record(s, w->key, w->uid, EVENT_TYPE_NORMAL,
                                      EVENT_REASON_CLEAR_ASSIGNMENT, w->why ? w->why : "released");
+        written:
                 if (w->again) {
                         w->again = false;
                         return want_kick(w);
@@ -315,17 +331,44 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
         want_retry_later(w, kube_request_retry_after_usec(req));
 }
 
-/* Writes the wanted addresses if the cached Service does not show them already. */
+/* What mlbd.io/Announced should say for w's Service: 1 and *c (its message in *msg), or 0
+ * when we have nothing to say (the condition is left alone). */
+static int desired_condition(StatusWriter *s, const Want *w, const json_t *svc, Condition *c,
+                             char **msg)
+{
+        const char *fail = json_string_value(json_object_get(s->failures, w->key));
+        const json_t *ann = json_object_get(s->announced, w->key);
+
+        if (fail) {
+                *c = (Condition){.status = false, .reason = "AllocationFailed", .message = fail};
+                return 1;
+        }
+        if (json_object_size(ann) > 0 && (*msg = condition_announced_message(ann))) {
+                *c = (Condition){.status = true, .reason = "Announced", .message = *msg};
+                return 1;
+        }
+        if (w->has_addrs && json_array_size(w->addrs) == 0 && condition_present(svc)) {
+                *c = (Condition){
+                    .status = false, .reason = "Released", .message = "no address is allocated"};
+                return 1;
+        }
+        return 0;
+}
+
+/* Writes the wanted addresses and condition if the cached Service does not show them. */
 static void want_kick(Want *w)
 {
         StatusWriter *s = w->writer;
         _cleanup_free_ char *path = NULL, *body = NULL, *ns = NULL;
         _cleanup_(json_decrefp) json_t *patch = NULL;
         const char *v[16];
+        _cleanup_free_ char *msg = NULL;
         const json_t *svc;
         const char *uid, *rv;
+        Condition cond = {0};
         size_t n;
         char *name;
+        int r;
 
         if (!s->leader)
                 return want_drop(w);
@@ -341,12 +384,33 @@ static void want_kick(Want *w)
                 return want_drop(w);
         }
         n = addrs_vector(w->addrs, v, ELEMENTSOF(v));
-        if (translate_ingress_equal(svc, v, n)) {
+        w->wrote_addrs = w->has_addrs && !translate_ingress_equal(svc, v, n);
+        r = desired_condition(s, w, svc, &cond, &msg);
+        w->wrote_cond = r > 0 && !condition_shown(svc, &cond);
+        if (!w->wrote_addrs && !w->wrote_cond) {
                 log_debug("%s: its status shows it already", w->key);
                 return want_drop(w);
         }
         rv = translate_object_resource_version(svc);
-        if (translate_status_patch(v, n, &patch) < 0 ||
+        if (w->wrote_addrs)
+                r = translate_status_patch(v, n, &patch);
+        else
+                r = (patch = json_pack("{s{}}", "status")) ? 0 : -ENOMEM;
+        if (r >= 0 && w->wrote_cond) {
+                json_t *list = NULL;
+                r = condition_list(svc, &cond, wall_now(), &list);
+                if (r == -EINVAL) {
+                        log_warning("%s: cannot write condition %s: bad reason or message", w->key,
+                                    CONDITION_ANNOUNCED);
+                        w->wrote_cond = false;
+                        if (!w->wrote_addrs)
+                                return want_drop(w);
+                        r = 0;
+                } else if (r >= 0)
+                        r = json_object_set_new(json_object_get(patch, "status"), "conditions",
+                                                list);
+        }
+        if (r < 0 ||
             json_object_set_new(patch, "metadata",
                                 json_pack("{s:s, s:s?}", "uid", uid, "resourceVersion", rv)) < 0 ||
             !(body = json_dumps(patch, JSON_COMPACT)))
@@ -394,16 +458,47 @@ static Want *want_get(StatusWriter *s, const char *key, const char *uid)
         return w;
 }
 
+/* Looks at w on the next loop iteration: the notifications mlbd sent together (allocated
+ * and node_assigned of one Service) make one write. */
+static void want_soon(Want *w)
+{
+        StatusWriter *s = w->writer;
+
+        if (w->req) {
+                w->again = true;
+                return;
+        }
+        if (!w->retry && sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                                           retry_fired, w) < 0)
+                return want_kick(w);
+        (void)sd_event_source_set_time(w->retry, mono_now(s));
+        (void)sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
+}
+
 static void want_set(Want *w, json_t *addrs, const char *why)
 {
         json_decref(w->addrs);
         w->addrs = addrs;
+        w->has_addrs = true;
         free(w->why);
         w->why = why ? strdup(why) : NULL;
-        if (!w->retry && sd_event_add_time(w->writer->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX,
-                                           1000, retry_fired, w) >= 0)
-                (void)sd_event_source_set_enabled(w->retry, SD_EVENT_OFF);
-        want_kick(w);
+        want_soon(w);
+}
+
+/* The announcing nodes of key: addr -> node, or addr removed (node NULL). */
+static void announced_set(StatusWriter *s, const char *key, const char *addr, const char *node)
+{
+        json_t *m = json_object_get(s->announced, key);
+
+        if (!m && node) {
+                m = json_object();
+                if (!m || json_object_set_new(s->announced, key, m) < 0)
+                        return;
+        }
+        if (node)
+                (void)json_object_set_new(m, addr, json_string(node));
+        else if (m)
+                (void)json_object_del(m, addr);
 }
 
 /* The addresses the status shows now (cached), or the wanted ones if a write is pending. */
@@ -414,7 +509,7 @@ static json_t *current_addrs(StatusWriter *s, const char *key)
         json_t *a;
         size_t i;
 
-        if (w)
+        if (w && w->has_addrs)
                 return json_deep_copy(w->addrs);
         a = json_array();
         svc = informer_get(s->services, key);
@@ -438,6 +533,22 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                 json_t *addrs = json_object_get(msg, "addresses");
                 if (!json_is_array(addrs) || !(w = want_get(s, key, uid)))
                         return;
+                (void)json_object_del(s->failures, key);
+                /* only the allocated addresses keep their announcing node */
+                json_t *had = json_object_get(s->announced, key), *keep = json_object(), *e;
+                const char *a;
+                json_object_foreach(had, a, e)
+                {
+                        size_t i;
+                        json_t *x;
+                        json_array_foreach(addrs, i, x)
+                        {
+                                if (str_eq(json_string_value(x), a))
+                                        (void)json_object_set(keep, a, e);
+                        }
+                }
+                if (keep)
+                        (void)json_object_set_new(s->announced, key, keep);
                 want_set(w, json_deep_copy(addrs), NULL);
         } else if (strcmp(op, "released") == 0) {
                 const json_t *gone = json_object_get(msg, "addresses"), *g;
@@ -454,6 +565,8 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                                 json_array_append(keep, e);
                 }
                 json_decref(now);
+                json_array_foreach(gone, j, g) if (json_is_string(g))
+                    announced_set(s, key, json_string_value(g), NULL);
                 if (!keep || !(w = want_get(s, key, uid)))
                         return (void)json_decref(keep);
                 if (asprintf(&m, "Released IP %s", text ? text : "") < 0)
@@ -466,6 +579,10 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
 
                 if (!addr || !node || asprintf(&k, "%s %s", key, addr) < 0)
                         return;
+                (void)json_object_del(s->failures, key);
+                announced_set(s, key, addr, node);
+                if ((w = want_get(s, key, uid)))
+                        want_soon(w);
                 const char *prev = json_string_value(json_object_get(s->announcers, k));
                 if (prev && strcmp(prev, node) == 0)
                         return; /* said already */
@@ -475,6 +592,9 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                         event_record(s, key, uid, EVENT_TYPE_NORMAL, EVENT_REASON_NODE_ASSIGNED, m);
         } else if (strcmp(op, "allocation_failed") == 0) {
                 const char *reason = json_string_value(json_object_get(msg, "reason"));
+                if (reason && json_object_set_new(s->failures, key, json_string(reason)) >= 0 &&
+                    (w = want_get(s, key, uid)))
+                        want_soon(w);
                 if (asprintf(&m, "Failed to allocate IP for \"%s\": %s", key,
                              reason ? reason : "?") >= 0)
                         event_record(s, key, uid, EVENT_TYPE_WARNING,
@@ -504,6 +624,8 @@ void status_writer_set_leader(StatusWriter *s, bool leader)
                 s->queue_head = (s->queue_head + 1) % EVENT_QUEUE;
         }
         json_object_clear(s->announcers);
+        json_object_clear(s->announced);
+        json_object_clear(s->failures);
 }
 
 int status_writer_new(StatusWriter **ret, sd_event *e, Kube *kube, Informer *services,
@@ -518,7 +640,8 @@ int status_writer_new(StatusWriter **ret, sd_event *e, Kube *kube, Informer *ser
         s->event = sd_event_ref(e);
         s->kube = kube;
         s->services = services;
-        if (!(s->announcers = json_object()))
+        if (!(s->announcers = json_object()) || !(s->announced = json_object()) ||
+            !(s->failures = json_object()))
                 return -ENOMEM;
         events_config_default(&ec);
         ec.host = node;
@@ -536,6 +659,8 @@ StatusWriter *status_writer_free(StatusWriter *s)
         status_writer_set_leader(s, false);
         events_free(s->events);
         json_decref(s->announcers);
+        json_decref(s->announced);
+        json_decref(s->failures);
         free(s->last_failure);
         sd_event_unref(s->event);
         free(s);

@@ -48,7 +48,8 @@ static const Field service_spec_fields[] = {
 };
 static const Field ingress_fields[] = {KEEP("ip"), KEEP("hostname"), END};
 static const Field load_balancer_fields[] = {EACH("ingress", ingress_fields), END};
-static const Field service_status_fields[] = {ONLY("loadBalancer", load_balancer_fields), END};
+static const Field service_status_fields[] = {ONLY("loadBalancer", load_balancer_fields),
+                                              KEEP("conditions"), END};
 static const Field service_fields[] = {
     ONLY("metadata", service_meta_fields),
     ONLY("spec", service_spec_fields),

@@ -87,6 +87,34 @@ tap_ok "each retry came at least Retry-After (3 s) later (smallest gap $gap ms)"
 tap_is "$(grep -c 'demo/web: status write failed: ' "$blog")" 1 "the failed write is said once"
 tap_ok "and the recovery" grep -q 'status writes work again' "$blog"
 
+# 2b. The condition mlbd.io/Announced, kept current by the leader.
+cond() { kubectl get svc -n demo "$1" -o jsonpath="{.status.conditions[?(@.type==\"mlbd.io/Announced\")].$2}" 2>/dev/null; }
+web_ip=$(svc_ip demo web)
+tap_is "$(cond web status)/$(cond web reason)" "True/Announced" "demo/web: condition mlbd.io/Announced True, reason Announced"
+tap_is "$(cond web message)" "$web_ip announced by node \"node1\"" "its message names the announcing node"
+tap_ok "it has a lastTransitionTime" bash -c '[[ $1 =~ ^20[0-9-]+T[0-9:]+Z$ ]]' _ "$(cond web lastTransitionTime)"
+tap_is "$(grep -cE "$patches.* 200 pass" "$plog")" 1 "address and condition came in one PATCH"
+k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: outside, namespace: demo, annotations: {mlbd.io/loadBalancerIPs: 198.51.100.77}}
+spec: {type: LoadBalancer, selector: {app: outside}, ports: [{port: 80}]}
+EOF
+cond_is() { [ "$(cond "$1" status)/$(cond "$1" reason)" = "$2" ]; }
+tap_ok "demo/outside (an address in no pool): condition False, reason AllocationFailed" wait_for 20 cond_is outside False/AllocationFailed
+tap_diag "its message: $(cond outside message)"
+tap_ok "the message says why" bash -c '[[ $1 == *198.51.100.77* ]]' _ "$(cond outside message)"
+k patch svc -n demo outside --type=merge -p '{"metadata":{"annotations":{"mlbd.io/loadBalancerIPs":null}}}' >/dev/null
+tap_ok "once it asks for nothing special, it turns True" wait_for 20 cond_is outside True/Announced
+k patch svc -n demo outside --type=merge -p '{"spec":{"type":"ClusterIP"}}' >/dev/null
+tap_ok "back to ClusterIP: condition False, reason Released" wait_for 20 cond_is outside False/Released
+rv=$(svc_rv demo web)
+bridge_stop node1
+KUBECONFIG=$tmp/proxy/proxy.kubeconfig bridge_start node1 "$dir"
+bridge_wait_log "$dir" 'holding the Lease as' 20
+sleep 3
+tap_is "$(svc_rv demo web)" "$rv" "a restarted bridge finds the condition current and writes nothing"
+
 # 3. A watch cut in the middle of a chunk: resumed from its version, nothing missed.
 kproxy_ctl proxy down
 kproxy_ctl proxy cut 1 '^GET /api/v1/services\?.*watch=1'
