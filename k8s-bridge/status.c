@@ -17,6 +17,7 @@
 #define RETRY_MAX_USEC (30 * 1000 * 1000ULL)
 #define WRITE_TIMEOUT_MS (15 * 1000)
 #define EVENT_QUEUE 256
+#define CONDITION_SETTLE_USEC (1000 * 1000ULL)
 
 typedef struct Want Want;
 struct Want {
@@ -459,10 +460,13 @@ static Want *want_get(StatusWriter *s, const char *key, const char *uid)
 }
 
 /* Looks at w on the next loop iteration: the notifications mlbd sent together (allocated
- * and node_assigned of one Service) make one write. */
+ * and node_assigned of one Service) make one write. When only the condition may change,
+ * after CONDITION_SETTLE_USEC instead, so that owners changing in a burst (nodes starting
+ * one after another) make one write of the final state, often none. */
 static void want_soon(Want *w)
 {
         StatusWriter *s = w->writer;
+        uint64_t delay = w->has_addrs ? 0 : CONDITION_SETTLE_USEC;
 
         if (w->req) {
                 w->again = true;
@@ -471,7 +475,7 @@ static void want_soon(Want *w)
         if (!w->retry && sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                                            retry_fired, w) < 0)
                 return want_kick(w);
-        (void)sd_event_source_set_time(w->retry, mono_now(s));
+        (void)sd_event_source_set_time(w->retry, mono_now(s) + delay);
         (void)sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
 }
 

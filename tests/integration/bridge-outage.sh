@@ -162,10 +162,21 @@ sleep 5 # what the new leader would write, it has written by now
 for s in "${SVCS[@]}"; do
         tap_is "$(svc_ip demo "$s")" "${IP[$s]}" "demo/$s keeps ${IP[$s]}"
 done
-tap_is "$(for s in "${SVCS[@]}"; do echo "$(svc_rv demo "$s")"; done | tr '\n' ' ')" \
-        "$(for s in "${SVCS[@]}"; do echo "${RV[$s]}"; done | tr '\n' ' ')" \
-        "no Service was written (resourceVersions unchanged)"
-tap_is "$(audit patch status | wc -l)" "$n_patch" "the audit log has no status PATCH since the outage began"
+cond_msg() { kubectl get svc -n demo "$1" -o jsonpath='{.status.conditions[?(@.type=="mlbd.io/Announced")].message}' 2>/dev/null; }
+n_moved=0
+for s in "${SVCS[@]}"; do
+        if [ "${OWNER[$s]}" = "$victim" ]; then
+                n_moved=$((n_moved + 1))
+                h=$(holder "${IP[$s]}")
+                tap_is "$(cond_msg "$s")" "${IP[$s]} announced by node \"$h\"" \
+                        "demo/$s: the condition mlbd.io/Announced names $h, which took it"
+        else
+                tap_is "$(svc_rv demo "$s")" "${RV[$s]}" "demo/$s, whose owner lives, was not written (resourceVersion ${RV[$s]})"
+        fi
+done
+tap_diag "status PATCHes since the outage began: $(audit patch status | tail -n +$((n_patch + 1)) | tr '\n' ';')"
+tap_is "$(($(audit patch status | wc -l) - n_patch))" "$n_moved" \
+        "the audit log has one status PATCH per moved address since the outage began (its condition), no more"
 for n in "${NODES[@]}"; do
         [ "$n" = "$victim" ] || tap_ok "bridge on $n still running" kill -0 "${BRIDGE_PID[$n]}"
 done
