@@ -913,6 +913,8 @@ static int dec_node(Dec *d, const json_t *j, Node *n)
                         return r;
                 if (strcmp(type, "Ready") == 0)
                         n->ready = strcmp(st, "True") == 0;
+                else if (strcmp(type, "NetworkUnavailable") == 0)
+                        n->network_unavailable = strcmp(st, "True") == 0;
                 dec_pop(d, mi);
         }
         dec_pop(d, m);

@@ -161,7 +161,8 @@ typedef struct Node {
         ObjMeta meta;
         NodeAddress *addresses; /* status.addresses */
         size_t n_addresses;
-        bool ready; /* status.conditions[type=Ready].status == "True" */
+        bool ready;               /* status.conditions[type=Ready].status == "True" */
+        bool network_unavailable; /* status.conditions[type=NetworkUnavailable] == "True" */
 } Node;
 
 typedef struct Namespace {

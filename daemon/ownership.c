@@ -27,11 +27,22 @@ static bool advert_selects_service(const Advert *a, const Service *s)
                selectors_match_any(a->service_selectors, a->n_service_selectors, &s->meta.labels);
 }
 
+bool node_excluded(const Model *model, const char *node)
+{
+        const Node *n = model ? model_node(model, node) : NULL;
+
+        /* the label counts whatever its value, as for Kubernetes' service controller */
+        return n && (labels_get(&n->meta.labels, NODE_EXCLUDE_LB_LABEL) || n->network_unavailable);
+}
+
 bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
                    const char *node)
 {
         const Labels *labels = node_labels(model, node);
         bool selected = false;
+
+        if (node_excluded(model, node))
+                return false;
 
         for (size_t i = 0; ps && i < ps->n_adverts && !selected; i++) {
                 const Advert *a = &ps->adverts[i];

@@ -31,6 +31,14 @@ typedef struct OwnerView {
         size_t n;
 } OwnerView;
 
+/* The label that keeps a node out of every load balancer (Kubernetes' well-known one). */
+#define NODE_EXCLUDE_LB_LABEL "node.kubernetes.io/exclude-from-external-load-balancers"
+
+/* The node announces nothing (spec.md "Service semantics"): its Node object, as last seen,
+ * carries NODE_EXCLUDE_LB_LABEL or the condition NetworkUnavailable=True. A node without
+ * a Node object is not excluded (heartbeats stay the liveness signal). */
+bool node_excluded(const Model *model, const char *node);
+
 /* s may be NULL: an allocation restored from state.json whose Service is not known yet;
  * then only the rules about nodes apply. */
 bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Service *s,

@@ -247,6 +247,43 @@ static void test_local(const Model *m)
         pool_set_free(ps);
 }
 
+static void test_excluded(void)
+{
+        static const char sync[] = "{\"op\":\"sync\",\"id\":1,\"services\":[" SVC(
+            "web",
+            "") "],\"endpointslices\":[],"
+                "\"nodes\":[{\"metadata\":{\"name\":\"node2\",\"labels\":{\"node.kubernetes.io/"
+                "exclude-from-external-load-balancers\":\"\"}}},"
+                "{\"metadata\":{\"name\":\"node3\"},\"status\":{\"conditions\":["
+                "{\"type\":\"Ready\",\"status\":\"True\"},"
+                "{\"type\":\"NetworkUnavailable\",\"status\":\"True\"}]}}],\"namespaces\":[]}";
+        Model *m = sync_model(sync);
+        PoolSet *ps = pools("pools:\n  - name: p\n    addresses: [192.0.2.0/24]\n");
+        const Service *web = m ? model_service(m, "demo", "web") : NULL;
+        bool all[N] = {true, true, true};
+        size_t to_node1 = 0;
+
+        ok(m && ps && web, "a sync with an excluded node2 and node3");
+        if (m && ps && web) {
+                ok(!node_excluded(m, "node1"), "node1 (no Node object) is not excluded");
+                ok(node_excluded(m, "node2"), "node2 (the exclude label, empty value) is");
+                ok(node_excluded(m, "node3"), "node3 (NetworkUnavailable=True) is");
+                ok(!node_eligible(ps, 0, m, web, "node2") &&
+                       !node_eligible(ps, 0, m, NULL, "node3"),
+                   "and neither is eligible, with or without a Service");
+                for (unsigned i = 0; i < 256; i++)
+                        to_node1 +=
+                            strcmp(owner_name(ps, m, web, addr_from_v4(0xc0000200u + i), all),
+                                   "node1") == 0;
+                is_int(to_node1, 256, "node1 owns every address");
+                bool no1[N] = {false, true, true};
+                is_str(owner_name(ps, m, web, addr_from_v4(0xc0000201u), no1), "-",
+                       "node1 dead: nobody announces (the excluded stay out)");
+        }
+        model_free(m);
+        pool_set_free(ps);
+}
+
 int main(void)
 {
         Model *m = sync_model(SYNC);
@@ -257,6 +294,7 @@ int main(void)
                 test_node_selectors(m);
                 test_local(m);
         }
+        test_excluded();
         model_free(m);
         return tap_done();
 }
