@@ -117,8 +117,8 @@ tap_ok "demo/s2, created right after, gets an address" has_ip demo s2 30
 read -r t_new new < <(taken_after "$t" "$lead")
 tap_ok "another bridge took the Lease ($new)" [ -n "$new" ]
 ms=$((t_new - t))
-bound=$((LEASE_S * 1000 + 22 * RETRY_MS / 10 + 2000))
-tap_ok "within lease duration + retry (+2 s): $ms ms <= $bound ms" [ "$ms" -le "$bound" ]
+bound=$((LEASE_S * 1000 + 22 * RETRY_MS / 10 + 3000))
+tap_ok "within lease duration + retry (+3 s): $ms ms <= $bound ms" [ "$ms" -le "$bound" ]
 low=$((LEASE_S * 1000 - 22 * RETRY_MS / 10 - 500))
 tap_ok "and not before the lease could have expired ($ms ms >= $low ms)" [ "$ms" -ge "$low" ]
 tap_is "$(writer_of)" "$new" "the new holder ($new) wrote demo/s2's status"
@@ -134,7 +134,7 @@ bridge_stop "$lead" TERM
 tap_ok "the stopped bridge released the Lease" grep -q 'releasing the Lease' "$tmp/$lead/bridge.log"
 for ((i = 0; i < 100; i++)); do read -r t_new new < <(taken_after "$t" "$lead"); [ -n "$new" ] && break; sleep 0.1; done
 ms=$((t_new - t))
-bound=$((22 * RETRY_MS / 10 + 1000))
+bound=$((22 * RETRY_MS / 10 + 1900)) # under the lease duration, generous for the load
 tap_ok "another bridge ($new) took it within about one retry period: $ms ms <= $bound ms (lease duration $((LEASE_S * 1000)) ms)" \
         [ -n "$new" ] && [ "$ms" -le "$bound" ]
 tap_diag "SIGTERM: handover in $ms ms"

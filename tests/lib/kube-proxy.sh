@@ -54,6 +54,7 @@ kproxy_start() {
                 sed 's/^/#   /' "$d/proxy.err"
                 return 1
         }
+        # shellcheck disable=SC2034 # for the caller
         KPROXY_PORT[$name]=$port
         if [ -n "${KPROXY_TOKEN_FILE:-}" ]; then
                 user="    tokenFile: $KPROXY_TOKEN_FILE"
