@@ -372,7 +372,7 @@ const OwnerView *cluster_view(Cluster *c)
                 c->names[i] = p->name;
                 c->live[i] = p->alive && !p->leaving;
         }
-        c->view = (OwnerView){c->names, c->live, n};
+        c->view = (OwnerView){.names = c->names, .live = c->live, .n = n};
         return &c->view;
 }
 

@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "conf.h"
@@ -62,6 +63,8 @@ typedef enum KeyId {
         KEY_HEARTBEAT_INTERVAL_MS,
         KEY_DEAD_AFTER_MS,
         KEY_KEY_FILE,
+        KEY_IGNORE_EXCLUDE_LB,
+        KEY_EXCLUDE_NOT_READY,
         KEY_METRICS_LISTEN,
         _KEY_MAX,
         KEY_INVALID = -1,
@@ -120,6 +123,7 @@ static bool parse_ifname(ConfParser *p, const KeyDef *k, const char *v, unsigned
 static bool parse_uint(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
 static bool parse_listen(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
 static bool parse_peers(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
+static bool parse_bool(ConfParser *p, const KeyDef *k, const char *v, unsigned col);
 
 #define KEY(sec, n, fn, field, lo, hi)                                                             \
         {                                                                                          \
@@ -148,6 +152,10 @@ static const KeyDef keys[_KEY_MAX] = {
     [KEY_DEAD_AFTER_MS] =
         KEY(SECTION_CLUSTER, "dead_after_ms", parse_uint, dead_after_ms, 1, 600000),
     [KEY_KEY_FILE] = KEY(SECTION_CLUSTER, "key_file", parse_path, key_file, 0, 0),
+    [KEY_IGNORE_EXCLUDE_LB] =
+        KEY(SECTION_CLUSTER, "ignore_exclude_lb", parse_bool, ignore_exclude_lb, 0, 0),
+    [KEY_EXCLUDE_NOT_READY] =
+        KEY(SECTION_CLUSTER, "exclude_not_ready", parse_bool, exclude_not_ready, 0, 0),
     [KEY_METRICS_LISTEN] = KEY(SECTION_METRICS, "listen", parse_listen, metrics_listen, 0, 0),
 };
 #undef KEY
@@ -488,6 +496,24 @@ static bool parse_uint(ConfParser *p, const KeyDef *k, const char *v, unsigned c
         }
         *FIELD(p, k, unsigned) = (unsigned)x;
         return true;
+}
+
+/* true/false, as systemd spells them too: yes/no, on/off, 1/0. */
+static bool parse_bool(ConfParser *p, const KeyDef *k, const char *v, unsigned col)
+{
+        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                    "off", "0"};
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(v, yes[i]) == 0)
+                        return *FIELD(p, k, bool) = true;
+                if (strcasecmp(v, no[i]) == 0) {
+                        *FIELD(p, k, bool) = false;
+                        return true;
+                }
+        }
+        conf_error(p, col, "%s = %s is not a boolean (true or false)", k->name, v);
+        return false;
 }
 
 /* [cluster] listen must be set (heartbeats need a socket); [metrics] listen may be empty

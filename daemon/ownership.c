@@ -27,21 +27,32 @@ static bool advert_selects_service(const Advert *a, const Service *s)
                selectors_match_any(a->service_selectors, a->n_service_selectors, &s->meta.labels);
 }
 
-bool node_excluded(const Model *model, const char *node)
+bool node_excluded(const Model *model, const char *node, unsigned exclusion)
 {
         const Node *n = model ? model_node(model, node) : NULL;
 
+        if (!n)
+                return false;
         /* the label counts whatever its value, as for Kubernetes' service controller */
-        return n && (labels_get(&n->meta.labels, NODE_EXCLUDE_LB_LABEL) || n->network_unavailable);
+        if (!(exclusion & OWNERSHIP_IGNORE_EXCLUDE_LB) &&
+            labels_get(&n->meta.labels, NODE_EXCLUDE_LB_LABEL))
+                return true;
+        return n->network_unavailable || ((exclusion & OWNERSHIP_EXCLUDE_NOT_READY) && !n->ready);
 }
 
 bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
                    const char *node)
 {
+        return node_eligible_ex(ps, pool, model, s, node, 0);
+}
+
+bool node_eligible_ex(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
+                      const char *node, unsigned exclusion)
+{
         const Labels *labels = node_labels(model, node);
         bool selected = false;
 
-        if (node_excluded(model, node))
+        if (node_excluded(model, node, exclusion))
                 return false;
 
         for (size_t i = 0; ps && i < ps->n_adverts && !selected; i++) {
@@ -81,7 +92,8 @@ ssize_t address_owner(const PoolSet *ps, size_t pool, const Model *model, const 
         if (!eligible || !score)
                 return -1;
         for (size_t i = 0; i < v->n; i++) {
-                eligible[i] = v->live[i] && node_eligible(ps, pool, model, s, v->names[i]);
+                eligible[i] =
+                    v->live[i] && node_eligible_ex(ps, pool, model, s, v->names[i], v->exclusion);
                 if (eligible[i] && (score[i] = node_score(ps, pool, model, v->names[i])) > best)
                         best = score[i];
         }

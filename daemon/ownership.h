@@ -29,20 +29,29 @@ typedef struct OwnerView {
         const char *const *names; /* every known node, this one included */
         const bool *live;         /* alive and not leaving */
         size_t n;
+        unsigned exclusion; /* OWNERSHIP_* flags from mlbd.conf; 0: the defaults */
 } OwnerView;
+
+/* mlbd.conf's [cluster] ignore_exclude_lb and exclude_not_ready. */
+#define OWNERSHIP_IGNORE_EXCLUDE_LB (1u << 0)
+#define OWNERSHIP_EXCLUDE_NOT_READY (1u << 1)
 
 /* The label that keeps a node out of every load balancer (Kubernetes' well-known one). */
 #define NODE_EXCLUDE_LB_LABEL "node.kubernetes.io/exclude-from-external-load-balancers"
 
 /* The node announces nothing (spec.md "Service semantics"): its Node object, as last seen,
- * carries NODE_EXCLUDE_LB_LABEL or the condition NetworkUnavailable=True. A node without
- * a Node object is not excluded (heartbeats stay the liveness signal). */
-bool node_excluded(const Model *model, const char *node);
+ * carries NODE_EXCLUDE_LB_LABEL (unless OWNERSHIP_IGNORE_EXCLUDE_LB) or the condition
+ * NetworkUnavailable=True, or (with OWNERSHIP_EXCLUDE_NOT_READY) is not Ready. A node
+ * without a Node object is not excluded (heartbeats stay the liveness signal). */
+bool node_excluded(const Model *model, const char *node, unsigned exclusion);
 
 /* s may be NULL: an allocation restored from state.json whose Service is not known yet;
  * then only the rules about nodes apply. */
 bool node_eligible(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
                    const char *node);
+/* The same with the exclusion flags of mlbd.conf (node_eligible: the defaults, 0). */
+bool node_eligible_ex(const PoolSet *ps, size_t pool, const Model *model, const Service *s,
+                      const char *node, unsigned exclusion);
 
 /* Index into v of the owner of addr, or -1 when no live node is eligible. */
 ssize_t address_owner(const PoolSet *ps, size_t pool, const Model *model, const Service *s,

@@ -344,10 +344,14 @@ static ssize_t effective_owner(Manager *m, u128 addr, size_t pool, const Service
                                const OwnerView *v, bool *standin)
 {
         const PoolSet *ps = allocator_pools(m->alloc);
-        ssize_t o = address_owner(ps, pool, m->model, s, addr, v);
-        uint64_t now = manager_now(m), grace = standin_grace(m);
         OwnerView w = *v;
+        uint64_t now = manager_now(m), grace = standin_grace(m);
         char buf[ADDR_STR_MAX];
+        ssize_t o;
+
+        w.exclusion = (m->conf->ignore_exclude_lb ? OWNERSHIP_IGNORE_EXCLUDE_LB : 0) |
+                      (m->conf->exclude_not_ready ? OWNERSHIP_EXCLUDE_NOT_READY : 0);
+        o = address_owner(ps, pool, m->model, s, addr, &w);
 
         *standin = false;
         for (size_t k = 0; o > 0 && k < v->n; k++) {

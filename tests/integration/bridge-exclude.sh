@@ -8,7 +8,8 @@
 # mlbd.io/Announced follows; without the label they come back, again without a loss. The
 # condition NetworkUnavailable=True does the same. During an API server outage while a
 # node is excluded nothing moves (the last Node state seen holds), and after it the node
-# is still excluded. Not yet: exclude_not_ready and ignore_exclude_lb (mlbd.conf).
+# is still excluded. With exclude_not_ready = true (mlbd.conf), a Node that is not Ready
+# hands over too. (ignore_exclude_lb: tests/unit/test-ownership.)
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 . "$(dirname "$0")/../lib/kube.sh"
@@ -37,6 +38,7 @@ for n in "${NODES[@]}"; do kube_node "$n" "192.0.2.$i" >/dev/null || { echo "Bai
 export DAEMON_KEY=$tmp/cluster.key
 for n in "${NODES[@]}"; do
         daemon_conf "$tmp/$n" "$n" "" || { echo "Bail out! config"; exit 1; }
+        sed -i '/^key_file = /a exclude_not_ready = true' "$tmp/$n/mlbd.conf"
         daemon_start "$n" "$tmp/$n" || { echo "Bail out! mlbd on $n"; exit 1; }
         client_serve "$n" "$n"
         bridge_start "$n" "$tmp/$n"
@@ -115,5 +117,18 @@ client_run netavail 10000
 netunavail "$victim" False
 tap_ok "NetworkUnavailable=False: $victim takes its addresses back" wait_for 10 back
 judge netavail "taking them back"
+
+# 3. exclude_not_ready = true: a Node that is not Ready.
+victim=$(holder "${IP[c]}")
+vip=192.0.2.${victim#node}
+client_run notready 12000
+kube_node "$victim" "$vip" Ready=False >/dev/null
+tap_ok "with exclude_not_ready, $victim (Ready=False) holds none of the addresses" wait_for 10 holds_none "$victim"
+tap_ok "every address is held by one other node" wait_for 10 all_held
+judge notready "handing over for NotReady"
+client_run ready 10000
+kube_node "$victim" "$vip" Ready=True >/dev/null
+tap_ok "Ready again: $victim takes its addresses back" wait_for 10 back
+judge ready "taking them back"
 for n in "${NODES[@]}"; do tap_ok "bridge on $n still running" kill -0 "${BRIDGE_PID[$n]}"; done
 tap_done

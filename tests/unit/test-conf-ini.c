@@ -225,6 +225,32 @@ static void test_log_levels(void)
                "bad log_level");
 }
 
+static void test_booleans(void)
+{
+        Conf *c = NULL;
+
+        is_int(parse("[mlbd]\nnode_name = n1\n", &c), 0, "no exclusion keys");
+        ok(c && !c->ignore_exclude_lb && !c->exclude_not_ready, "both default to false");
+        conf_free(c);
+        c = NULL;
+        is_int(parse("[mlbd]\nnode_name = n1\n[cluster]\nignore_exclude_lb = yes\n"
+                     "exclude_not_ready = TRUE\n",
+                     &c),
+               0, "yes and TRUE");
+        ok(c && c->ignore_exclude_lb && c->exclude_not_ready, "both set");
+        conf_free(c);
+        c = NULL;
+        is_int(parse("[mlbd]\nnode_name = n1\n[cluster]\nexclude_not_ready = off\n", &c), 0, "off");
+        ok(c && !c->exclude_not_ready, "is false");
+        conf_free(c);
+        is_str(error_of("[cluster]\nexclude_not_ready = maybe\n"),
+               "mlbd.conf:2:21: exclude_not_ready = maybe is not a boolean (true or false)",
+               "a word that is not a boolean");
+        is_str(error_of("[cluster]\nignore_exclude_lb =\n"),
+               "mlbd.conf:2:20: ignore_exclude_lb =  is not a boolean (true or false)",
+               "an empty value");
+}
+
 static void test_integers(void)
 {
         is_str(error_of("[announce]\ngarp_count = 500\n"),
@@ -802,6 +828,7 @@ int main(void)
         test_all_keys_good();
         test_log_levels();
         test_integers();
+        test_booleans();
         test_dead_after();
         test_strings();
         test_paths();

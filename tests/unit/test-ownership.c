@@ -45,7 +45,7 @@ static PoolSet *pools(const char *yaml)
 static const char *owner_name(const PoolSet *ps, const Model *m, const Service *s, u128 a,
                               const bool live[N])
 {
-        OwnerView v = {NAMES, live, N};
+        OwnerView v = {.names = NAMES, .live = live, .n = N};
         ssize_t o = address_owner(ps, 0, m, s, a, &v);
         return o < 0 ? "-" : NAMES[o];
 }
@@ -213,7 +213,7 @@ static void test_node_selectors(const Model *m)
                    "  name: a\nspec:\n  ipAddressPools: [q]\n  serviceSelectors:\n"
                    "  - matchLabels: {app: web}\n");
         const Service *local = model_service(m, "demo", "local");
-        OwnerView v = {NAMES, all, N};
+        OwnerView v = {.names = NAMES, .live = all, .n = N};
         ok(ps && address_owner(ps, 0, m, web, addr_from_v4(0xc0000201u), &v) == -1,
            "a pool no L2Advertisement covers is not announced");
         ok(ps && address_owner(ps, 1, m, web, addr_from_v4(0xc6336401u), &v) >= 0,
@@ -265,9 +265,20 @@ static void test_excluded(void)
 
         ok(m && ps && web, "a sync with an excluded node2 and node3");
         if (m && ps && web) {
-                ok(!node_excluded(m, "node1"), "node1 (no Node object) is not excluded");
-                ok(node_excluded(m, "node2"), "node2 (the exclude label, empty value) is");
-                ok(node_excluded(m, "node3"), "node3 (NetworkUnavailable=True) is");
+                ok(!node_excluded(m, "node1", 0), "node1 (no Node object) is not excluded");
+                ok(node_excluded(m, "node2", 0), "node2 (the exclude label, empty value) is");
+                ok(node_excluded(m, "node3", 0), "node3 (NetworkUnavailable=True) is");
+                ok(!node_excluded(m, "node2", OWNERSHIP_IGNORE_EXCLUDE_LB),
+                   "with ignore_exclude_lb, node2 is not");
+                ok(node_excluded(m, "node2", OWNERSHIP_EXCLUDE_NOT_READY),
+                   "with exclude_not_ready, node2 (no Ready condition) is, also for that");
+                ok(node_excluded(m, "node2",
+                                 OWNERSHIP_IGNORE_EXCLUDE_LB | OWNERSHIP_EXCLUDE_NOT_READY),
+                   "with both: node2 is not Ready, so excluded");
+                ok(!node_excluded(m, "node1", OWNERSHIP_EXCLUDE_NOT_READY),
+                   "with exclude_not_ready, node1 (no Node object) is still not");
+                ok(node_excluded(m, "node3", OWNERSHIP_IGNORE_EXCLUDE_LB),
+                   "ignore_exclude_lb does not lift NetworkUnavailable");
                 ok(!node_eligible(ps, 0, m, web, "node2") &&
                        !node_eligible(ps, 0, m, NULL, "node3"),
                    "and neither is eligible, with or without a Service");
