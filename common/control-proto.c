@@ -1747,6 +1747,9 @@ static int dec_notification(Dec *d, const json_t *j, CtlNotifyType type, CtlNoti
                         return r;
                 dec_pop(d, m);
                 n->n_addresses = 1;
+                /* null: no live node is eligible to announce it */
+                if (json_is_null(json_object_get(j, "node")))
+                        return 0;
                 r = dec_strdup(d, j, "node", true, STR_TEXT, 1, K8S_NAME_MAX, &n->node);
                 return r < 0 ? r : 0;
         }

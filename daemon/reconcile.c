@@ -402,7 +402,8 @@ static void contest(Manager *m, u128 addr)
  * not known yet); fresh: the leader just allocated it and nobody announces it yet.
  * Decides whether this node takes it, vets it (probe only, for the leader), keeps it for
  * a handover, or leaves it alone; adds what it keeps to want. Returns whether the address
- * is settled for an "allocated" notification; *ret_owner names the owner (NULL: nobody).
+ * is settled for an "allocated" notification; *ret_owner names the owner ("": no live
+ * node is eligible; NULL: not known yet, the cluster is not settled).
  */
 static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fresh, AddrSet *want,
                    const char **ret_owner)
@@ -424,7 +425,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 return false;
         }
         o = effective_owner(m, addr, pool, s, v, &standin);
-        *ret_owner = o >= 0 ? v->names[o] : NULL;
+        *ret_owner = o >= 0 ? v->names[o] : ""; /* "": no live node is eligible */
         if (o == 0) {
                 addrset_add(want, addr);
                 handover_forget(m, addr);
@@ -460,7 +461,8 @@ static void report_owner(Manager *m, SvcInfo *info, size_t i, u128 addr, const c
         free(info->assigned[i]);
         info->assigned[i] = strdup(owner);
         char *t = NULL;
-        ctl_notify_node_assigned(info->key, info->uid, addr, owner, &t, NULL);
+        /* nobody eligible: "node": null, so the bridge can say why it is not announced */
+        ctl_notify_node_assigned(info->key, info->uid, addr, *owner ? owner : NULL, &t, NULL);
         manager_notify(m, t);
 }
 

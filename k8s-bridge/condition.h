@@ -3,7 +3,7 @@
  * condition: the Service condition mlbd.io/Announced (spec.md "Service semantics"), a
  * metav1.Condition in status.conditions: True (reason Announced, the message naming the
  * node that announces each address), or False (reason AllocationFailed with mlbd's words,
- * or Released once the addresses are gone). Pure: the status writer decides when, this
+ * NoEligibleNode, or Released once the addresses are gone). Pure: the status writer decides when, this
  * module what the list looks like.
  */
 #pragma once

@@ -344,6 +344,18 @@ static int desired_condition(StatusWriter *s, const Want *w, const json_t *svc, 
                 *c = (Condition){.status = false, .reason = "AllocationFailed", .message = fail};
                 return 1;
         }
+        const char *a;
+        json_t *node;
+        json_object_foreach((json_t *)ann, a, node)
+        {
+                if (json_is_string(node) && !*json_string_value(node)) {
+                        if (asprintf(msg, "no live node is eligible to announce %s", a) < 0)
+                                *msg = NULL;
+                        *c = (Condition){
+                            .status = false, .reason = "NoEligibleNode", .message = *msg};
+                        return *msg ? 1 : 0;
+                }
+        }
         if (json_object_size(ann) > 0 && (*msg = condition_announced_message(ann))) {
                 *c = (Condition){.status = true, .reason = "Announced", .message = *msg};
                 return 1;
@@ -581,12 +593,15 @@ void status_writer_notification(StatusWriter *s, const char *op, const json_t *m
                 const char *node = json_string_value(json_object_get(msg, "node"));
                 _cleanup_free_ char *k = NULL;
 
-                if (!addr || !node || asprintf(&k, "%s %s", key, addr) < 0)
+                if (!addr)
                         return;
+                /* "node": null: no live node is eligible (kept as "" for the condition) */
                 (void)json_object_del(s->failures, key);
-                announced_set(s, key, addr, node);
+                announced_set(s, key, addr, node ? node : "");
                 if ((w = want_get(s, key, uid)))
                         want_soon(w);
+                if (!node || asprintf(&k, "%s %s", key, addr) < 0)
+                        return;
                 const char *prev = json_string_value(json_object_get(s->announcers, k));
                 if (prev && strcmp(prev, node) == 0)
                         return; /* said already */

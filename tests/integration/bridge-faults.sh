@@ -108,6 +108,18 @@ k patch svc -n demo outside --type=merge -p '{"metadata":{"annotations":{"mlbd.i
 tap_ok "once it asks for nothing special, it turns True" wait_for 20 cond_is outside True/Announced
 k patch svc -n demo outside --type=merge -p '{"spec":{"type":"ClusterIP"}}' >/dev/null
 tap_ok "back to ClusterIP: condition False, reason Released" wait_for 20 cond_is outside False/Released
+k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: etp, namespace: demo}
+spec: {type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: etp}, ports: [{port: 80}]}
+EOF
+tap_ok "demo/etp (externalTrafficPolicy Local, no endpoint): condition False, reason NoEligibleNode" \
+        wait_for 20 cond_is etp False/NoEligibleNode
+tap_diag "its message: $(cond etp message)"
+kube_endpointslice demo etp-1 etp node1 ready=true >/dev/null
+tap_ok "with a ready endpoint on node1 it turns True" wait_for 20 cond_is etp True/Announced
+tap_is "$(cond etp message)" "$(svc_ip demo etp) announced by node \"node1\"" "naming node1"
 rv=$(svc_rv demo web)
 bridge_stop node1
 KUBECONFIG=$tmp/proxy/proxy.kubeconfig bridge_start node1 "$dir"

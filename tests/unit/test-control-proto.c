@@ -596,6 +596,21 @@ static void test_notifications(void)
            "... and is not a notification");
         json_decref(msg);
 
+        static const char nobody[] = "{\"op\":\"node_assigned\",\"service\":\"demo/web\","
+                                     "\"uid\":\"u1\",\"address\":\"192.0.2.1\",\"node\":null}";
+        msg = NULL;
+        is_int(ctl_message_parse(nobody, strlen(nobody), 1, &msg, &n, &is_n, &err), 0,
+               "node_assigned with \"node\": null (nobody eligible) parses");
+        ok(is_n && n.type == CTL_NOTIFY_NODE_ASSIGNED && !n.node, "... as node_assigned, no node");
+        json_decref(msg);
+        ctl_notification_clear(&n);
+        char *enc = NULL;
+        ok(ctl_notify_node_assigned("demo/web", "u1", addr_from_v4(0xc0000201u), NULL, &enc,
+                                    NULL) >= 0 &&
+               enc && strstr(enc, "\"node\":null"),
+           "and is encoded so: %s", enc ? enc : "(null)");
+        free(enc);
+
         static const char *bad_ntf[] = {
             "{\"op\":\"allocated\",\"service\":\"web\",\"addresses\":[\"192.0.2.1\"]}",
             "{\"op\":\"allocated\",\"service\":\"demo/web\",\"addresses\":[\"nope\"]}",
