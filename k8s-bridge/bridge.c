@@ -23,7 +23,7 @@ struct Bridge {
         CtlClient *ctl;
         Lease *lease;
         StatusWriter *status;
-        sd_event_source *lease_timer, *stop_timer;
+        sd_event_source *lease_timer, *stop_timer, *resync_timer;
         KubeRequest *lease_req;
         bool leader; /* what mlbd was told */
         bool stopping;
@@ -83,6 +83,33 @@ out:
 static void on_listed(Informer *inf, void *userdata)
 {
         full_sync(userdata);
+}
+
+#define RESYNC_DELAY_USEC (1000 * 1000ULL) /* the informers resume about together */
+
+static int resync_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Bridge *b = userdata;
+
+        log_info("watches resumed after an API outage: full sync to mlbd");
+        full_sync(b);
+        return 0;
+}
+
+/* A watch is back after failures: one full sync once the others have had a moment to
+ * come back too. mlbd then holds exactly what the caches hold, whatever was missed. */
+static void on_resumed(Informer *inf, void *userdata)
+{
+        Bridge *b = userdata;
+        int enabled = SD_EVENT_OFF;
+
+        if (!all_synced(b))
+                return; /* the first list's sync is still to come */
+        (void)sd_event_source_get_enabled(b->resync_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time(b->resync_timer, mono_now(b) + RESYNC_DELAY_USEC);
+        (void)sd_event_source_set_enabled(b->resync_timer, SD_EVENT_ONESHOT);
 }
 
 static void on_upserted(Informer *inf, const json_t *obj, void *userdata)
@@ -214,8 +241,10 @@ int bridge_new(Bridge **ret, sd_event *e, Kube *kube, const BridgeConfig *cfg)
 {
         _cleanup_(bridge_freep) Bridge *b = calloc(1, sizeof(Bridge));
         _cleanup_free_ char *identity = NULL;
-        static const InformerCallbacks icb = {
-            .listed = on_listed, .upserted = on_upserted, .deleted = on_deleted};
+        static const InformerCallbacks icb = {.listed = on_listed,
+                                              .upserted = on_upserted,
+                                              .deleted = on_deleted,
+                                              .resumed = on_resumed};
         static const CtlClientCallbacks ccb = {
             .connected = on_connected,
             .notification = on_notification,
@@ -272,6 +301,11 @@ int bridge_new(Bridge **ret, sd_event *e, Kube *kube, const BridgeConfig *cfg)
         if (r < 0)
                 return r;
         (void)sd_event_source_set_enabled(b->lease_timer, SD_EVENT_OFF);
+        r = sd_event_add_time(e, &b->resync_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, resync_fired,
+                              b);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_enabled(b->resync_timer, SD_EVENT_OFF);
         *ret = TAKE_PTR(b);
         return 0;
 }
@@ -283,6 +317,7 @@ Bridge *bridge_free(Bridge *b)
         kube_request_cancel(b->lease_req);
         sd_event_source_disable_unref(b->lease_timer);
         sd_event_source_disable_unref(b->stop_timer);
+        sd_event_source_disable_unref(b->resync_timer);
         status_writer_free(b->status);
         ctl_client_free(b->ctl);
         for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
@@ -367,9 +402,29 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static char *label_escape(const char *s)
+{
+        char *out = malloc(strlen(s) * 2 + 1), *p = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                if (*s == '\\' || *s == '"')
+                        *p++ = '\\', *p++ = *s;
+                else if (*s == '\n')
+                        *p++ = '\\', *p++ = 'n';
+                else
+                        *p++ = *s;
+        }
+        *p = 0;
+        return out;
+}
+
 int bridge_metrics(const Bridge *b, char **ret)
 {
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ char *buf = NULL, *esc = NULL;
+        const char *holder;
         size_t size = 0;
         FILE *f;
 
@@ -402,6 +457,13 @@ int bridge_metrics(const Bridge *b, char **ret)
         metric_head(f, "mlbd_bridge_status_conflicts_total", "counter",
                     "Service status PATCHes answered 409 Conflict (then read again).");
         fprintf(f, "mlbd_bridge_status_conflicts_total %u\n", status_writer_conflicts(b->status));
+        metric_head(f, "mlbd_bridge_lease_holder", "gauge",
+                    "1 for the holderIdentity this bridge last saw in the Lease (none while the "
+                    "Lease is free or not read yet).");
+        holder = lease_get_holder(b->lease);
+        if (holder && *holder && (esc = label_escape(holder)))
+                fprintf(f, "mlbd_bridge_lease_holder{holder=\"%s\"} 1\n", esc);
+        kube_metrics(b->kube, f);
         if (fclose(f) != 0 || !buf)
                 return -ENOMEM;
         *ret = TAKE_PTR(buf);

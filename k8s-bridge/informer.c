@@ -2,6 +2,7 @@
 /*
  * informer: list + watch cache of one kind (see informer.h).
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,7 +38,8 @@ struct Informer {
         bool relist; /* the running watch saw 410 Gone */
         bool synced;
         unsigned n_lists, n_watches;
-        char *last_error; /* logged once until it changes or clears */
+        char *last_error;          /* logged once until it changes or clears */
+        uint64_t retry_after_usec; /* the failed answer's Retry-After: the least wait */
 };
 
 static const char *const state_table[_INFORMER_STATE_MAX] = {
@@ -99,6 +101,12 @@ static void fail(Informer *inf, const char *what, long status, int error, const 
         /* full jitter between 1x and 2x, as client-go's wait.Jitter(d, 1.0) */
         jittered =
             inf->backoff_usec + (uint64_t)((double)random() / RAND_MAX * (double)inf->backoff_usec);
+        if (inf->retry_after_usec > jittered) {
+                log_debug("informer %s: the server asks to retry after %" PRIu64 " s",
+                          kind_name(inf), inf->retry_after_usec / 1000000);
+                jittered = inf->retry_after_usec;
+        }
+        inf->retry_after_usec = 0;
         set_state(inf, INFORMER_BACKOFF);
         (void)sd_event_source_set_time(inf->timer, now_usec(inf) + jittered);
         (void)sd_event_source_set_enabled(inf->timer, SD_EVENT_ONESHOT);
@@ -178,6 +186,7 @@ static void list_done(KubeRequest *req, long status, const char *body, size_t le
         }
         if (error < 0 || status != 200) {
                 msg = error < 0 ? strdup(kube_request_error(req)) : status_message(body, len);
+                inf->retry_after_usec = kube_request_retry_after_usec(req);
                 inf->cont = mfree(inf->cont);
                 inf->pending = (json_decref(inf->pending), NULL);
                 return fail(inf, "list", error < 0 ? 0 : status, error < 0 ? error : -EPROTO, msg);
@@ -282,7 +291,18 @@ static int on_event(const WatchEvent *ev, void *userdata)
 static int watch_data(KubeRequest *req, const char *buf, size_t len, void *userdata)
 {
         Informer *inf = userdata;
-        int r = watch_parser_feed(inf->parser, buf, len, on_event, inf);
+        int r;
+
+        if (len == 0) {
+                /* the watch is established: after a failure, the informer works again */
+                if (inf->last_error) {
+                        recovered(inf);
+                        if (inf->cb.resumed)
+                                inf->cb.resumed(inf, inf->userdata);
+                }
+                return 0;
+        }
+        r = watch_parser_feed(inf->parser, buf, len, on_event, inf);
 
         if (r == -EINVAL)
                 log_warning("informer %s: bad watch stream: %s", kind_name(inf),
@@ -319,6 +339,7 @@ static void watch_done(KubeRequest *req, long status, const char *body, size_t l
                 watch_start(inf);
                 return;
         }
+        inf->retry_after_usec = kube_request_retry_after_usec(req);
         if (error < 0 && error != -ECANCELED)
                 msg = strdup(kube_request_error(req));
         else if (status != 200)

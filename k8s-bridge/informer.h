@@ -44,6 +44,9 @@ typedef struct InformerCallbacks {
         void (*upserted)(Informer *inf, const json_t *obj, void *userdata);
         /* a DELETED event: obj is the translated last state (borrowed) */
         void (*deleted)(Informer *inf, const json_t *obj, void *userdata);
+        /* a watch is established again from the last version after failures (an API
+         * outage): the cache is current up to that version and will be kept current */
+        void (*resumed)(Informer *inf, void *userdata);
 } InformerCallbacks;
 
 int informer_new(Informer **ret, sd_event *e, Kube *kube, ObjKind kind, const char *lb_class,

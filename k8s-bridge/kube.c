@@ -6,7 +6,10 @@
  * (a watch's on_data deciding to re-list) are queued and applied once curl returns.
  */
 #include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -15,6 +18,26 @@
 
 #define KUBE_BODY_MAX (256u << 20) /* a buffered response body: lists are paginated */
 #define KUBE_CONNECT_TIMEOUT_MS 10000
+#define KUBE_RETRY_AFTER_MAX_S 60 /* a Retry-After beyond this is taken as this */
+
+/* Buckets of the request duration histogram: client-go's rest_client_request_duration. */
+static const double latency_buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
+#define N_BUCKETS ELEMENTSOF(latency_buckets)
+static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "other"};
+#define N_VERBS ELEMENTSOF(verbs)
+#define N_CODES 24 /* distinct (verb, code) pairs counted; more are folded into "other" */
+
+typedef struct Latency {
+        uint64_t buckets[N_BUCKETS]; /* non-cumulative counts; summed when printed */
+        uint64_t count;
+        double sum;
+} Latency;
+
+typedef struct CodeCount {
+        unsigned verb;
+        long code; /* 0: no response (a transport error) */
+        uint64_t n;
+} CodeCount;
 
 struct KubeRequest {
         Kube *kube;
@@ -29,6 +52,9 @@ struct KubeRequest {
         bool added;     /* in the multi handle */
         bool cancelled; /* removed by the caller: no on_done */
         bool stopped;   /* on_data asked to stop */
+        unsigned verb;  /* index into verbs[] */
+        uint64_t started_usec;
+        long retry_after_s; /* the response's Retry-After in seconds, -1 if none */
         char error[CURL_ERROR_SIZE];
         KubeRequest *next, *prev;
 };
@@ -44,7 +70,47 @@ struct Kube {
         unsigned in_curl;  /* depth of calls into curl */
         KubeRequest *reqs; /* every live request */
         unsigned n_active;
+        kube_unauthorized_fn on_unauthorized;
+        void *unauthorized_userdata;
+        Latency latency[N_VERBS];
+        CodeCount codes[N_CODES];
+        size_t n_codes;
 };
+
+static uint64_t mono_usec_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One finished request: its duration (buffered requests only: a watch lasts minutes by
+ * design) and its status code. */
+static void account(Kube *k, const KubeRequest *r, long status)
+{
+        size_t i;
+
+        if (!r->on_data) {
+                Latency *l = &k->latency[r->verb];
+                double s = (double)(mono_usec_now() - r->started_usec) / 1e6;
+                for (i = 0; i < N_BUCKETS && s > latency_buckets[i]; i++)
+                        ;
+                if (i < N_BUCKETS)
+                        l->buckets[i]++;
+                l->count++;
+                l->sum += s;
+        }
+        for (i = 0; i < k->n_codes; i++)
+                if (k->codes[i].verb == r->verb && k->codes[i].code == status)
+                        break;
+        if (i == k->n_codes) {
+                if (k->n_codes == N_CODES)
+                        i = N_CODES - 1; /* the last slot takes the rest */
+                else
+                        k->codes[k->n_codes++] = (CodeCount){.verb = r->verb, .code = status};
+        }
+        k->codes[i].n++;
+}
 
 static void request_free(KubeRequest *r)
 {
@@ -118,6 +184,9 @@ static void reap(Kube *k)
                                  curl_easy_strerror(msg->data.result));
                 curl_multi_remove_handle(k->multi, r->easy);
                 r->added = false;
+                account(k, r, error < 0 && !status ? 0 : status);
+                if (status == 401 && k->on_unauthorized)
+                        k->on_unauthorized(k, k->unauthorized_userdata);
                 if (!r->cancelled && r->on_done)
                         r->on_done(r, status, r->buf ? r->buf : "", r->len, error, r->userdata);
                 r->cancelled = true; /* freed below */
@@ -351,6 +420,41 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+/* Response headers: only Retry-After (delay-seconds; the HTTP-date form is not sent by
+ * kube-apiserver and is ignored). A new status line (a redirect, 100 Continue) resets it. */
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+        KubeRequest *r = userdata;
+        size_t n = size * nitems;
+        static const char name[] = "retry-after:";
+
+        if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+                r->retry_after_s = -1;
+        else if ((n == 2 && buf[0] == '\r') || (n == 1 && buf[0] == '\n')) {
+                /* the end of the headers: a streamed 2xx answer is under way */
+                long status = 0;
+                curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (r->on_data && status >= 200 && status < 300 && !r->cancelled &&
+                    r->on_data(r, "", 0, r->userdata) < 0) {
+                        r->stopped = true;
+                        return 0;
+                }
+        } else if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+                char tmp[32], *end;
+                size_t m = MIN(n - (sizeof(name) - 1), sizeof(tmp) - 1);
+                long v;
+
+                memcpy(tmp, buf + sizeof(name) - 1, m);
+                tmp[m] = 0;
+                v = strtol(tmp, &end, 10);
+                while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+                        end++;
+                if (end != tmp && !*end && v >= 0)
+                        r->retry_after_s = MIN(v, (long)KUBE_RETRY_AFTER_MAX_S);
+        }
+        return n;
+}
+
 static int add_header(KubeRequest *r, const char *h)
 {
         struct curl_slist *l = curl_slist_append(r->headers, h);
@@ -377,6 +481,12 @@ int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *pat
         r->on_data = on_data;
         r->on_done = on_done;
         r->userdata = userdata;
+        r->retry_after_s = -1;
+        r->started_usec = mono_usec_now();
+        r->verb = N_VERBS - 1;
+        for (unsigned i = 0; i + 1 < N_VERBS; i++)
+                if (strcmp(method, verbs[i]) == 0)
+                        r->verb = i;
         r->easy = c = curl_easy_init();
         r->next = k->reqs;
         if (k->reqs)
@@ -410,6 +520,8 @@ int kube_request(Kube *k, KubeRequest **ret, const char *method, const char *pat
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         if (strcmp(method, "GET") != 0)
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body_out ? r->body_out : "");
@@ -478,6 +590,54 @@ unsigned kube_requests_active(const Kube *k)
 const char *kube_request_error(KubeRequest *req)
 {
         return req->error;
+}
+
+uint64_t kube_request_retry_after_usec(KubeRequest *req)
+{
+        long status = kube_request_status(req);
+
+        if (req->retry_after_s < 0 || !(status == 429 || (status >= 500 && status <= 599)))
+                return 0;
+        return (uint64_t)req->retry_after_s * 1000000ULL;
+}
+
+void kube_set_unauthorized_callback(Kube *k, kube_unauthorized_fn fn, void *userdata)
+{
+        k->on_unauthorized = fn;
+        k->unauthorized_userdata = userdata;
+}
+
+void kube_metrics(const Kube *k, FILE *f)
+{
+        fputs("# HELP mlbd_bridge_api_request_duration_seconds Time from sending a request to "
+              "the API server to the end of its answer, by HTTP method (watches are not "
+              "counted: they last minutes by design).\n"
+              "# TYPE mlbd_bridge_api_request_duration_seconds histogram\n",
+              f);
+        for (size_t v = 0; v < N_VERBS; v++) {
+                const Latency *l = &k->latency[v];
+                uint64_t cum = 0;
+                for (size_t i = 0; i < N_BUCKETS; i++) {
+                        cum += l->buckets[i];
+                        fprintf(f,
+                                "mlbd_bridge_api_request_duration_seconds_bucket{verb=\"%s\","
+                                "le=\"%g\"} %" PRIu64 "\n",
+                                verbs[v], latency_buckets[i], cum);
+                }
+                fprintf(f,
+                        "mlbd_bridge_api_request_duration_seconds_bucket{verb=\"%s\",le=\"+Inf\"} "
+                        "%" PRIu64 "\n"
+                        "mlbd_bridge_api_request_duration_seconds_sum{verb=\"%s\"} %.6f\n"
+                        "mlbd_bridge_api_request_duration_seconds_count{verb=\"%s\"} %" PRIu64 "\n",
+                        verbs[v], l->count, verbs[v], l->sum, verbs[v], l->count);
+        }
+        fputs("# HELP mlbd_bridge_api_requests_total Requests to the API server that ended, by "
+              "HTTP method and status code (code 0: no answer, e.g. refused or timed out).\n"
+              "# TYPE mlbd_bridge_api_requests_total counter\n",
+              f);
+        for (size_t i = 0; i < k->n_codes; i++)
+                fprintf(f, "mlbd_bridge_api_requests_total{verb=\"%s\",code=\"%ld\"} %" PRIu64 "\n",
+                        verbs[k->codes[i].verb], k->codes[i].code, k->codes[i].n);
 }
 
 char *kube_escape(const char *s)

@@ -19,6 +19,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <systemd/sd-event.h>
 
 #include "util/macro.h"
@@ -41,7 +43,8 @@ typedef struct KubeEndpoint {
 } KubeEndpoint;
 
 /* Streamed body bytes; return 0 to go on, < 0 to stop the request (on_done gets
- * -ECANCELED unless the callback already cancelled it). */
+ * -ECANCELED unless the callback already cancelled it). Called once with len 0 when the
+ * headers of a 2xx answer have arrived (the stream is established). */
 typedef int (*kube_data_fn)(KubeRequest *req, const char *buf, size_t len, void *userdata);
 /* The end of a request: status 0 when no HTTP response came; body is the buffered body
  * (NUL-terminated; empty for streamed requests). */
@@ -68,6 +71,19 @@ const char *kube_request_error(KubeRequest *req);
 /* Stops and frees the request; its on_done is not called. NULL is fine. Not from the
  * request's own on_done (it is freed when on_done returns). */
 void kube_request_cancel(KubeRequest *req);
+
+/* The server's Retry-After (seconds, at most 60) of a request answered 429 or 5xx, in
+ * microseconds; 0 when there was none. Valid in its on_done. */
+uint64_t kube_request_retry_after_usec(KubeRequest *req);
+
+/* Called (outside curl, before the request's on_done) whenever an answer is 401
+ * Unauthorized: the owner of the credentials may re-read a token file. */
+typedef void (*kube_unauthorized_fn)(Kube *k, void *userdata);
+void kube_set_unauthorized_callback(Kube *k, kube_unauthorized_fn fn, void *userdata);
+
+/* The Prometheus families mlbd_bridge_api_request_duration_seconds{verb} (histogram of
+ * buffered requests) and mlbd_bridge_api_requests_total{verb,code}, with # HELP/# TYPE. */
+void kube_metrics(const Kube *k, FILE *f);
 
 /* Requests started / finished with an error, for logs and tests. */
 unsigned kube_requests_active(const Kube *k);

@@ -48,7 +48,16 @@ typedef struct TokenReader {
         Kube *kube;
         KubeConfig *conf;
         sd_event_source *timer;
+        uint64_t last_401_read; /* CLOCK_MONOTONIC of the last re-read after a 401 */
+        bool unauthorized;      /* a 401 was said and no new token read since */
+        char *last_token;       /* the token in use (wiped when freed) */
 } TokenReader;
+
+static void token_keep(TokenReader *t, const char *token)
+{
+        kubeconfig_token_free(t->last_token);
+        t->last_token = token ? strdup(token) : NULL;
+}
 
 static int load_token(TokenReader *t, bool first)
 {
@@ -63,7 +72,42 @@ static int load_token(TokenReader *t, bool first)
                                   t->conf->token_file ? t->conf->token_file : "");
                 return 0;
         }
+        if (!first && t->last_token && token && strcmp(t->last_token, token) != 0) {
+                log_info("read a new token from %s", t->conf->token_file);
+                t->unauthorized = false;
+        }
+        token_keep(t, token);
         return kube_set_token(t->kube, token);
+}
+
+/* An answer was 401: the token may have been replaced in its file (a projected token
+ * rotated early, or revoked). Read it again now, at most once a second; the request's
+ * owner retries with its own backoff. Said once per run of 401s. */
+static void on_unauthorized(Kube *k, void *userdata)
+{
+        TokenReader *t = userdata;
+        struct timespec ts;
+        uint64_t now;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+        if (!t->unauthorized) {
+                log_warning("the API server answered 401 Unauthorized%s",
+                            t->conf->token_file ? "; reading the token file again" : "");
+                t->unauthorized = true;
+        }
+        if (!t->conf->token_file || (t->last_401_read && now - t->last_401_read < 1000000))
+                return;
+        t->last_401_read = now;
+        _cleanup_(kubeconfig_token_freep) char *token = NULL;
+        if (kubeconfig_read_token(t->conf, &token) < 0)
+                return;
+        if (!t->last_token || strcmp(t->last_token, token) != 0) {
+                log_info("read a new token from %s", t->conf->token_file);
+                t->unauthorized = false;
+                token_keep(t, token);
+                (void)kube_set_token(t->kube, token);
+        }
 }
 
 static int token_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -282,6 +326,7 @@ int main(int argc, char **argv)
         tr.conf = conf;
         if (load_token(&tr, true) < 0)
                 return 1;
+        kube_set_unauthorized_callback(kube, on_unauthorized, &tr);
         if (conf->token_file &&
             (r = sd_event_add_time_relative(e, &tr.timer, CLOCK_MONOTONIC, TOKEN_REREAD_USEC,
                                             1000 * 1000, token_timer, &tr)) < 0)
@@ -308,5 +353,6 @@ int main(int argc, char **argv)
         sd_event_source_disable_unref(tr.timer);
         http = http_server_free(http);
         bridge = bridge_free(bridge);
+        token_keep(&tr, NULL);
         return r < 0 ? 1 : 0;
 }

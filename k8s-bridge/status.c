@@ -45,6 +45,7 @@ struct StatusWriter {
         unsigned queue_head, queue_len;
         unsigned writes, conflicts;
         char *event_error; /* the last Event write failure, said once until it changes */
+        char *last_failure; /* the last failed write, said once */
 };
 
 static void want_kick(Want *w);
@@ -248,17 +249,19 @@ static size_t addrs_vector(const json_t *addrs, const char **v, size_t max)
         return n;
 }
 
-static void want_retry_later(Want *w)
+static void want_retry_later(Want *w, uint64_t at_least)
 {
         StatusWriter *s = w->writer;
+        uint64_t wait;
 
         w->backoff = w->backoff ? MIN(w->backoff * 2, RETRY_MAX_USEC) : RETRY_MIN_USEC;
+        wait = MAX(w->backoff, at_least);
         if (!w->retry) {
                 if (sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                                       retry_fired, w) < 0)
                         return;
         }
-        (void)sd_event_source_set_time(w->retry, mono_now(s) + w->backoff);
+        (void)sd_event_source_set_time(w->retry, mono_now(s) + wait);
         (void)sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
 }
 
@@ -276,7 +279,7 @@ static void get_done(KubeRequest *req, long status, const char *body, size_t len
         } else if (status == 404)
                 want_drop(w);
         else
-                want_retry_later(w);
+                want_retry_later(w, 0);
 }
 
 static void patch_done(KubeRequest *req, long status, const char *body, size_t len, int error,
@@ -290,6 +293,10 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
         w->req = NULL;
         if (error == 0 && status == 200) {
                 _cleanup_free_ char *text = addrs_text(w->addrs);
+                if (s->last_failure) {
+                        log_info("status writes work again (after: %s)", s->last_failure);
+                        s->last_failure = mfree(s->last_failure);
+                }
                 if ((svc = json_loadb(body, len, 0, NULL))) {
                         (void)informer_store(s->services, svc);
                         json_decref(svc);
@@ -320,7 +327,7 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
                 if (asprintf(&path, "/api/v1/namespaces/%s/services/%s", ns, name) < 0 ||
                     kube_request(s->kube, &w->req, "GET", path, NULL, NULL, WRITE_TIMEOUT_MS, NULL,
                                  get_done, w) < 0)
-                        want_retry_later(w);
+                        want_retry_later(w, 0);
                 return;
         }
         if (status == 404 || status == 422) {
@@ -329,11 +336,20 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
                          status);
                 return want_drop(w);
         }
-        log_warning("%s: status write failed: %s", w->key,
-                    error < 0 ? kube_request_error(req) : "unexpected HTTP status");
+        /* said once per failure, until a write works again; the retries at debug */
+        _cleanup_free_ char *text = NULL;
+        if (asprintf(&text, "%s (HTTP %ld)",
+                     error < 0 ? kube_request_error(req) : "unexpected HTTP status", status) < 0)
+                text = NULL;
+        if (text && (!s->last_failure || strcmp(s->last_failure, text) != 0)) {
+                log_warning("%s: status write failed: %s; retrying with backoff", w->key, text);
+                free(s->last_failure);
+                s->last_failure = TAKE_PTR(text);
+        } else
+                log_debug("%s: status write failed again: %s", w->key, text ? text : "?");
         if (status)
                 log_debug("%s: HTTP %ld: %.*s", w->key, status, (int)MIN(len, 512), body);
-        want_retry_later(w);
+        want_retry_later(w, kube_request_retry_after_usec(req));
 }
 
 /* Writes the wanted addresses if the cached Service does not show them already. */
@@ -383,7 +399,7 @@ static void want_kick(Want *w)
         s->writes++;
         if (kube_request(s->kube, &w->req, "PATCH", path, "application/merge-patch+json", body,
                          WRITE_TIMEOUT_MS, NULL, patch_done, w) < 0)
-                want_retry_later(w);
+                want_retry_later(w, 0);
 }
 
 static int retry_fired(sd_event_source *src, uint64_t usec, void *userdata)
@@ -557,6 +573,7 @@ StatusWriter *status_writer_free(StatusWriter *s)
         status_writer_set_leader(s, false);
         events_free(s->events);
         json_decref(s->announcers);
+        free(s->last_failure);
         sd_event_unref(s->event);
         free(s->event_error);
         free(s);

@@ -93,6 +93,16 @@ version=$("$BRIDGE" --version | awk '{print $2}')
 tap_ok "mlbd_bridge_build_info{version=\"$version\"} 1" grep -qxF "mlbd_bridge_build_info{version=\"$version\"} 1" "$tmp/metrics"
 tap_ok "status writes and conflicts are counted (0 without Services)" \
         bash -c 'grep -qx "mlbd_bridge_status_writes_total 0" "$1" && grep -qx "mlbd_bridge_status_conflicts_total 0" "$1"' _ "$tmp/metrics"
+ident=$(sed -n 's/.*holding the Lease as \([^:]*\):.*/\1/p' "$tmp/node1/bridge.log" | tail -1)
+tap_ok "mlbd_bridge_lease_holder{holder=\"$ident\"} 1 (this bridge's identity)" \
+        grep -qxF "mlbd_bridge_lease_holder{holder=\"$ident\"} 1" "$tmp/metrics"
+tap_ok "mlbd_bridge_api_request_duration_seconds counts the LISTs (GET) and the Lease (PUT or POST)" \
+        awk '$1 == "mlbd_bridge_api_request_duration_seconds_count{verb=\"GET\"}" && $2 >= 4 {g = 1}
+             ($1 == "mlbd_bridge_api_request_duration_seconds_count{verb=\"PUT\"}" ||
+              $1 == "mlbd_bridge_api_request_duration_seconds_count{verb=\"POST\"}") && $2 >= 1 {p = 1}
+             END {exit !(g && p)}' "$tmp/metrics"
+tap_ok "mlbd_bridge_api_requests_total{verb=\"GET\",code=\"200\"} >= 4" \
+        awk '$1 == "mlbd_bridge_api_requests_total{verb=\"GET\",code=\"200\"}" && $2 >= 4 {f = 1} END {exit !f}' "$tmp/metrics"
 
 # mlbd goes away: not ready again, still healthy
 daemon_stop TERM
