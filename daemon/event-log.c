@@ -88,23 +88,23 @@ void event_log(LogEventType t, int priority, const u128 *address, const char *pe
                 return;
         }
         /* empty fields are left out: journalctl MLBD_PEER=x must not match "" */
-        char f_msg[EVENT_TEXT_MAX + 16], f_prio[32], f_id[64], f_type[64];
-        char f_addr[ADDR_STR_MAX + 16], f_peer[EVENT_PEER_MAX + 16];
+        char f[6][EVENT_TEXT_MAX + 16]; /* the iovecs point into it until the send */
         struct iovec iov[6];
         size_t n = 0;
-#define FIELD(buf, ...)                                                                            \
+#define FIELD(...)                                                                                 \
         do {                                                                                       \
-                int _k_ = snprintf(buf, sizeof(buf), __VA_ARGS__);                                 \
-                iov[n++] = (struct iovec){buf, (size_t)MIN(_k_, (int)sizeof(buf) - 1)};            \
+                int _k_ = snprintf(f[n], sizeof(f[n]), __VA_ARGS__);                               \
+                iov[n] = (struct iovec){f[n], (size_t)MIN(_k_, (int)sizeof(f[n]) - 1)};            \
+                n++;                                                                               \
         } while (0)
-        FIELD(f_msg, "MESSAGE=%s", ev->text);
-        FIELD(f_prio, "PRIORITY=%d", priority);
-        FIELD(f_id, "MESSAGE_ID=%s", message_ids[t]);
-        FIELD(f_type, "MLBD_EVENT=%s", type_names[t]);
+        FIELD("MESSAGE=%s", ev->text);
+        FIELD("PRIORITY=%d", priority);
+        FIELD("MESSAGE_ID=%s", message_ids[t]);
+        FIELD("MLBD_EVENT=%s", type_names[t]);
         if (abuf[0])
-                FIELD(f_addr, "MLBD_ADDRESS=%s", abuf);
+                FIELD("MLBD_ADDRESS=%s", abuf);
         if (ev->peer[0])
-                FIELD(f_peer, "MLBD_PEER=%s", ev->peer);
+                FIELD("MLBD_PEER=%s", ev->peer);
 #undef FIELD
         if (sd_journal_sendv(iov, (int)n) < 0)
                 (void)log_internal(priority, 0, "%s", ev->text);
