@@ -6,7 +6,7 @@
 #include "announcer.h"
 #include "arp.h"
 #include "claim-watch.h"
-#include "events.h"
+#include "event-log.h"
 #include "foreign.h"
 #include "metrics-counters.h"
 #include "packet.h"
@@ -741,8 +741,15 @@ void announcer_note_takeover(Announcer *a, u128 addr, uint64_t since_usec)
 {
         Entry *e = find(a, addr, NULL);
 
-        if (e)
-                e->takeover_since = since_usec;
+        if (!e || !since_usec)
+                return;
+        if (e->state == ANN_OWNED && (e->burst || e->garp_sent)) {
+                /* announcer_want() took it at once (no probe): announced just now */
+                uint64_t now = now_usec(a);
+                metrics_observe_takeover_latency(now > since_usec ? now - since_usec : 0);
+                return;
+        }
+        e->takeover_since = since_usec;
 }
 
 void announcer_foreach_stats(const Announcer *a, AnnState state,

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
-#include "events.h"
+#include "event-log.h"
 #include "manager-private.h"
 #include "metrics-counters.h"
 #include "metrics.h"
@@ -372,11 +372,9 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
                 if (why[0])
                         event_log(EVENT_RELOAD_FAILED, LOG_ERR, NULL, NULL,
                                   "Reload failed: %s; the running configuration is unchanged", why);
-                else
+                else /* the FILE:LINE:COL errors were logged just before */
                         event_log(EVENT_RELOAD_FAILED, LOG_ERR, NULL, NULL,
-                                  "Reload failed: %s%s; the running configuration is unchanged",
-                                  rep.n_msgs ? rep.msgs[0] : "see above",
-                                  rep.n_msgs > 1 ? " (and more)" : "");
+                                  "Reload failed; the running configuration is unchanged");
                 if (reply) {
                         CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
                         if (why[0])

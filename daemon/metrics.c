@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "events.h"
+#include "event-log.h"
 #include "manager-private.h"
 #include "metrics-counters.h"
 #include "metrics.h"
@@ -210,7 +210,7 @@ static void render_counters(FILE *f)
                 (double)c->last_reload_realtime_usec / 1e6);
         head(f, "mlbd_events_total", "counter",
              "Events logged with a MESSAGE_ID (docs/metrics.md), all types.");
-        fprintf(f, "mlbd_events_total %llu\n", (unsigned long long)events_total());
+        fprintf(f, "mlbd_events_total %llu\n", (unsigned long long)event_log_total());
 }
 
 int metrics_render(Manager *m, char **ret)

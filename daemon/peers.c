@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "events.h"
+#include "event-log.h"
 #include "peers.h"
 #include "util/fileio.h"
 #include "util/log.h"

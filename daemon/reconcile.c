@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
+#include "event-log.h"
 #include "foreign.h"
 #include "manager-private.h"
 #include "metrics-counters.h"

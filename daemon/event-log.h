@@ -19,7 +19,7 @@
 #define EVENT_TEXT_MAX 256
 #define EVENT_PEER_MAX 254
 
-typedef enum EventType {
+typedef enum LogEventType {
         EVENT_TAKEOVER,      /* this node took an address another node held */
         EVENT_RELEASE,       /* this node let an address go (to its new owner, or unused) */
         EVENT_CONFLICT,      /* a probe found another host using an address */
@@ -28,30 +28,30 @@ typedef enum EventType {
         EVENT_PEER_DEATH,    /* a peer's heartbeats stopped for dead_after_ms */
         _EVENT_TYPE_MAX,
         _EVENT_TYPE_INVALID = -EINVAL,
-} EventType;
+} LogEventType;
 
-typedef struct Event {
-        EventType type;
+typedef struct LogEvent {
+        LogEventType type;
         uint64_t realtime_usec; /* CLOCK_REALTIME when it happened */
         bool has_address;
         u128 address;
         char peer[EVENT_PEER_MAX]; /* "" = none */
         char text[EVENT_TEXT_MAX];
-} Event;
+} LogEvent;
 
 /* "takeover", "release", "conflict", "foreign_claim", "reload_failed", "peer_death". */
-const char *event_type_to_string(EventType t);
+const char *event_log_type_to_string(LogEventType t);
 /* The 32 hex digits of the journal MESSAGE_ID of t. */
-const char *event_message_id(EventType t);
+const char *event_log_message_id(LogEventType t);
 
 /* Logs the event at `priority` (LOG_*) and keeps it in the ring. address may be NULL,
  * peer NULL or "". The text is the message, formatted. */
-void event_log(EventType t, int priority, const u128 *address, const char *peer, const char *fmt,
+void event_log(LogEventType t, int priority, const u128 *address, const char *peer, const char *fmt,
                ...) _printf_(5, 6);
 
 /* The events kept, oldest first: n of them (at most EVENTS_MAX), copied into out. */
-size_t events_get(Event *out, size_t max);
+size_t event_log_get(LogEvent *out, size_t max);
 /* Events logged since start (the ring keeps the last EVENTS_MAX). */
-uint64_t events_total(void);
+uint64_t event_log_total(void);
 /* Forget them all (tests). */
-void events_reset(void);
+void event_log_reset(void);

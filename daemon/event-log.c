@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Events with stable journal MESSAGE_IDs and a ring for `mlbctl events`; see events.h. */
+/* Events with stable journal MESSAGE_IDs and a ring for `mlbctl events`; see event-log.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
-#include "events.h"
+#include "event-log.h"
 #include "util/log.h"
 
 static const char *const type_names[_EVENT_TYPE_MAX] = {
@@ -28,16 +28,16 @@ static const char *const message_ids[_EVENT_TYPE_MAX] = {
     [EVENT_PEER_DEATH] = "8598ac8bf67147039e88d665c59d1562",
 };
 
-static Event ring[EVENTS_MAX];
+static LogEvent ring[EVENTS_MAX];
 static uint64_t n_total;
 static int journal_state = -1; /* -1: not checked yet, 0: stderr is not the journal, 1: is */
 
-const char *event_type_to_string(EventType t)
+const char *event_log_type_to_string(LogEventType t)
 {
         return t >= 0 && t < _EVENT_TYPE_MAX ? type_names[t] : NULL;
 }
 
-const char *event_message_id(EventType t)
+const char *event_log_message_id(LogEventType t)
 {
         return t >= 0 && t < _EVENT_TYPE_MAX ? message_ids[t] : NULL;
 }
@@ -57,10 +57,10 @@ static bool stderr_is_journal(void)
         return journal_state > 0;
 }
 
-void event_log(EventType t, int priority, const u128 *address, const char *peer, const char *fmt,
+void event_log(LogEventType t, int priority, const u128 *address, const char *peer, const char *fmt,
                ...)
 {
-        Event *ev = &ring[n_total % EVENTS_MAX];
+        LogEvent *ev = &ring[n_total % EVENTS_MAX];
         char abuf[ADDR_STR_MAX] = "";
         struct timespec ts;
         va_list ap;
@@ -68,10 +68,11 @@ void event_log(EventType t, int priority, const u128 *address, const char *peer,
         if (t < 0 || t >= _EVENT_TYPE_MAX)
                 return;
         clock_gettime(CLOCK_REALTIME, &ts);
-        *ev = (Event){.type = t,
-                      .realtime_usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
-                      .has_address = address != NULL,
-                      .address = address ? *address : 0};
+        *ev =
+            (LogEvent){.type = t,
+                       .realtime_usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
+                       .has_address = address != NULL,
+                       .address = address ? *address : 0};
         snprintf(ev->peer, sizeof(ev->peer), "%s", peer ? peer : "");
         va_start(ap, fmt);
         vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
@@ -87,29 +88,29 @@ void event_log(EventType t, int priority, const u128 *address, const char *peer,
                 return;
         }
         /* empty fields are left out: journalctl MLBD_PEER=x must not match "" */
-        char f_msg[EVENT_TEXT_MAX + 16], f_prio[32], f_id[64], f_type[64];
-        char f_addr[ADDR_STR_MAX + 16], f_peer[EVENT_PEER_MAX + 16];
+        char f[6][EVENT_TEXT_MAX + 16]; /* the iovecs point into it until the send */
         struct iovec iov[6];
         size_t n = 0;
-#define FIELD(buf, ...)                                                                            \
+#define FIELD(...)                                                                                 \
         do {                                                                                       \
-                int _k_ = snprintf(buf, sizeof(buf), __VA_ARGS__);                                 \
-                iov[n++] = (struct iovec){buf, (size_t)MIN(_k_, (int)sizeof(buf) - 1)};            \
+                int _k_ = snprintf(f[n], sizeof(f[n]), __VA_ARGS__);                               \
+                iov[n] = (struct iovec){f[n], (size_t)MIN(_k_, (int)sizeof(f[n]) - 1)};            \
+                n++;                                                                               \
         } while (0)
-        FIELD(f_msg, "MESSAGE=%s", ev->text);
-        FIELD(f_prio, "PRIORITY=%d", priority);
-        FIELD(f_id, "MESSAGE_ID=%s", message_ids[t]);
-        FIELD(f_type, "MLBD_EVENT=%s", type_names[t]);
+        FIELD("MESSAGE=%s", ev->text);
+        FIELD("PRIORITY=%d", priority);
+        FIELD("MESSAGE_ID=%s", message_ids[t]);
+        FIELD("MLBD_EVENT=%s", type_names[t]);
         if (abuf[0])
-                FIELD(f_addr, "MLBD_ADDRESS=%s", abuf);
+                FIELD("MLBD_ADDRESS=%s", abuf);
         if (ev->peer[0])
-                FIELD(f_peer, "MLBD_PEER=%s", ev->peer);
+                FIELD("MLBD_PEER=%s", ev->peer);
 #undef FIELD
         if (sd_journal_sendv(iov, (int)n) < 0)
                 (void)log_internal(priority, 0, "%s", ev->text);
 }
 
-size_t events_get(Event *out, size_t max)
+size_t event_log_get(LogEvent *out, size_t max)
 {
         size_t n = n_total < EVENTS_MAX ? (size_t)n_total : EVENTS_MAX;
         uint64_t first = n_total - n;
@@ -123,12 +124,12 @@ size_t events_get(Event *out, size_t max)
         return n;
 }
 
-uint64_t events_total(void)
+uint64_t event_log_total(void)
 {
         return n_total;
 }
 
-void events_reset(void)
+void event_log_reset(void)
 {
         n_total = 0;
         journal_state = -1;
