@@ -19,7 +19,7 @@ static const char *const op_names[_CTL_OP_MAX] = {
     [CTL_OP_HELLO] = "hello",   [CTL_OP_SYNC] = "sync",         [CTL_OP_UPSERT] = "upsert",
     [CTL_OP_DELETE] = "delete", [CTL_OP_LEADER] = "leader",     [CTL_OP_STATUS] = "status",
     [CTL_OP_POOLS] = "pools",   [CTL_OP_SERVICES] = "services", [CTL_OP_PEERS] = "peers",
-    [CTL_OP_RELOAD] = "reload",
+    [CTL_OP_RELOAD] = "reload", [CTL_OP_EVENTS] = "events",
 };
 
 static const char *const error_names[_CTL_ERR_MAX] = {
@@ -1582,6 +1582,24 @@ int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, const CtlC
         return msg_end(&m, ret, ret_len);
 }
 
+int ctl_reply_events(const json_t *id, const CtlEventInfo *ev, size_t n, char **ret,
+                     size_t *ret_len)
+{
+        Msg m = msg_begin("events", id);
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n; i++) {
+                Msg e = {.o = json_object()};
+                put(&e, "time", jstr(ev[i].time));
+                put(&e, "type", jstr(ev[i].type));
+                put(&e, "address", ev[i].address ? jstr(ev[i].address) : json_null());
+                put(&e, "peer", ev[i].peer ? jstr(ev[i].peer) : json_null());
+                put(&e, "message", jstr(ev[i].message));
+                append(&m, arr, &e);
+        }
+        put(&m, "events", arr);
+        return msg_end(&m, ret, ret_len);
+}
+
 int ctl_notify_allocated(const char *service, const char *uid, const u128 *addresses, size_t n,
                          const char *pool, char **ret, size_t *ret_len)
 {
@@ -1626,7 +1644,7 @@ int ctl_notify_released(const char *service, const char *uid, const u128 *addres
 
 int ctl_request_encode_simple(CtlOp op, const json_t *id, char **ret, size_t *ret_len)
 {
-        if (op < CTL_OP_STATUS || op > CTL_OP_RELOAD)
+        if (op < CTL_OP_STATUS || op > CTL_OP_EVENTS)
                 return -EINVAL;
         Msg m = msg_begin(ctl_op_to_string(op), id);
         return msg_end(&m, ret, ret_len);

@@ -27,7 +27,7 @@
 #define CTL_PROTOCOL_VERSION 1     /* what this build speaks by default */
 #define CTL_PROTOCOL_VERSION_MIN 1 /* oldest version a peer may ask for */
 #define CTL_PROTOCOL_VERSION_MAX 1
-#define CTL_LINE_MAX (1024u * 1024)     /* bytes per message, not counting the '\n' */
+#define CTL_LINE_MAX (1024u * 1024) /* bytes per message, not counting the '\n' */
 /* A Service's ports and selector as MetalLB's sharing rule compares them (alloc.h): at
  * most this many ports, this many selector labels, and the selector as sorted "k=v,..."
  * text at most this long; more is refused, never cut. */
@@ -122,6 +122,7 @@ typedef enum CtlOp {
         CTL_OP_SERVICES,
         CTL_OP_PEERS,
         CTL_OP_RELOAD,
+        CTL_OP_EVENTS,
         _CTL_OP_MAX,
         _CTL_OP_INVALID = -EINVAL,
 } CtlOp;
@@ -287,6 +288,15 @@ int ctl_reply_peers(const json_t *id, const CtlPeerInfo *p, size_t n, const CtlC
                     size_t n_dropped, char **ret, size_t *ret_len);
 
 /* Notifications (daemon -> subscribed clients; no id). */
+typedef struct CtlEventInfo {
+        const char *time;    /* RFC 3339, UTC, milliseconds */
+        const char *type;    /* "takeover", ... (docs/metrics.md) */
+        const char *address; /* NULL: none */
+        const char *peer;    /* NULL: none */
+        const char *message;
+} CtlEventInfo;
+int ctl_reply_events(const json_t *id, const CtlEventInfo *ev, size_t n, char **ret,
+                     size_t *ret_len);
 int ctl_notify_allocated(const char *service, const char *uid, const u128 *addresses, size_t n,
                          const char *pool, char **ret, size_t *ret_len);
 int ctl_notify_allocation_failed(const char *service, const char *uid, const char *reason,

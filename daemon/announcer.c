@@ -6,7 +6,9 @@
 #include "announcer.h"
 #include "arp.h"
 #include "claim-watch.h"
+#include "event-log.h"
 #include "foreign.h"
+#include "metrics-counters.h"
 #include "packet.h"
 #include "probe.h"
 #include "util/htable.h"
@@ -65,7 +67,10 @@ struct Entry {
         sd_event_source *defend; /* trailing defence at the end of the interval */
         uint64_t defend_until;
         bool defend_pending;
-        uint64_t claim_logged; /* when a claim was last logged at warning level */
+        uint64_t claim_logged;   /* when a claim was last logged at warning level */
+        uint64_t garp_sent;      /* announcements of the bursts that ended (metrics) */
+        uint64_t l2_requests;    /* of the claim watches that ended (metrics) */
+        uint64_t takeover_since; /* CLOCK_MONOTONIC: death noticed; 0 = no takeover pending */
 };
 
 struct Announcer {
@@ -112,11 +117,26 @@ static uint64_t now_usec(const Announcer *a)
 }
 
 /* Stops what runs for the current state (not the retry timer). */
+static void entry_drop_burst(Entry *e)
+{
+        if (e->burst)
+                e->garp_sent += burst_get_sent(e->burst);
+        e->burst = burst_free(e->burst);
+}
+
+static void entry_drop_watch(Entry *e)
+{
+        if (e->watch) {
+                e->l2_requests += claim_watch_get_requests(e->watch);
+        }
+        e->watch = claim_watch_free(e->watch);
+}
+
 static void entry_stop(Entry *e)
 {
         e->probe = probe_free(e->probe);
-        e->burst = burst_free(e->burst);
-        e->watch = claim_watch_free(e->watch);
+        entry_drop_burst(e);
+        entry_drop_watch(e);
         e->refresh = sd_event_source_disable_unref(e->refresh);
         e->defend = sd_event_source_disable_unref(e->defend);
         e->defend_pending = false;
@@ -200,7 +220,7 @@ static int announce_now(Entry *e)
         Announcer *a = e->owner;
         int r;
 
-        e->burst = burst_free(e->burst);
+        entry_drop_burst(e);
         if (a->settings.garp_count == 0)
                 return 0;
         r = burst_new(&e->burst, e->ifindex, e->mac, e->addr, a->settings.garp_count,
@@ -211,6 +231,13 @@ static int announce_now(Entry *e)
                 r = burst_attach_event(e->burst, a->event, 0);
         if (r >= 0)
                 r = burst_start(e->burst, burst_done, e);
+        if (r >= 0 && e->takeover_since) {
+                /* the first announcement of a takeover went out (burst_start sends it) */
+                uint64_t now = now_usec(a);
+                metrics_observe_takeover_latency(now > e->takeover_since ? now - e->takeover_since
+                                                                         : 0);
+                e->takeover_since = 0;
+        }
         return r;
 }
 
@@ -241,11 +268,12 @@ static void claim_seen(ClaimWatch *w, const uint8_t mac[ETH_ALEN], uint64_t coun
         }
         /* RFC 5227 §2.4 (b)/(c): keep the address; the owner decides on a defence. A
          * flood of claims must not flood the journal: one warning per interval. */
+        metrics_counters.foreign_claims++;
         if (e->claim_logged == 0 || now >= e->claim_logged + CLAIM_LOG_INTERVAL_USEC) {
                 e->claim_logged = now;
-                log_warning("announce %s: host %s also claims this address (%" PRIu64
-                            " claims seen)",
-                            addr_format(e->addr, buf), mac_format(mac, m), count);
+                event_log(EVENT_FOREIGN_CLAIM, LOG_WARNING, &e->addr, NULL,
+                          "announce %s: host %s also claims this address (%" PRIu64 " claims seen)",
+                          addr_format(e->addr, buf), mac_format(mac, m), count);
         }
         if (a->cb.claimed)
                 a->cb.claimed(e->addr, mac, a->userdata);
@@ -262,7 +290,10 @@ static void report_refused(Entry *e, const uint8_t *mac, const char *reason)
                 return;
         free(e->reason);
         e->reason = strdup(reason);
-        log_warning("announce: %s", reason);
+        if (mac)
+                event_log(EVENT_CONFLICT, LOG_WARNING, &e->addr, NULL, "announce: %s", reason);
+        else
+                log_warning("announce: %s", reason);
         if (a->cb.refused)
                 a->cb.refused(e->addr, mac, reason, a->userdata);
 }
@@ -386,6 +417,7 @@ static void probe_done(Probe *p, ProbeResult result, const uint8_t mac[ETH_ALEN]
                 }
                 return;
         case PROBE_RESULT_CONFLICT:
+                metrics_counters.probe_conflicts++;
                 e->conflicts++;
                 e->attempts++;
                 uint64_t next = backoff(e->attempts, REPROBE_FIRST_USEC, REPROBE_MAX_USEC);
@@ -646,9 +678,12 @@ static void entry_remove(Announcer *a, Entry *e, Entry **prevp)
                 if (r < 0 && r != -EADDRNOTAVAIL && r != -ENODEV)
                         log_warning_errno(r, "announce %s: cannot remove it from %s: %m",
                                           addr_format(e->addr, buf), e->ifname);
-                else
-                        log_info("announce %s: removed from %s", addr_format(e->addr, buf),
-                                 e->ifname);
+                else {
+                        metrics_counters.releases++;
+                        event_log(EVENT_RELEASE, LOG_INFO, &e->addr, NULL,
+                                  "announce %s: removed from %s", addr_format(e->addr, buf),
+                                  e->ifname);
+                }
         }
         *prevp = e->next;
         if (e->next)
@@ -700,6 +735,38 @@ void announcer_foreach(const Announcer *a, AnnState state,
         for (Entry *e = a->entries; e; e = e->next)
                 if (state == _ANN_STATE_INVALID || e->state == state)
                         cb(e->addr, e->ifname, userdata);
+}
+
+void announcer_note_takeover(Announcer *a, u128 addr, uint64_t since_usec)
+{
+        Entry *e = find(a, addr, NULL);
+
+        if (!e || !since_usec)
+                return;
+        if (e->state == ANN_OWNED && (e->burst || e->garp_sent)) {
+                /* announcer_want() took it at once (no probe): announced just now */
+                uint64_t now = now_usec(a);
+                metrics_observe_takeover_latency(now > since_usec ? now - since_usec : 0);
+                return;
+        }
+        e->takeover_since = since_usec;
+}
+
+void announcer_foreach_stats(const Announcer *a, AnnState state,
+                             void (*cb)(u128 addr, const AnnStats *st, void *userdata),
+                             void *userdata)
+{
+        for (Entry *e = a->entries; e; e = e->next) {
+                if (state != _ANN_STATE_INVALID && e->state != state)
+                        continue;
+                AnnStats st = {
+                    .ifname = e->ifname,
+                    .garp_sent = e->garp_sent + (e->burst ? burst_get_sent(e->burst) : 0),
+                    .requests =
+                        e->l2_requests + (e->watch ? claim_watch_get_requests(e->watch) : 0),
+                };
+                cb(e->addr, &st, userdata);
+        }
 }
 
 /* The entry's link is gone, or its address cannot be put back: the kernel no longer has

@@ -98,6 +98,18 @@ size_t announcer_count(const Announcer *a, AnnState state);
 /* Calls cb for every address in the given state (_ANN_STATE_INVALID: in any state). */
 void announcer_foreach(const Announcer *a, AnnState state,
                        void (*cb)(u128 addr, const char *ifname, void *userdata), void *userdata);
+/* What /metrics shows per address (counted since the address was first wanted here). */
+typedef struct AnnStats {
+        const char *ifname;
+        uint64_t garp_sent; /* gratuitous ARPs / unsolicited NAs */
+        uint64_t requests;  /* ARP requests / NS for it received while owned */
+} AnnStats;
+void announcer_foreach_stats(const Announcer *a, AnnState state,
+                             void (*cb)(u128 addr, const AnnStats *st, void *userdata),
+                             void *userdata);
+/* addr (just wanted) is a takeover from a node whose death was noticed at since_usec
+ * (CLOCK_MONOTONIC; 0: not a death): its first announcement observes the latency. */
+void announcer_note_takeover(Announcer *a, u128 addr, uint64_t since_usec);
 /* Removes every address (graceful stop). */
 void announcer_withdraw_all(Announcer *a);
 /* Kernel events from the netlink monitor. */

@@ -32,6 +32,7 @@ struct ClaimWatch {
         u128 addr;
         Listener *listener;
         uint64_t count;
+        uint64_t requests; /* ARP requests / NS for it received */
         uint8_t last_mac[ETH_ALEN];
         claim_watch_cb_t cb;
         void *userdata;
@@ -81,6 +82,16 @@ static ClaimWatch *read_claim(Listener *l, uint8_t mac[ETH_ALEN], int *error)
                 ClaimWatch *w = l->watches[i];
                 struct in6_addr a;
                 L2Claim c;
+
+                /* what MetalLB's layer2_requests_received counts (the kernel answers) */
+                if (l->v4) {
+                        uint32_t v4 = addr_to_v4(w->addr);
+                        w->requests += p.op == ARP_OP_REQUEST && p.tpa == v4 && p.spa != v4;
+                } else {
+                        addr_to_in6(w->addr, &a);
+                        w->requests +=
+                            m.type == ND_TYPE_NS && memcmp(&m.target, &a, sizeof(a)) == 0;
+                }
                 if (l->v4)
                         c = l2_classify_arp(&p, addr_to_v4(w->addr), w->mac, mac);
                 else {
@@ -276,6 +287,11 @@ int claim_watch_attach_hub(ClaimWatch *w, ClaimHub *h)
 uint64_t claim_watch_get_count(const ClaimWatch *w)
 {
         return w->count;
+}
+
+uint64_t claim_watch_get_requests(const ClaimWatch *w)
+{
+        return w->requests;
 }
 
 ClaimWatch *claim_watch_free(ClaimWatch *w)

@@ -38,5 +38,8 @@ int claim_watch_attach_event(ClaimWatch *w, sd_event *e, int64_t priority);
 /* Starts listening on the hub's socket for the watch's interface and family. */
 int claim_watch_attach_hub(ClaimWatch *w, ClaimHub *h);
 uint64_t claim_watch_get_count(const ClaimWatch *w);
+/* ARP requests / NS for the address received while the watch listened (MetalLB's
+ * layer2_requests_received; the kernel answers them). */
+uint64_t claim_watch_get_requests(const ClaimWatch *w);
 ClaimWatch *claim_watch_free(ClaimWatch *w);
 DEFINE_FREEP(ClaimWatch, claim_watch_free)

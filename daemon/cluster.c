@@ -398,6 +398,22 @@ bool cluster_peer_holds(const Cluster *c, u128 addr)
         return false;
 }
 
+const PeerInfo *cluster_holder(const Cluster *c, u128 addr)
+{
+        const PeerInfo *dead = NULL;
+
+        for (size_t i = 0; i < peers_count(c->peers); i++) {
+                const PeerInfo *p = peers_get(c->peers, i);
+                if (!peer_holds(p, addr))
+                        continue;
+                if (p->alive)
+                        return p;
+                if (!dead || p->dead_since_usec > dead->dead_since_usec)
+                        dead = p;
+        }
+        return dead;
+}
+
 size_t cluster_peers_alive(const Cluster *c)
 {
         size_t n = 0;

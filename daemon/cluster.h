@@ -53,6 +53,9 @@ bool cluster_settled(const Cluster *c);
 bool cluster_node_holds(const Cluster *c, size_t index, u128 addr);
 /* Whether any live peer other than this node says it holds addr. */
 bool cluster_peer_holds(const Cluster *c, u128 addr);
+/* The peer whose last heartbeat says it holds addr: a live one if any, else the one that
+ * died last (its last heartbeat listed it); NULL if none. For takeover causes. */
+const PeerInfo *cluster_holder(const Cluster *c, u128 addr);
 /* Live peers (this node not counted). */
 size_t cluster_peers_alive(const Cluster *c);
 

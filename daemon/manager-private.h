@@ -3,7 +3,7 @@
  * What the parts of the daemon share: the Manager and its per-Service and per-client
  * records. Only manager.c (lifecycle, configuration, state file, signals), reconcile.c
  * (model -> allocations -> desired addresses -> announcer) and requests.c (control
- * socket requests and replies) include it.
+ * socket requests and replies) and metrics.c (/metrics) include it.
  */
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "control-proto.h"
 #include "control.h"
+#include "http-server.h"
 #include "manager.h"
 #include "model.h"
 #include "netlink.h"
@@ -93,6 +94,7 @@ struct Manager {
         Announcer *announcer;
         Cluster *cluster;
         ControlServer *control;
+        HttpServer *metrics; /* [metrics] listen; NULL: off */
         sd_event_source *reconcile_source;
         sd_event_source *handover_timer, *stop_timer;
         /* state.json is written (with fsync) from a deferred source, once for all the

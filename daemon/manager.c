@@ -23,7 +23,10 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "event-log.h"
 #include "manager-private.h"
+#include "metrics-counters.h"
+#include "metrics.h"
 #include "util/keymap.h"
 #include "util/log.h"
 
@@ -207,6 +210,13 @@ static int save_fired(sd_event_source *s, void *userdata)
         return 0;
 }
 
+static uint64_t now_realtime_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* ---- configuration ---------------------------------------------------------------- */
 
 /* What went wrong in a configuration, for messages: the errors and warnings as
@@ -357,10 +367,14 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
         if (r >= 0)
                 r = allocator_rebuild(m->alloc, pools, &alloc, &dropped, &n_dropped);
         if (r < 0) {
+                metrics_counters.reloads_failed++;
+                metrics_counters.last_reload_ok = 0;
                 if (why[0])
-                        log_error("Reload failed: %s; the running configuration is unchanged", why);
-                else
-                        log_error("Reload failed; the running configuration is unchanged");
+                        event_log(EVENT_RELOAD_FAILED, LOG_ERR, NULL, NULL,
+                                  "Reload failed: %s; the running configuration is unchanged", why);
+                else /* the FILE:LINE:COL errors were logged just before */
+                        event_log(EVENT_RELOAD_FAILED, LOG_ERR, NULL, NULL,
+                                  "Reload failed; the running configuration is unchanged");
                 if (reply) {
                         CtlError e = {.code = CTL_ERR_RELOAD_FAILED, .id = (json_t *)id};
                         if (why[0])
@@ -429,6 +443,9 @@ int manager_reload(Manager *m, char **reply, const json_t *id)
                 ctl_reply_reload(id, &rr, reply, NULL);
         }
         conf_report_clear(&rep);
+        metrics_counters.reloads_ok++;
+        metrics_counters.last_reload_ok = 1;
+        metrics_counters.last_reload_realtime_usec = now_realtime_usec();
         log_info("Reloaded: %zu pools", pools->n_pools);
         (void)sd_notify(false, "READY=1");
         manager_schedule_reconcile(m);
@@ -661,6 +678,11 @@ int manager_new(Manager **ret, const char *conf_path)
         r = cluster_new(&m->cluster, m->event, m->conf, on_cluster_changed, m);
         if (r < 0)
                 return r;
+        metrics_counters.start_realtime_usec = now_realtime_usec();
+        metrics_counters.last_reload_realtime_usec = metrics_counters.start_realtime_usec;
+        r = metrics_server_start(m);
+        if (r < 0)
+                return r; /* logged, naming the address */
         r = sd_event_add_time(m->event, &m->handover_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                               on_handover_timer, m);
         if (r < 0)
@@ -700,6 +722,7 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        http_server_free(m->metrics);
         control_server_free(m->control);
         announcer_free(m->announcer);
         cluster_free(m->cluster);

@@ -35,6 +35,7 @@ static bool streq(const char *a, const char *b)
 
 static const char *arg_socket = MLBCTL_DEFAULT_SOCKET;
 static bool arg_json;
+static bool arg_watch;
 
 static void usage(FILE *f)
 {
@@ -47,10 +48,14 @@ static void usage(FILE *f)
                 "  services   per Service: addresses, pool, owner node, state\n"
                 "  peers      cluster members and their heartbeats\n"
                 "  reload     re-read mlbd.conf and the pools file\n"
+                "  events     the last takeovers, releases, conflicts, claims, failed\n"
+                "             reloads and peer deaths, with their times\n"
                 "\n"
                 "Options:\n"
                 "  -s, --socket SOCKET  control socket (default %s)\n"
                 "  -j, --json           print the reply as JSON (stable for scripts)\n"
+                "  -w, --watch          services: print again on every change the daemon\n"
+                "                       notifies (no polling), until interrupted\n"
                 "  -h, --help           show this help\n"
                 "      --version        show the version\n",
                 MLBCTL_DEFAULT_SOCKET);
@@ -278,6 +283,34 @@ static int print_services(const json_t *rep)
         return 0;
 }
 
+static int print_events(const json_t *rep)
+{
+        static const char *const head[] = {"TIME", "TYPE", "ADDRESS", "PEER", "MESSAGE"};
+        _cleanup_(table_clear) Table t = {.n_cols = ELEMENTSOF(head)};
+        size_t i;
+        json_t *e;
+        int r = add_cells(&t, head, ELEMENTSOF(head));
+        if (r < 0)
+                return r;
+        json_array_foreach(json_object_get(rep, "events"), i, e)
+        {
+                char b1[32], b2[32], b3[64], b4[256];
+                const char *msg = json_string_value(json_object_get(e, "message"));
+                const char *row[] = {
+                    cell_text(json_object_get(e, "time"), b1, sizeof b1),
+                    cell_text(json_object_get(e, "type"), b2, sizeof b2),
+                    cell_text(json_object_get(e, "address"), b3, sizeof b3),
+                    cell_text(json_object_get(e, "peer"), b4, sizeof b4),
+                    msg ? msg : "-",
+                };
+                r = add_cells(&t, row, ELEMENTSOF(row));
+                if (r < 0)
+                        return r;
+        }
+        table_print(&t);
+        return 0;
+}
+
 static int print_pools(const json_t *rep)
 {
         static const char *const head[] = {"NAME", "SIZE", "USED", "FREE", "RANGES"};
@@ -442,6 +475,47 @@ static int connect_socket(const char *path)
         return fd;
 }
 
+/* Waits, without a deadline, until a notification (a message without "id") arrives;
+ * every line already received is consumed. -ECONNRESET when the daemon closes. */
+static int wait_notification(int fd, CtlFramer *fr)
+{
+        for (;;) {
+                const char *line;
+                size_t len;
+                unsigned line_no;
+                bool seen = false;
+                CtlFrame k;
+
+                while ((k = ctl_framer_next(fr, &line, &len, &line_no)) != CTL_FRAME_NONE) {
+                        if (k == CTL_FRAME_TOO_LONG)
+                                return -EMSGSIZE;
+                        json_t *msg = json_loadb(line, len, 0, NULL);
+                        seen |= json_is_object(msg) && !json_object_get(msg, "id");
+                        json_decref(msg);
+                }
+                if (seen)
+                        return 0;
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                char buf[65536];
+                ssize_t n = recv(fd, buf, sizeof buf, 0);
+                if (n < 0) {
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -ECONNRESET;
+                int r = ctl_framer_feed(fr, buf, (size_t)n);
+                if (r < 0)
+                        return r;
+        }
+}
+
 /* Sends one encoded request and waits for its reply. */
 static int transact(int fd, CtlFramer *fr, const char *line, size_t len, json_int_t id,
                     int64_t deadline, json_t **ret)
@@ -456,20 +530,21 @@ int main(int argc, char *argv[])
 {
         enum { ARG_VERSION = 0x100 };
         static const struct option opts[] = {
-            {"socket", required_argument, NULL, 's'},
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
-            {"version", no_argument, NULL, ARG_VERSION},
-            {},
+            {"socket", required_argument, NULL, 's'},    {"json", no_argument, NULL, 'j'},
+            {"watch", no_argument, NULL, 'w'},           {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, ARG_VERSION}, {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+s:jwh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         arg_socket = optarg;
                         break;
                 case 'j':
                         arg_json = true;
+                        break;
+                case 'w':
+                        arg_watch = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -482,6 +557,12 @@ int main(int argc, char *argv[])
                         return 2;
                 }
         }
+        /* "mlbctl services --watch" as well as "mlbctl --watch services" */
+        if (optind + 2 == argc &&
+            (streq(argv[optind + 1], "--watch") || streq(argv[optind + 1], "-w"))) {
+                arg_watch = true;
+                argc--;
+        }
         if (optind + 1 != argc) {
                 fprintf(stderr, "mlbctl: %s\n",
                         optind == argc ? "missing command" : "too many arguments");
@@ -491,9 +572,13 @@ int main(int argc, char *argv[])
         const char *cmd = argv[optind];
         CtlOp op = ctl_op_from_string(cmd);
         if (op != CTL_OP_STATUS && op != CTL_OP_POOLS && op != CTL_OP_SERVICES &&
-            op != CTL_OP_PEERS && op != CTL_OP_RELOAD) {
+            op != CTL_OP_PEERS && op != CTL_OP_RELOAD && op != CTL_OP_EVENTS) {
                 fprintf(stderr, "mlbctl: unknown command \"%s\"\n", cmd);
                 usage(stderr);
+                return 2;
+        }
+        if (arg_watch && op != CTL_OP_SERVICES) {
+                fprintf(stderr, "mlbctl: --watch works with services only\n");
                 return 2;
         }
 
@@ -512,7 +597,7 @@ int main(int argc, char *argv[])
         _cleanup_free_ char *hello = NULL, *req = NULL;
         size_t hello_len, req_len;
         if (!hid || !rid ||
-            ctl_request_encode_hello(hid, CTL_PROTOCOL_VERSION, "mlbctl", NULL, false, &hello,
+            ctl_request_encode_hello(hid, CTL_PROTOCOL_VERSION, "mlbctl", NULL, arg_watch, &hello,
                                      &hello_len) < 0 ||
             ctl_request_encode_simple(op, rid, &req, &req_len) < 0) {
                 fprintf(stderr, "mlbctl: out of memory\n");
@@ -532,7 +617,11 @@ int main(int argc, char *argv[])
         }
 
         _cleanup_(json_decrefp) json_t *rep = NULL;
-        r = transact(fd, &fr, req, req_len, MLBCTL_REQUEST_ID, deadline, &rep);
+        json_int_t next_id = MLBCTL_REQUEST_ID;
+again:
+        json_decref(rep);
+        rep = NULL;
+        r = transact(fd, &fr, req, req_len, next_id, deadline, &rep);
         if (r < 0) {
                 fprintf(stderr, "mlbctl: %s: %s\n", cmd, reply_error_text(r));
                 return 1;
@@ -561,6 +650,9 @@ int main(int argc, char *argv[])
                 case CTL_OP_PEERS:
                         r = print_peers(rep);
                         break;
+                case CTL_OP_EVENTS:
+                        r = print_events(rep);
+                        break;
                 default:
                         r = print_reload(rep);
                         break;
@@ -570,6 +662,25 @@ int main(int argc, char *argv[])
         if (r < 0) {
                 fprintf(stderr, "mlbctl: %s\n", strerror(-r));
                 return 1;
+        }
+        if (arg_watch) {
+                /* the daemon notifies subscribers of every allocation, failure, owner
+                 * change and release: ask again then, never on a timer */
+                r = wait_notification(fd, &fr);
+                if (r < 0) {
+                        fprintf(stderr, "mlbctl: %s\n", reply_error_text(r));
+                        return 1;
+                }
+                _cleanup_(json_decrefp) json_t *nid = json_integer(++next_id);
+                req = mfree(req);
+                if (!nid || ctl_request_encode_simple(op, nid, &req, &req_len) < 0) {
+                        fprintf(stderr, "mlbctl: out of memory\n");
+                        return 1;
+                }
+                deadline = now_ms() + MLBCTL_TIMEOUT_MS;
+                if (!arg_json)
+                        printf("\n");
+                goto again;
         }
         return 0;
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "event-log.h"
 #include "peers.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -294,8 +295,10 @@ static int on_death(sd_event_source *s _unused_, uint64_t usec _unused_, void *u
         if (!m->info.alive)
                 return 0;
         m->info.alive = false;
-        log_info("peer %s: alive -> dead (no heartbeat for %" PRIu64 " ms)", m->info.name,
-                 m->peers->dead_after_usec / 1000);
+        m->info.dead_since_usec = now_usec(m->peers);
+        event_log(EVENT_PEER_DEATH, LOG_INFO, NULL, m->info.name,
+                  "peer %s: alive -> dead (no heartbeat for %" PRIu64 " ms)", m->info.name,
+                  m->peers->dead_after_usec / 1000);
         notify(m->peers);
         return 0;
 }
@@ -590,6 +593,7 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         if (!m->info.alive) {
                 log_info("peer %s: %s -> alive (incarnation %" PRIu64 ")", m->info.name,
                          m->info.received ? "dead" : "unknown", hb.incarnation);
+                m->info.dead_since_usec = 0;
                 changed = true;
         } else if (hb.incarnation != m->info.incarnation)
                 log_info("peer %s: restarted (incarnation %" PRIu64 " -> %" PRIu64 ")",

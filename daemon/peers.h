@@ -65,8 +65,9 @@ typedef struct PeerInfo {
         char address[ADDR_STR_MAX]; /* addr as text */
         bool alive;
         bool leaving;
-        uint64_t last_seen_usec; /* CLOCK_MONOTONIC; 0 = never */
-        uint64_t incarnation;    /* of the last accepted heartbeat (0 = none) */
+        uint64_t last_seen_usec;  /* CLOCK_MONOTONIC; 0 = never */
+        uint64_t dead_since_usec; /* CLOCK_MONOTONIC: when its death was noticed; 0 = alive */
+        uint64_t incarnation;     /* of the last accepted heartbeat (0 = none) */
         uint64_t sequence;
         u128 *owned; /* sorted, unique */
         size_t n_owned;

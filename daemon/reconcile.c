@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event-log.h"
 #include "foreign.h"
 #include "manager-private.h"
+#include "metrics-counters.h"
 #include "util/htable.h"
 #include "util/log.h"
 
@@ -397,6 +399,28 @@ static void contest(Manager *m, u128 addr)
                 announcer_reannounce(m->announcer, addr);
 }
 
+/* This node just became the owner of addr: if another node held it (its heartbeats
+ * said so), or this node stands in, that is a takeover, counted by cause and logged. */
+static void count_takeover(Manager *m, u128 addr, bool standin)
+{
+        const PeerInfo *h = cluster_holder(m->cluster, addr);
+        TakeoverCause cause;
+        char buf[ADDR_STR_MAX];
+
+        if (!h && !standin)
+                return; /* nobody held it: a first announcement */
+        cause = standin      ? TAKEOVER_STANDIN
+                : !h->alive  ? TAKEOVER_PEER_DEAD
+                : h->leaving ? TAKEOVER_PEER_LEAVING
+                             : TAKEOVER_REBALANCE;
+        metrics_counters.takeovers[cause]++;
+        if (cause == TAKEOVER_PEER_DEAD)
+                announcer_note_takeover(m->announcer, addr, h->dead_since_usec);
+        event_log(EVENT_TAKEOVER, LOG_NOTICE, &addr, h ? h->name : NULL,
+                  "%s: taking it over%s%s (%s)", addr_format(addr, buf), h ? " from " : "",
+                  h ? h->name : "", takeover_cause_to_string(cause));
+}
+
 /*
  * One address of pool `pool`, held by Service s (NULL: restored from state.json, Service
  * not known yet); fresh: the leader just allocated it and nobody announces it yet.
@@ -435,6 +459,8 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 announcer_want(m->announcer, addr, iface,
                                (fresh || !s || standin) && !restored_owned(m, addr) &&
                                    !cluster_peer_holds(m->cluster, addr));
+                if (!has || st == ANN_VETTED)
+                        count_takeover(m, addr, standin);
                 contest(m, addr);
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
         }

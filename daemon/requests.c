@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event-log.h"
 #include "manager-private.h"
 #include "util/log.h"
 
@@ -97,6 +98,37 @@ static char *reply_pools(Manager *m, const json_t *id)
         }
         ctl_reply_pools(id, p, ps->n_pools, &t, NULL);
         free(p);
+        return t;
+}
+
+/* The events ring (event-log.h), oldest first. */
+static char *reply_events(const json_t *id)
+{
+        _cleanup_free_ LogEvent *ev = calloc(EVENTS_MAX, sizeof(LogEvent));
+        _cleanup_free_ CtlEventInfo *info = calloc(EVENTS_MAX, sizeof(CtlEventInfo));
+        char times[EVENTS_MAX][32], addrs[EVENTS_MAX][ADDR_STR_MAX];
+        char *t = NULL;
+        size_t n;
+
+        if (!ev || !info)
+                return NULL;
+        n = event_log_get(ev, EVENTS_MAX);
+        for (size_t i = 0; i < n; i++) {
+                time_t sec = (time_t)(ev[i].realtime_usec / 1000000);
+                struct tm tm;
+                gmtime_r(&sec, &tm);
+                size_t k = strftime(times[i], sizeof(times[i]), "%Y-%m-%dT%H:%M:%S", &tm);
+                snprintf(times[i] + k, sizeof(times[i]) - k, ".%03uZ",
+                         (unsigned)(ev[i].realtime_usec / 1000 % 1000));
+                info[i] = (CtlEventInfo){
+                    .time = times[i],
+                    .type = event_log_type_to_string(ev[i].type),
+                    .address = ev[i].has_address ? addr_format(ev[i].address, addrs[i]) : NULL,
+                    .peer = ev[i].peer[0] ? ev[i].peer : NULL,
+                    .message = ev[i].text,
+                };
+        }
+        ctl_reply_events(id, info, n, &t, NULL);
         return t;
 }
 
@@ -422,6 +454,9 @@ int manager_on_line(ControlClient *c, const char *line, size_t len, void *userda
                 break;
         case CTL_OP_RELOAD:
                 (void)manager_reload(m, &t, req->id);
+                break;
+        case CTL_OP_EVENTS:
+                t = reply_events(req->id);
                 break;
         default:
                 ctl_error_set(&e, CTL_ERR_UNKNOWN_OP, "unknown op");

@@ -11,6 +11,7 @@
 #include "status.h"
 #include "translate.h"
 #include "util/log.h"
+#include "watch.h"
 
 #define WRITE_ATTEMPTS 8
 #define RETRY_MIN_USEC (500 * 1000ULL)
@@ -50,6 +51,7 @@ struct StatusWriter {
         struct EventSend *queue[EVENT_QUEUE]; /* Events to send, the head in flight */
         unsigned queue_head, queue_len;
         unsigned writes, conflicts;
+        char *event_error; /* the last Event write failure, said once until it changes */
         char *last_failure; /* the last failed write, said once */
 };
 
@@ -121,6 +123,40 @@ static void event_send_free(EventSend *es)
 static void event_start(StatusWriter *s);
 static void event_send(StatusWriter *s, EventAction *a);
 
+/* Says a failing Event write once (until its text changes) and the first success after
+ * it; a PATCH that finds its Event expired (404) is not a failure: it is created anew. */
+static void event_note_result(StatusWriter *s, const EventAction *a, KubeRequest *req, long status,
+                              const char *body, size_t len, int error)
+{
+        _cleanup_free_ char *text = NULL;
+        WatchStatus st = {0};
+
+        if (error >= 0 && status >= 200 && status < 300) {
+                if (s->event_error)
+                        log_info("Events: writing again (after: %s)", s->event_error);
+                s->event_error = mfree(s->event_error);
+                return;
+        }
+        if (error >= 0 && status == 404 && a->kind == EVENT_ACTION_PATCH)
+                return;
+        if (error < 0)
+                text = strdup(kube_request_error(req));
+        else {
+                if (len && watch_parse_status(body, len, &st, NULL) >= 0 && st.message)
+                        (void)asprintf(&text, "%s HTTP %ld: %s", a->method, status, st.message);
+                else
+                        (void)asprintf(&text, "%s HTTP %ld", a->method, status);
+                watch_status_clear(&st);
+        }
+        if (!text)
+                return (void)log_oom();
+        if (s->event_error && strcmp(s->event_error, text) == 0)
+                return;
+        log_warning("Events: cannot write: %s; Events are dropped until it works again", text);
+        free(s->event_error);
+        s->event_error = TAKE_PTR(text);
+}
+
 /* The head of the queue is answered: next one. */
 static void event_done(KubeRequest *req, long status, const char *body, size_t len, int error,
                        void *userdata)
@@ -133,6 +169,7 @@ static void event_done(KubeRequest *req, long status, const char *body, size_t l
         if (error < 0 || status < 200 || status >= 300)
                 log_debug("event %s %s: HTTP %ld %s", es->action.method, es->action.path, status,
                           error < 0 ? kube_request_error(req) : "");
+        event_note_result(s, &es->action, req, status, body, len, error);
         s->queue_head = (s->queue_head + 1) % EVENT_QUEUE;
         s->queue_len--;
         if (events_handle_response(s->events, &es->action, error < 0 ? 0 : status, &retry) ==
@@ -682,6 +719,7 @@ StatusWriter *status_writer_free(StatusWriter *s)
         json_decref(s->failures);
         free(s->last_failure);
         sd_event_unref(s->event);
+        free(s->event_error);
         free(s);
         return NULL;
 }

@@ -17,6 +17,7 @@
  * to the interface and announced: netlink requests included), then RUNS reconciles with
  * nothing changed (what every upsert, EndpointSlice change or status request costs), the
  * event loop run between them. Prints the first, the median and the p95 (nearest rank).
+ * Then RUNS renderings of /metrics (metrics_render(), what a scrape costs), median and p95.
  *
  * Usage: tests/bench/reconcile [services [shared [group [ports [runs]]]]]
  *        defaults 10000 3000 100 16 20
@@ -31,6 +32,7 @@
 
 #include "heartbeat.h"
 #include "manager-private.h"
+#include "metrics.h"
 
 static uint64_t now_ns(void)
 {
@@ -154,7 +156,7 @@ int main(int argc, char **argv)
                  "[mlbd]\nnode_name = bench\npools = %s/pools.yaml\nsocket = %s/mlbd.sock\n"
                  "socket_group = root\nstate_dir = %s\nlog_level = warning\n\n"
                  "[cluster]\nlisten = 0.0.0.0:7947\npeers = bench=192.0.2.254\nkey_file = "
-                 "%s/cluster.key\n",
+                 "%s/cluster.key\n\n[metrics]\nlisten =\n",
                  dir, dir, dir, dir);
         if (write_file(dir, "mlbd.conf", text) < 0 ||
             write_file(dir, "pools.yaml",
@@ -207,6 +209,26 @@ int main(int argc, char **argv)
         printf("first reconcile (adopt all, add %zu addresses) %10.2f ms\n", want, first / 1e6);
         printf("reconcile, nothing changed (%u runs)      %10.2f ms median %10.2f ms p95\n", runs,
                ns[(runs - 1) / 2] / 1e6, ns[(runs * 95 + 99) / 100 - 1] / 1e6);
+        /* /metrics over the same state: what each Prometheus scrape costs */
+        size_t bytes = 0, series = 0;
+        for (unsigned k = 0; k < runs; k++) {
+                _cleanup_free_ char *body = NULL;
+                t0 = now_ns();
+                r = metrics_render(m, &body);
+                ns[k] = now_ns() - t0;
+                if (r < 0)
+                        goto out;
+                bytes = strlen(body);
+                series = 0;
+                for (const char *p = body; *p; p = strchr(p, '\n') + 1) {
+                        series += *p != '#';
+                        if (!strchr(p, '\n'))
+                                break;
+                }
+        }
+        qsort(ns, runs, sizeof(*ns), cmp_u64);
+        printf("/metrics render (%zu series, %zu bytes, %u runs) %10.2f ms median %10.2f ms p95\n",
+               series, bytes, runs, ns[(runs - 1) / 2] / 1e6, ns[(runs * 95 + 99) / 100 - 1] / 1e6);
         free(ns);
         rc = owned == want ? 0 : 1;
 out:

@@ -1,13 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# etc/mlbd.service passes systemd's own checks: `systemd-analyze verify` (no unknown keys,
+# systemd/mlbd.service passes systemd's own checks: `systemd-analyze verify` (no unknown keys,
 # no bad values, paths as packaged) and `systemd-analyze security --offline=true` under a
 # fixed exposure threshold; the same gate refuses a copy with the hardening stripped, so
 # it can fail. Needs no root and no running systemd. Prints TAP.
 set -u
 top_srcdir=${top_srcdir:-.}
-unit=$top_srcdir/etc/mlbd.service
-sysusers=$top_srcdir/etc/mlbd.sysusers
+unit=$top_srcdir/systemd/mlbd.service
+sysusers=$top_srcdir/systemd/mlbd.sysusers
 # Exposure of the shipped unit is 1.9 with systemd 252 (0 = locked down, 10 = unprotected;
 # --threshold takes tenths: 20 = 2.0). What is left is what mlbd needs: the host's network
 # (0.5), AF_INET/AF_PACKET/AF_NETLINK/AF_UNIX sockets, CAP_NET_ADMIN + CAP_NET_RAW as
@@ -38,13 +38,14 @@ mkroot() {
         printf '#!/bin/sh\nexit 0\n' >"$root/usr/sbin/mlbd" && chmod 755 "$root/usr/sbin/mlbd"
         cp /bin/kill "$root/bin/kill" || return 1
         cp "$sysusers" "$root/usr/lib/sysusers.d/mlbd.conf"
+        mkdir -p "$root/usr/lib/tmpfiles.d" && cp "$top_srcdir/systemd/mlbd.tmpfiles" "$root/usr/lib/tmpfiles.d/mlbd.conf"
 }
 mkroot "$tmp/root" || { echo "Bail out! cannot build a scratch root in $tmp"; exit 1; }
 cp "$unit" "$tmp/root/etc/systemd/system/mlbd.service"
 
 out=$(systemd-analyze verify --man=no --root="$tmp/root" mlbd.service 2>&1)
 rc=$?
-ok $rc "systemd-analyze verify accepts etc/mlbd.service" || show "$out"
+ok $rc "systemd-analyze verify accepts systemd/mlbd.service" || show "$out"
 ! grep -qi 'unknown key\|unknown section\|failed to parse\|ignoring' <<<"$out"
 ok $? "verify prints no unknown key, unknown section or ignored setting" || show "$out"
 
@@ -69,6 +70,12 @@ key() { grep -E "^$1=" "$unit" | tail -n 1 | cut -d= -f2-; }
 [ -n "$(key WatchdogSec)" ]; ok $? "WatchdogSec is set ($(key WatchdogSec))"
 [ "$(key RuntimeDirectory)" = mlbd ] && [ "$(key StateDirectory)" = mlbd ]
 ok $? "RuntimeDirectory=mlbd (/run/mlbd/mlbd.sock) and StateDirectory=mlbd (/var/lib/mlbd)"
+# mlbd-bridge's DaemonSet mounts /run/mlbd from the host: a restart must not remove it.
+[ "$(key RuntimeDirectoryPreserve)" = yes ]
+ok $? "RuntimeDirectoryPreserve=yes (/run/mlbd survives restarts under the bridge's hostPath mount)"
+tmpfiles=$top_srcdir/systemd/mlbd.tmpfiles
+grep -qE '^d /run/mlbd 0755 mlbd mlbd' "$tmpfiles" && grep -qE '^d /var/lib/mlbd 0750 mlbd mlbd' "$tmpfiles"
+ok $? "systemd/mlbd.tmpfiles makes /run/mlbd and /var/lib/mlbd with the unit's modes and owner"
 for cap in CAP_NET_ADMIN CAP_NET_RAW; do
         grep -qE "^CapabilityBoundingSet=.*\b$cap\b" "$unit" && grep -qE "^AmbientCapabilities=.*\b$cap\b" "$unit"
         ok $? "$cap is both ambient and in the bounding set"
@@ -77,7 +84,7 @@ fams=$(key RestrictAddressFamilies)
 for fam in AF_UNIX AF_NETLINK AF_PACKET AF_INET AF_INET6; do
         grep -qw "$fam" <<<"$fams"; ok $? "RestrictAddressFamilies allows $fam"
 done
-grep -q '^u mlbd ' "$sysusers"; ok $? "etc/mlbd.sysusers creates the user mlbd the unit runs as ($(key User))"
+grep -q '^u mlbd ' "$sysusers"; ok $? "systemd/mlbd.sysusers creates the user mlbd the unit runs as ($(key User))"
 
 out=$(systemd-analyze security --offline=true --root="$tmp/root" --threshold=$THRESHOLD \
         mlbd.service 2>&1)

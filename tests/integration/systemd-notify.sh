@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # mlbd under real systemd (252, booted with systemd-nspawn in a bookworm root), run by the
-# shipped etc/mlbd.service: `systemctl start` returns once mlbd sent READY=1 (the socket
+# shipped systemd/mlbd.service: `systemctl start` returns once mlbd sent READY=1 (the socket
 # already answers) and fails for a broken configuration; STATUS= is a one-line summary kept
 # current; `systemctl reload` is bracketed by RELOADING=1/READY=1, with a good file (pools
 # change) and a broken one (reported, nothing changes, the daemon stays up); WATCHDOG=1
@@ -13,7 +13,7 @@
 # 2001:db8::1/64 on eth0); the Service is fed through the control socket from the host
 # (tests/lib/ctl.py on /proc/INIT/root/run/mlbd/mlbd.sock), so the root needs no Python.
 # The binaries are the test build's (ASan+UBSan), run as they are packaged: /usr/sbin/mlbd
-# and /usr/bin/mlbctl as the user mlbd, created by systemd-sysusers from etc/mlbd.sysusers.
+# and /usr/bin/mlbctl as the user mlbd, created by systemd-sysusers from systemd/mlbd.sysusers.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 . "$(dirname "$0")/../lib/nspawn.sh"
@@ -40,8 +40,8 @@ mkdir -p "$R/usr/sbin" "$R/usr/bin" "$R/etc/mlbd" "$R/etc/systemd/system/mlbd.se
         "$R/usr/lib/sysusers.d"
 install -m 755 "$top_builddir/mlbd" "$R/usr/sbin/mlbd"
 install -m 755 "$top_builddir/mlbctl" "$R/usr/bin/mlbctl"
-install -m 644 "$top_srcdir/etc/mlbd.service" "$R/etc/systemd/system/mlbd.service"
-install -m 644 "$top_srcdir/etc/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
+install -m 644 "$top_srcdir/systemd/mlbd.service" "$R/etc/systemd/system/mlbd.service"
+install -m 644 "$top_srcdir/systemd/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
 cat >"$R/etc/mlbd/mlbd.conf" <<EOF
 [mlbd]
 node_name = node1
@@ -113,7 +113,7 @@ wait_count() { # REGEX MIN SECS
         done
         return 1
 }
-tap_ok "the user mlbd exists (systemd-sysusers ran on etc/mlbd.sysusers)" eval "X id mlbd >/dev/null"
+tap_ok "the user mlbd exists (systemd-sysusers ran on systemd/mlbd.sysusers)" eval "X id mlbd >/dev/null"
 # The cluster key, as a package's postinst makes it: mlbd --gen-key, readable by mlbd only.
 X /usr/sbin/mlbd --gen-key /etc/mlbd/cluster.key >/dev/null &&
         X chown mlbd:mlbd /etc/mlbd/cluster.key

@@ -8,6 +8,7 @@
 #
 #   BRIDGE                         the binary (default $top_builddir/mlbd-bridge)
 #   BRIDGE_ARGS                    extra words for every bridge (e.g. "--lb-class x")
+#   BRIDGE_KUBECONFIG              the bridges' kubeconfig (default $KUBECONFIG, the admin's)
 #   bridge_start NODE DIR          start a bridge for NODE against DIR/mlbd.sock, logging to
 #                                  DIR/bridge.log (appended), short Lease timings (lease 4 s,
 #                                  renew 3 s, retry 0.5 s), --listen 127.0.0.1:0 (a free port
@@ -21,6 +22,10 @@
 #   svc_ip NS NAME                 the Service's status.loadBalancer.ingress[*].ip (space list)
 #   wait_svc_ip NS NAME [S]        wait (bounded) until it has one; prints it
 #   svc_rv NS NAME                 the Service's metadata.resourceVersion
+#   bridge_apply_rbac FILE         apply k8s-bridge/deploy's Namespace, ServiceAccount and
+#                                  RBAC objects (not the DaemonSet: no kubelet runs here) and
+#                                  write FILE, a kubeconfig with a TokenRequest token of the
+#                                  ServiceAccount mlbd-system/mlbd-bridge (KUBE_TOKEN_DURATION)
 
 BRIDGE=${BRIDGE:-${top_builddir:-.}/mlbd-bridge}
 declare -A BRIDGE_PID
@@ -28,7 +33,7 @@ declare -A BRIDGE_PID
 bridge_start() {
         local node=$1 dir=$2
         # shellcheck disable=SC2086
-        "$BRIDGE" --kubeconfig "$KUBECONFIG" --node-name "$node" --socket "$dir/mlbd.sock" \
+        "$BRIDGE" --kubeconfig "${BRIDGE_KUBECONFIG:-$KUBECONFIG}" --node-name "$node" --socket "$dir/mlbd.sock" \
                 --lease-namespace mlbd-system --lease-duration 4 --renew-deadline 3 \
                 --retry-period 0.5 --log-level debug --listen 127.0.0.1:0 ${BRIDGE_ARGS:-} \
                 >>"$dir/bridge.log" 2>&1 &
@@ -75,4 +80,15 @@ wait_svc_ip() {
 
 svc_rv() {
         kubectl -n "$1" get svc "$2" -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null
+}
+
+bridge_apply_rbac() {
+        local d=${top_srcdir:-$(dirname "${BASH_SOURCE[0]}")/../..}/k8s-bridge/deploy f
+        for f in namespace serviceaccount clusterrole clusterrolebinding role rolebinding; do
+                kubectl apply -f "$d/$f.yaml" >/dev/null 2>&1 || {
+                        echo "# bridge_apply_rbac: kubectl apply -f $d/$f.yaml failed"
+                        return 1
+                }
+        done
+        kube_sa_kubeconfig mlbd-system mlbd-bridge "$1"
 }

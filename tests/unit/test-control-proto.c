@@ -344,7 +344,7 @@ static void test_request_examples(void)
         } queries[] = {
             {"req-status.json", CTL_OP_STATUS},     {"req-pools.json", CTL_OP_POOLS},
             {"req-services.json", CTL_OP_SERVICES}, {"req-peers.json", CTL_OP_PEERS},
-            {"req-reload.json", CTL_OP_RELOAD},
+            {"req-reload.json", CTL_OP_RELOAD},     {"req-events.json", CTL_OP_EVENTS},
         };
         for (size_t i = 0; i < ELEMENTSOF(queries); i++) {
                 req = parse_example(queries[i].file, queries[i].op);
@@ -507,6 +507,20 @@ static void test_reply_examples(void)
         ctl_reply_reload(id, &rr, &line, NULL);
         same_json("reload reply", line, "rep-reload.json");
         free(line);
+
+        {
+                json_t *eid = json_string("mlbctl-6");
+                CtlEventInfo ev[] = {
+                    {"2026-12-02T21:14:07.512Z", "peer_death", NULL, "node2",
+                     "peer node2: alive -> dead (no heartbeat for 400 ms)"},
+                    {"2026-12-02T21:14:07.513Z", "takeover", "192.0.2.150", "node2",
+                     "192.0.2.150: taking it over from node2 (peer_dead)"},
+                };
+                ctl_reply_events(eid, ev, ELEMENTSOF(ev), &line, NULL);
+                same_json("events reply", line, "rep-events.json");
+                free(line);
+                json_decref(eid);
+        }
 
         CtlError err = {.code = CTL_ERR_RELOAD_FAILED, .id = id};
         snprintf(err.detail, sizeof(err.detail), "/etc/mlbd/pools.yaml: 1 error, nothing changed");

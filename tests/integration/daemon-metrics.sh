@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# mlbd's /metrics on [metrics] listen (issue 14): it passes `promtool check metrics`, and its
+# values follow what the daemon does: a Service's address counted in use in its pool and
+# announced by this node (speaker_announced), garp_count gratuitous ARPs counted, ARP
+# requests from the client counted per address, a refused reload
+# counted (last_reload_successful 0) and a good one (1). A listen address that cannot be
+# bound is a startup error naming it; `listen =` empty serves nothing.
+. "$(dirname "$0")/../lib/lan.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
+lan_require_root curl promtool python3
+
+lan_setup node1 client || { echo "Bail out! lan_setup failed"; exit 1; }
+tmp=$(lan_tmpdir)
+URL=http://192.0.2.1:7472/metrics
+scrape() { lan_exec client curl -sf --max-time 3 "$URL"; }
+# value NAME{LABELS}: the sample's value in the last scrape ($tmp/m), "" if absent
+value() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/m"; }
+
+daemon_conf "$tmp" node1
+printf '\n[metrics]\nlisten = 192.0.2.1:7472\n' >>"$tmp/mlbd.conf"
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not start"; exit 1; }
+daemon_session "$tmp" '"node_assigned"' "$(upsert_msg 3 "$(svc_json demo web u1)")" >/dev/null
+tap_ok "192.0.2.150 on eth0" wait_addr node1 192.0.2.150 5
+# ARP requests for the address from the client: the kernel of node1 answers each
+lan_exec client "$PY" "${top_srcdir:-.}/tests/lib/arp-ask.py" eth0 192.0.2.150 50 1 2>&1 | sed "s/^/# arp-ask: /"
+sleep 0.5
+
+scrape >"$tmp/m"
+tap_ok "GET /metrics answers" test -s "$tmp/m"
+tap_ok "promtool check metrics passes" bash -c 'promtool check metrics <"$1" >"$1.lint" 2>&1' _ "$tmp/m"
+[ -s "$tmp/m.lint" ] && sed 's/^/# promtool: /' "$tmp/m.lint"
+tap_ok "content type is the 0.0.4 text format" bash -c \
+        'ip netns exec "$1" curl -sfI "$2" | grep -qi "^content-type: text/plain; version=0.0.4"' _ "$(lan_ns client)" "$URL"
+tap_is "$(value 'mlbd_build_info{version="'"$(awk '/PACKAGE_VERSION/ {gsub(/"/,"",$3); print $3}' "${top_builddir:-.}/config.h")"'"}')" 1 "build_info names the version"
+tap_is "$(value 'mlbd_allocator_addresses_in_use_total{pool="cheap"}')" 1 "one address of pool cheap in use"
+tap_is "$(value 'mlbd_allocator_addresses_total{pool="cheap"}')" 227 "pool cheap has 51 + 176 addresses"
+tap_is "$(value 'mlbd_speaker_announced{ip="192.0.2.150",node="node1",protocol="layer2",service="demo/web"}')" 1 \
+        "speaker_announced names the address, node and Service"
+tap_is "$(value 'mlbd_layer2_gratuitous_sent{ip="192.0.2.150"}')" 3 "garp_count = 3 gratuitous ARPs counted"
+req=$(value 'mlbd_layer2_requests_received{ip="192.0.2.150"}')
+tap_diag "requests received $req"
+tap_ok "the client's ARP requests are counted (>= 10 in 1 s at 50 ms)" test "${req:-0}" -ge 10
+tap_is "$(value 'mlbd_services{state="allocated"}')" 1 "one Service allocated"
+tap_is "$(value 'mlbd_config_last_reload_successful')" 1 "start counts as a good configuration"
+
+# A broken pools file: the reload is refused and counted.
+cp "$tmp/pools.yaml" "$tmp/pools.good"
+echo "  - name: [broken" >>"$tmp/pools.yaml"
+kill -HUP "$DAEMON_PID"
+lan_wait_for "$tmp/mlbd.log.run" 'Reload failed' 5
+scrape >"$tmp/m"
+tap_is "$(value 'mlbd_config_reloads_total{result="failure"}')" 1 "the refused reload is counted"
+tap_is "$(value 'mlbd_config_last_reload_successful')" 0 "last_reload_successful is 0"
+cp "$tmp/pools.good" "$tmp/pools.yaml"
+t0=$(date +%s)
+kill -HUP "$DAEMON_PID"
+lan_wait_for "$tmp/mlbd.log.run" 'Reloaded:' 5
+scrape >"$tmp/m"
+tap_is "$(value 'mlbd_config_reloads_total{result="success"}')" 1 "the good reload is counted"
+tap_is "$(value 'mlbd_config_last_reload_successful')" 1 "last_reload_successful is 1 again"
+ts=$(value 'mlbd_config_last_reload_success_timestamp_seconds')
+tap_ok "its timestamp is now ($ts)" test "${ts%.*}" -ge "$((t0 - 1))"
+tap_is "$(lan_exec client curl -s -o /dev/null -w '%{http_code}' "http://192.0.2.1:7472/nope")" 404 "unknown path: 404"
+
+# A second daemon on the same metrics address cannot bind it: a startup error naming it.
+mkdir -p "$tmp/b"
+daemon_conf "$tmp/b" node1
+sed -i 's/^listen = 0.0.0.0:7947/listen = 0.0.0.0:7948/' "$tmp/b/mlbd.conf"
+printf '\n[metrics]\nlisten = 192.0.2.1:7472\n' >>"$tmp/b/mlbd.conf"
+lan_exec node1 timeout 10 "$MLBD" -c "$tmp/b/mlbd.conf" >"$tmp/b/log" 2>&1
+rc=$?
+tap_ok "a busy metrics address stops the start (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+tap_ok "the error names the address" grep -q '192.0.2.1:7472' "$tmp/b/log"
+grep -i metrics "$tmp/b/log" | sed 's/^/# /'
+daemon_stop
+
+# listen = (empty): no HTTP at all.
+sed -i 's/^listen = 192.0.2.1:7472$/listen =/' "$tmp/mlbd.conf"
+daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not restart"; exit 1; }
+tap_ok "listen = empty: nothing on port 7472" not lan_exec client curl -s --max-time 2 "$URL"
+tap_ok "nor on the default 127.0.0.1:7472" not lan_exec node1 curl -s --max-time 2 http://127.0.0.1:7472/metrics
+daemon_stop
+tap_done
