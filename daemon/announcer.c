@@ -86,6 +86,7 @@ struct Announcer {
         HKey hkey;
         ClaimHub *claims;     /* one listening socket per interface and family */
         ForeignCache foreign; /* address and route dumps of this loop iteration */
+        NlRouteCache routes;  /* prefixes and default routes of this loop iteration */
         int send_fd;          /* one send-only packet socket for every burst */
 };
 
@@ -449,7 +450,9 @@ static int choose_interface(Announcer *a, Entry *e)
                 if (e->ifindex == 0)
                         return -ENODEV;
         } else {
-                r = netlink_route_iface(a->nl, e->addr, &e->ifindex);
+                uint64_t iteration = 0;
+                (void)sd_event_get_iteration(a->event, &iteration);
+                r = netlink_route_iface_cached(a->nl, &a->routes, iteration, e->addr, &e->ifindex);
                 if (r < 0)
                         return r;
         }
@@ -816,29 +819,85 @@ static void link_up(Announcer *a, Entry *e)
         }
 }
 
-void announcer_netlink_event(Announcer *a, const NlEvent *ev)
+static int cmp_nladdr(const void *x, const void *y)
 {
+        const NlAddr *a = x, *b = y;
+
+        if (a->addr != b->addr)
+                return a->addr < b->addr ? -1 : 1;
+        return (a->ifindex > b->ifindex) - (a->ifindex < b->ifindex);
+}
+
+/* Events were lost: every owned address must still be in place. One sorted dump, and
+ * only the missing ones are added back and announced: re-adding each (EEXIST) costs an
+ * IPv6 add's O(groups of the interface) in the kernel, O(N^2) for N addresses. */
+static void overrun(Announcer *a)
+{
+        _cleanup_free_ NlAddr *have = NULL;
+        char reason[256];
+        size_t n = 0;
+        int r = netlink_addr_dump(a->nl, AF_UNSPEC, &have, &n);
+
+        if (r < 0) {
+                log_warning_errno(r, "announce: cannot list the addresses after lost events: %m");
+                n = 0; /* then every owned one is put back, as if none were there */
+        } else if (n > 0)
+                qsort(have, n, sizeof(*have), cmp_nladdr);
+        for (Entry *e = a->entries, *next; e; e = next) {
+                NlAddr key = {.ifindex = e->ifindex, .addr = e->addr};
+
+                next = e->next;
+                if (e->state != ANN_OWNED ||
+                    (n > 0 && bsearch(&key, have, n, sizeof(*have), cmp_nladdr)))
+                        continue;
+                r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+                if (r >= 0)
+                        (void)announce_now(e);
+                else if (r != -EEXIST) {
+                        snprintf(reason, sizeof(reason), "cannot put it back: %s", strerror(-r));
+                        link_lost(e, reason);
+                }
+        }
+}
+
+/* An address removed from under us: put it back (O(1): the entry by address). */
+static void addr_removed(Announcer *a, const NlAddr *addr)
+{
+        Entry *e = find(a, addr->addr, NULL);
         char buf[ADDR_STR_MAX], reason[256];
         int r;
 
+        if (!e || e->state != ANN_OWNED || addr->ifindex != e->ifindex)
+                return;
+        log_warning("announce %s: removed from %s by someone else; putting it back",
+                    addr_format(e->addr, buf), e->ifname);
+        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
+        if (r < 0 && r != -EEXIST) {
+                snprintf(reason, sizeof(reason), "cannot put it back: %s", strerror(-r));
+                link_lost(e, reason);
+        } else
+                (void)announce_now(e);
+}
+
+void announcer_netlink_event(Announcer *a, const NlEvent *ev)
+{
+        char buf[ADDR_STR_MAX];
+
+        switch (ev->type) {
+        case NL_EVENT_ADDR_DEL:
+                return addr_removed(a, &ev->addr);
+        case NL_EVENT_OVERRUN:
+                return overrun(a);
+        case NL_EVENT_LINK_DOWN:
+        case NL_EVENT_LINK_UP:
+        case NL_EVENT_LINK_GONE:
+                break;
+        default:
+                return; /* our own additions among them: one event per address added */
+        }
         for (Entry *e = a->entries, *next; e; e = next) {
                 next = e->next; /* a retry may call back into the manager */
                 switch (ev->type) {
-                case NL_EVENT_ADDR_DEL:
-                        if (e->state != ANN_OWNED || ev->addr.addr != e->addr ||
-                            ev->addr.ifindex != e->ifindex)
-                                break;
-                        log_warning("announce %s: removed from %s by someone else; putting "
-                                    "it back",
-                                    addr_format(e->addr, buf), e->ifname);
-                        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
-                        if (r < 0 && r != -EEXIST) {
-                                snprintf(reason, sizeof(reason), "cannot put it back: %s",
-                                         strerror(-r));
-                                link_lost(e, reason);
-                        } else
-                                (void)announce_now(e);
-                        break;
                 case NL_EVENT_LINK_DOWN:
                         if (ev->link.ifindex != e->ifindex)
                                 break;
@@ -859,19 +918,6 @@ void announcer_netlink_event(Announcer *a, const NlEvent *ev)
                         if (ev->link.ifindex != e->ifindex || e->state == ANN_FAILED)
                                 break;
                         link_lost(e, "the interface is gone");
-                        break;
-                case NL_EVENT_OVERRUN:
-                        /* events were lost: make sure every owned address is in place */
-                        if (e->state != ANN_OWNED)
-                                break;
-                        r = netlink_addr_add(a->nl, e->ifindex, e->addr);
-                        if (r >= 0)
-                                (void)announce_now(e);
-                        else if (r != -EEXIST) {
-                                snprintf(reason, sizeof(reason), "cannot put it back: %s",
-                                         strerror(-r));
-                                link_lost(e, reason);
-                        }
                         break;
                 default:
                         break;
@@ -930,6 +976,7 @@ Announcer *announcer_free(Announcer *a)
         free(a->interface);
         free(a->node_name);
         foreign_cache_done(&a->foreign);
+        nl_route_cache_done(&a->routes);
         sd_event_unref(a->event);
         free(a);
         return NULL;

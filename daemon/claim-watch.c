@@ -6,17 +6,22 @@
 #include "claim-watch.h"
 #include "l2.h"
 #include "ndisc.h"
+#include "util/htable.h"
 #include "util/log.h"
 
-/* One listening socket and the watches that read from it. */
+/* One listening socket and the watches that read from it, by address: a packet is
+ * matched against the one watch of the address it claims, not against every watch (a
+ * flood of ARP on a node with thousands of addresses cost a walk of all of them per
+ * packet), and a watch leaves in O(1). */
 typedef struct Listener {
         ClaimHub *hub; /* NULL: owned by a single watch (claim_watch_attach_event) */
         int ifindex;
         bool v4;
         int fd;
         sd_event_source *io;
-        ClaimWatch **watches;
-        size_t n, cap;
+        HTable watches; /* ClaimWatch.h, by address */
+        HKey key;
+        size_t n;
 } Listener;
 
 struct ClaimHub {
@@ -27,6 +32,7 @@ struct ClaimHub {
 };
 
 struct ClaimWatch {
+        HNode h; /* Listener.watches */
         int ifindex;
         uint8_t mac[ETH_ALEN];
         u128 addr;
@@ -44,7 +50,7 @@ static void listener_free(Listener *l)
                 return;
         l->io = sd_event_source_disable_unref(l->io);
         closep(&l->fd);
-        free(l->watches);
+        ht_done(&l->watches);
         free(l);
 }
 
@@ -78,20 +84,24 @@ static ClaimWatch *read_claim(Listener *l, uint8_t mac[ETH_ALEN], int *error)
         *error = r < 0 ? r : 0;
         if (r < 0)
                 return NULL;
-        for (size_t i = 0; i < l->n; i++) {
-                ClaimWatch *w = l->watches[i];
+        /* what MetalLB's layer2_requests_received counts (the kernel answers): a request
+         * (not a gratuitous one) or a solicitation naming a watched address as its target */
+        if (l->v4 ? p.op == ARP_OP_REQUEST && p.tpa != p.spa : m.type == ND_TYPE_NS) {
+                u128 asked = l->v4 ? addr_from_v4(p.tpa) : addr_from_in6(&m.target);
+                uint64_t ha = ht_hash(&l->key, &asked, sizeof(asked));
+                for (HNode *n = ht_chain(&l->watches, ha); n; n = n->next)
+                        ((ClaimWatch *)n)->requests +=
+                            n->hash == ha && ((ClaimWatch *)n)->addr == asked;
+        }
+        /* A claim of use names the address as the ARP sender or the NA's target. */
+        u128 claimed = l->v4 ? addr_from_v4(p.spa) : addr_from_in6(&m.target);
+        uint64_t h = ht_hash(&l->key, &claimed, sizeof(claimed));
+        for (HNode *n = ht_chain(&l->watches, h); n; n = n->next) {
+                ClaimWatch *w = (ClaimWatch *)n;
                 struct in6_addr a;
                 L2Claim c;
-
-                /* what MetalLB's layer2_requests_received counts (the kernel answers) */
-                if (l->v4) {
-                        uint32_t v4 = addr_to_v4(w->addr);
-                        w->requests += p.op == ARP_OP_REQUEST && p.tpa == v4 && p.spa != v4;
-                } else {
-                        addr_to_in6(w->addr, &a);
-                        w->requests +=
-                            m.type == ND_TYPE_NS && memcmp(&m.target, &a, sizeof(a)) == 0;
-                }
+                if (n->hash != h || w->addr != claimed)
+                        continue;
                 if (l->v4)
                         c = l2_classify_arp(&p, addr_to_v4(w->addr), w->mac, mac);
                 else {
@@ -104,6 +114,19 @@ static ClaimWatch *read_claim(Listener *l, uint8_t mac[ETH_ALEN], int *error)
                         return w;
         }
         return NULL;
+}
+
+/* Every watch of l (for a failed socket: each is told, and may free itself). */
+static ClaimWatch **listener_snapshot(Listener *l, size_t *ret_n)
+{
+        ClaimWatch **snap = calloc(l->n + 1, sizeof(ClaimWatch *));
+        size_t k = 0;
+
+        for (size_t b = 0; snap && b < l->watches.nb; b++)
+                for (HNode *n = l->watches.b[b]; n && k < l->n; n = n->next)
+                        snap[k++] = (ClaimWatch *)n;
+        *ret_n = k;
+        return snap;
 }
 
 static int listener_io_fn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -122,10 +145,8 @@ static int listener_io_fn(sd_event_source *s, int fd, uint32_t revents, void *us
                 if (r < 0) {
                         /* the socket failed: every watch on it stops and is told; a
                          * callback may free its own watch (and so the listener) */
-                        size_t n = l->n;
-                        ClaimWatch **snap = calloc(n + 1, sizeof(ClaimWatch *));
-                        if (snap)
-                                memcpy(snap, l->watches, n * sizeof(ClaimWatch *));
+                        size_t n = 0;
+                        ClaimWatch **snap = listener_snapshot(l, &n);
                         l->io = sd_event_source_disable_unref(l->io);
                         for (size_t k = 0; snap && k < n; k++) {
                                 log_warning_errno(r, "claim watch %s: %m",
@@ -162,11 +183,26 @@ static int listener_open(Listener *l, sd_event *e, int64_t priority)
         return sd_event_source_set_priority(l->io, priority);
 }
 
+/* A new listener with an empty table; NULL when out of memory. */
+static Listener *listener_new(ClaimHub *hub, int ifindex, bool v4)
+{
+        Listener *l = calloc(1, sizeof(*l));
+
+        if (!l)
+                return NULL;
+        *l = (Listener){.hub = hub, .ifindex = ifindex, .v4 = v4, .fd = -EBADF};
+        if (ht_key_init(&l->key) < 0 || ht_init(&l->watches, 16) < 0) {
+                free(l);
+                return NULL;
+        }
+        return l;
+}
+
 static int listener_add(Listener *l, ClaimWatch *w)
 {
-        if (GROW(l->watches, l->cap, l->n + 1) < 0)
-                return -ENOMEM;
-        l->watches[l->n++] = w;
+        w->h.hash = ht_hash(&l->key, &w->addr, sizeof(w->addr));
+        ht_insert(&l->watches, &w->h);
+        l->n++;
         w->listener = l;
         return 0;
 }
@@ -198,8 +234,11 @@ ClaimHub *claim_hub_free(ClaimHub *h)
         if (!h)
                 return NULL;
         for (size_t i = 0; i < h->n; i++) {
-                for (size_t k = 0; k < h->listeners[i]->n; k++)
-                        h->listeners[i]->watches[k]->listener = NULL;
+                size_t n = 0;
+                ClaimWatch **snap = listener_snapshot(h->listeners[i], &n);
+                for (size_t k = 0; snap && k < n; k++)
+                        snap[k]->listener = NULL;
+                free(snap);
                 listener_free(h->listeners[i]);
         }
         free(h->listeners);
@@ -239,10 +278,9 @@ int claim_watch_attach_event(ClaimWatch *w, sd_event *e, int64_t priority)
 
         if (w->listener)
                 return -EBUSY;
-        l = calloc(1, sizeof(*l));
+        l = listener_new(NULL, w->ifindex, addr_is_v4(w->addr));
         if (!l)
                 return -ENOMEM;
-        *l = (Listener){.ifindex = w->ifindex, .v4 = addr_is_v4(w->addr), .fd = -EBADF};
         r = listener_open(l, e, priority);
         if (r >= 0)
                 r = listener_add(l, w);
@@ -267,10 +305,9 @@ int claim_watch_attach_hub(ClaimWatch *w, ClaimHub *h)
         if (!l) {
                 if (GROW(h->listeners, h->cap, h->n + 1) < 0)
                         return -ENOMEM;
-                l = calloc(1, sizeof(*l));
+                l = listener_new(h, w->ifindex, v4);
                 if (!l)
                         return -ENOMEM;
-                *l = (Listener){.hub = h, .ifindex = w->ifindex, .v4 = v4, .fd = -EBADF};
                 r = listener_open(l, h->event, h->priority);
                 if (r < 0) {
                         listener_free(l);
@@ -302,13 +339,8 @@ ClaimWatch *claim_watch_free(ClaimWatch *w)
                 return NULL;
         l = w->listener;
         if (l) {
-                for (size_t i = 0; i < l->n; i++)
-                        if (l->watches[i] == w) {
-                                memmove(&l->watches[i], &l->watches[i + 1],
-                                        (l->n - i - 1) * sizeof(ClaimWatch *));
-                                l->n--;
-                                break;
-                        }
+                ht_remove(&l->watches, &w->h);
+                l->n--;
                 if (l->n == 0) {
                         if (l->hub)
                                 hub_drop_listener(l->hub, l);

@@ -10,6 +10,7 @@
 #include <linux/if_packet.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ndisc.h"
 #include "packet.h"
@@ -276,7 +277,32 @@ int ndisc_recv(int fd, NdMsg *ret, uint8_t src_mac[ETH_ALEN])
         return 0;
 }
 
-int ndisc_link_local(int ifindex, struct in6_addr *ret)
+/* getifaddrs() dumps every address of the host: once per announcement that was
+ * O(addresses) each, O(N^2) for a takeover of N addresses (with 7,000 addresses on the
+ * interface most of a first reconcile). The answer is kept per interface for a second;
+ * a link-local address that changes meanwhile only makes the source of a few NAs stale,
+ * and RFC 4861 §7.2.4 allows any address of the interface there. */
+#define LINK_LOCAL_CACHE_USEC (1000 * 1000ULL)
+#define LINK_LOCAL_CACHE_SLOTS 8
+
+typedef struct LinkLocalSlot {
+        int ifindex; /* 0: empty */
+        int r;
+        struct in6_addr addr;
+        uint64_t until;
+} LinkLocalSlot;
+
+static LinkLocalSlot link_local_cache[LINK_LOCAL_CACHE_SLOTS];
+
+static uint64_t monotonic_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int link_local_lookup(int ifindex, struct in6_addr *ret)
 {
         struct ifaddrs *ifa_list = NULL;
         int r = -ENOENT;
@@ -296,5 +322,31 @@ int ndisc_link_local(int ifindex, struct in6_addr *ret)
                 break;
         }
         freeifaddrs(ifa_list);
+        return r;
+}
+
+int ndisc_link_local(int ifindex, struct in6_addr *ret)
+{
+        uint64_t now = monotonic_usec();
+        LinkLocalSlot *slot = &link_local_cache[0];
+        struct in6_addr a = {};
+        int r;
+
+        for (size_t i = 0; i < LINK_LOCAL_CACHE_SLOTS; i++) {
+                LinkLocalSlot *s = &link_local_cache[i];
+                if (s->ifindex == ifindex && now < s->until) {
+                        if (s->r == 0)
+                                *ret = s->addr;
+                        return s->r;
+                }
+                if (s->ifindex == 0 || s->until < slot->until)
+                        slot = s; /* an empty or the oldest slot is reused */
+        }
+        r = link_local_lookup(ifindex, &a);
+        if (r < 0 && r != -ENOENT)
+                return r; /* a failed dump is not remembered */
+        *slot = (LinkLocalSlot){ifindex, r, a, now + LINK_LOCAL_CACHE_USEC};
+        if (r == 0)
+                *ret = a;
         return r;
 }

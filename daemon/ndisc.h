@@ -77,5 +77,7 @@ int ndisc_send(int fd, int ifindex, const uint8_t *buf, size_t len);
 /* Like arp_recv(): 0, -EAGAIN (nothing, or our own), -EBADMSG, or -errno. */
 int ndisc_recv(int fd, NdMsg *ret, uint8_t src_mac[ETH_ALEN]);
 
-/* A link-local address of ifindex (the source for unsolicited NAs), -ENOENT if none. */
+/* A link-local address of ifindex (the source for unsolicited NAs), -ENOENT if none. The
+ * answer (also "none") is remembered per interface for 1 s: a burst for thousands of
+ * addresses asks once, not once per packet. */
 int ndisc_link_local(int ifindex, struct in6_addr *ret);

@@ -612,19 +612,11 @@ static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
-int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex)
+int nl_route_prefix_iface(const NlAddr *a, size_t n, u128 addr)
 {
-        _cleanup_free_ NlAddr *a = NULL;
-        size_t n = 0;
-        int r, best = 0, best_len = -1;
         unsigned bits = addr_bits(addr);
-        DefaultRoute d = {.family = addr_family(addr)};
-        struct nlmsghdr *nlh;
-        struct rtmsg *rtm;
+        int best = 0, best_len = -1;
 
-        r = netlink_addr_dump(nl, addr_family(addr), &a, &n);
-        if (r < 0)
-                return r;
         for (size_t i = 0; i < n; i++) {
                 u128 host = addr_prefix_mask(bits, a[i].prefixlen);
 
@@ -637,12 +629,17 @@ int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex)
                         best = a[i].ifindex;
                 }
         }
-        if (best > 0) {
-                *ret_ifindex = best;
-                return 0;
-        }
+        return best;
+}
 
-        nlh = mnl_nlmsg_put_header(nl->buf);
+/* The interface of the main table's default route of family with the lowest metric. */
+static int default_iface(Netlink *nl, int family, int *ret_ifindex)
+{
+        DefaultRoute d = {.family = family};
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+        struct rtmsg *rtm;
+        int r;
+
         nlh->nlmsg_type = RTM_GETROUTE;
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
         rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
@@ -653,6 +650,73 @@ int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex)
         if (d.ifindex <= 0)
                 return -ENETUNREACH;
         *ret_ifindex = d.ifindex;
+        return 0;
+}
+
+int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex)
+{
+        _cleanup_free_ NlAddr *a = NULL;
+        size_t n = 0;
+        int r, best;
+
+        r = netlink_addr_dump(nl, addr_family(addr), &a, &n);
+        if (r < 0)
+                return r;
+        best = nl_route_prefix_iface(a, n, addr);
+        if (best > 0) {
+                *ret_ifindex = best;
+                return 0;
+        }
+        return default_iface(nl, addr_family(addr), ret_ifindex);
+}
+
+void nl_route_cache_done(NlRouteCache *c)
+{
+        free(c->prefixes);
+        *c = (NlRouteCache){};
+}
+
+static int keep_prefix(const NlAddr *a, void *userdata)
+{
+        return a->prefixlen < addr_bits(a->addr) ? addr_append(a, userdata) : 0;
+}
+
+int netlink_route_iface_cached(Netlink *nl, NlRouteCache *c, uint64_t stamp, u128 addr,
+                               int *ret_ifindex)
+{
+        int v6 = !addr_is_v4(addr), best;
+
+        if (!c->valid || c->stamp != stamp) {
+                AddrList l = {};
+                int r = -EINTR;
+
+                for (int i = 0; i < NL_DUMP_TRIES && r == -EINTR; i++) {
+                        l.n = 0;
+                        r = netlink_addr_foreach(nl, AF_UNSPEC, keep_prefix, &l);
+                }
+                if (r < 0) {
+                        free(l.items);
+                        return r;
+                }
+                nl_route_cache_done(c);
+                *c = (NlRouteCache){
+                    .valid = true, .stamp = stamp, .prefixes = l.items, .n_prefixes = l.n};
+        }
+        best = nl_route_prefix_iface(c->prefixes, c->n_prefixes, addr);
+        if (best > 0) {
+                *ret_ifindex = best;
+                return 0;
+        }
+        if (!c->default_known[v6]) {
+                int r = default_iface(nl, addr_family(addr), &c->default_ifindex[v6]);
+                if (r < 0 && r != -ENETUNREACH)
+                        return r; /* not remembered: the next call asks again */
+                c->default_known[v6] = true;
+                c->default_error[v6] = r;
+        }
+        if (c->default_error[v6] < 0)
+                return c->default_error[v6];
+        *ret_ifindex = c->default_ifindex[v6];
         return 0;
 }
 

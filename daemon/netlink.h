@@ -98,6 +98,29 @@ int netlink_link_get(Netlink *nl, int ifindex, NlLink *ret);
  * /128) containing addr, else the interface of the main table's default route of the
  * family with the lowest metric. -ENETUNREACH if neither exists. */
 int netlink_route_iface(Netlink *nl, u128 addr, int *ret_ifindex);
+/* The prefix part of it, on a dump already taken: the ifindex of the longest non-host
+ * prefix in a[] containing addr, 0 if none. */
+int nl_route_prefix_iface(const NlAddr *a, size_t n, u128 addr);
+/*
+ * netlink_route_iface() for many addresses at once: the prefixes (one address dump) and
+ * the default routes (one route dump per family) are taken once per stamp (the event
+ * loop iteration) and reused by every call with the same stamp, so placing N addresses
+ * costs one dump, not N dumps of every address of the host (O(N^2) in a takeover: the
+ * addresses mlbd adds are on the interface too). Zeroed by its owner;
+ * nl_route_cache_done() frees it.
+ */
+typedef struct NlRouteCache {
+        bool valid;
+        uint64_t stamp;
+        NlAddr *prefixes; /* the addresses with a non-host prefix */
+        size_t n_prefixes;
+        bool default_known[2]; /* [0] IPv4, [1] IPv6 */
+        int default_ifindex[2];
+        int default_error[2]; /* -ENETUNREACH: no default route */
+} NlRouteCache;
+int netlink_route_iface_cached(Netlink *nl, NlRouteCache *c, uint64_t stamp, u128 addr,
+                               int *ret_ifindex);
+void nl_route_cache_done(NlRouteCache *c);
 
 /* Pure decoders of one RTM_*ADDR / RTM_*LINK message; -EBADMSG if malformed. nlh must be
  * a whole message (nlmsg_len within the buffer), as mnl_cb_run() guarantees. */

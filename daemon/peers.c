@@ -5,6 +5,10 @@
  * loop by a bounded amount; the level-triggered io source brings us back for the rest.
  * A datagram whose source address is no member's is dropped before its tag is computed
  * (a binary search in member_addrs), so a flood from elsewhere costs no HMAC.
+ * A peer was last seen when its heartbeat reached this host (the kernel's receive time,
+ * SO_TIMESTAMPNS), not when the loop got to it: behind a flood a heartbeat may wait in
+ * the socket's queue for hundreds of milliseconds, and a dead peer must not live on for
+ * that long (docs/cluster.md "Liveness").
  *
  * With a state_dir, the last accepted (incarnation, sequence) of each peer is kept in
  * state_dir/peers-seen ("NAME INCARNATION SEQUENCE" lines), written from a timer at most
@@ -26,6 +30,7 @@
 #include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "event-log.h"
 #include "peers.h"
@@ -538,7 +543,28 @@ static bool is_member_addr(const Peers *p, u128 a)
         return false;
 }
 
-static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
+static uint64_t timespec_usec(const struct timespec *ts)
+{
+        return (uint64_t)ts->tv_sec * 1000000ULL + (uint64_t)ts->tv_nsec / 1000;
+}
+
+/* When a datagram the kernel stamped `stamp` (CLOCK_REALTIME) arrived, on CLOCK_MONOTONIC:
+ * its age now, taken from now. A stamp from the future (the clock was set back) counts as
+ * now; one older than `max_age` as max_age ago. */
+static uint64_t arrival_usec(const struct timespec *stamp, uint64_t max_age)
+{
+        struct timespec real, mono;
+        uint64_t r, m, st = timespec_usec(stamp), age;
+
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        r = timespec_usec(&real);
+        m = timespec_usec(&mono);
+        age = st < r ? MIN(r - st, max_age) : 0;
+        return age < m ? m - age : m;
+}
+
+static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from, uint64_t arrived)
 {
         Heartbeat hb = {0};
         HbDrop d;
@@ -613,7 +639,7 @@ static void handle_datagram(Peers *p, size_t len, const PeerSockaddr *from)
         m->info.leaving = hb.leaving;
         m->info.incarnation = hb.incarnation;
         m->info.sequence = hb.sequence;
-        m->info.last_seen_usec = now_usec(p);
+        m->info.last_seen_usec = MAX(m->info.last_seen_usec, arrived);
         m->info.received++;
         seen_mark(p);
         r = arm_death(p, m);
@@ -632,12 +658,19 @@ static int on_io(sd_event_source *s _unused_, int fd, uint32_t revents _unused_,
         for (unsigned i = 0; i < RECV_BATCH; i++) {
                 PeerSockaddr from = {0};
                 struct iovec iov = {.iov_base = p->rx, .iov_len = HB_MAX_PACKET + 1};
+                union {
+                        struct cmsghdr align;
+                        uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
+                } control;
                 struct msghdr mh = {
                     .msg_name = &from,
                     .msg_namelen = sizeof(from),
                     .msg_iov = &iov,
                     .msg_iovlen = 1,
+                    .msg_control = control.buf,
+                    .msg_controllen = sizeof(control.buf),
                 };
+                uint64_t arrived = 0;
                 ssize_t n;
 
                 /* MSG_TRUNC: the real length, so an oversize datagram is not mistaken for a
@@ -650,7 +683,17 @@ static int on_io(sd_event_source *s _unused_, int fd, uint32_t revents _unused_,
                                 log_debug_errno(-errno, "heartbeat: recvmsg: %m");
                         break;
                 }
-                handle_datagram(p, (size_t)n, &from);
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+                            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+                                struct timespec ts;
+                                memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+                                arrived = arrival_usec(&ts, p->dead_after_usec);
+                        }
+                /* no stamp: now; never later than the loop's now (ages are taken from it) */
+                if (arrived == 0 || arrived > now_usec(p))
+                        arrived = now_usec(p);
+                handle_datagram(p, (size_t)n, &from, arrived);
         }
         return 0;
 }
@@ -675,6 +718,10 @@ static int open_socket(Peers *p, const HostPort *listen)
                         return -errno;
                 p->dual = true;
         }
+        /* the kernel's receive time of each datagram (see the top); without it, now */
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
+                log_debug_errno(-errno, "heartbeat: SO_TIMESTAMPNS: %m");
         if (bind(fd, &sa.sa, len) < 0)
                 return -errno;
         len = sizeof(sa);

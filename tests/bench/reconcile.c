@@ -4,7 +4,8 @@
  *
  * The real Manager (libmlbd-core: model, allocator, reconcile, announcer, netlink, cluster)
  * runs in a network namespace of its own (unshare(CLONE_NEWNET), so root): one dummy
- * interface, a lone node (peers = itself), one IPv6 pool 2001:db8:1::/112. The model is
+ * interface, a lone node (peers = itself), one IPv6 pool 2001:db8:1::/112 (FAMILY 4: one IPv4
+ * pool 198.18.0.0/16, the RFC 2544 benchmarking block, in the namespace only). The model is
  * filled directly, as a full sync would leave it: SERVICES LoadBalancer Services, each
  * carrying its address in status.loadBalancer.ingress (the steady state of a cluster:
  * Services keep what they were given), externalTrafficPolicy Cluster, single-stack IPv6.
@@ -16,17 +17,20 @@
  * Timed (CLOCK_MONOTONIC): the first reconcile (every Service adopted, every address added
  * to the interface and announced: netlink requests included), then RUNS reconciles with
  * nothing changed (what every upsert, EndpointSlice change or status request costs), the
- * event loop run between them. Prints the first, the median and the p95 (nearest rank).
+ * event loop run between them. Prints the first (wall time, and the CPU time of this process
+ * in user space and in the kernel: an IPv6 address add costs the kernel O(multicast groups
+ * of the interface), see docs/benchmarks.md), then the median and the p95 (nearest rank).
  * Then RUNS renderings of /metrics (metrics_render(), what a scrape costs), median and p95.
  *
- * Usage: tests/bench/reconcile [services [shared [group [ports [runs]]]]]
- *        defaults 10000 3000 100 16 20
+ * Usage: tests/bench/reconcile [services [shared [group [ports [runs [family]]]]]]
+ *        defaults 10000 3000 100 16 20 6
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +43,11 @@ static uint64_t now_ns(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t tv_ns(const struct timeval *tv)
+{
+        return (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -59,9 +68,10 @@ static int write_file(const char *dir, const char *name, const char *text)
 }
 
 /* Service i; its address and ports by the layout in the comment at the top. */
-static Service *make_service(unsigned i, unsigned shared, unsigned group, unsigned ports)
+static Service *make_service(unsigned i, unsigned shared, unsigned group, unsigned ports, bool v4)
 {
-        static const u128 base = ((u128)0x20010db800010000ULL << 64); /* 2001:db8:1:: */
+        /* 2001:db8:1:: or 198.18.0.0 */
+        const u128 base = v4 ? addr_from_v4(0xc6120000u) : ((u128)0x20010db800010000ULL << 64);
         Service *s = obj_new(OBJ_SERVICE);
         char name[32];
         bool sharing = i < shared;
@@ -73,7 +83,7 @@ static Service *make_service(unsigned i, unsigned shared, unsigned group, unsign
         if (!(s->meta.uid = strdup(name)))
                 return NULL;
         s->type = SERVICE_LOAD_BALANCER;
-        s->ip_families[0] = AF_INET6;
+        s->ip_families[0] = v4 ? AF_INET : AF_INET6;
         s->n_ip_families = 1;
         s->n_ports = sharing ? ports : 2;
         s->ports = calloc(s->n_ports, sizeof(ServicePort));
@@ -114,15 +124,19 @@ int main(int argc, char **argv)
         unsigned group = argc > 3 ? (unsigned)atoi(argv[3]) : 100;
         unsigned ports = argc > 4 ? (unsigned)atoi(argv[4]) : 16;
         unsigned runs = argc > 5 ? (unsigned)atoi(argv[5]) : 20;
+        unsigned family = argc > 6 ? (unsigned)atoi(argv[6]) : 6;
+        bool v4 = family == 4;
+        struct rusage ru0, ru1;
         char dir[] = "/tmp/mlbd-bench-XXXXXX", text[2048], path[64];
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *error = NULL;
         int r, rc = 1;
 
         if (shared > services || group == 0 || ports == 0 || ports > 64 || runs == 0 ||
-            group * ports > 3 * 65535 || services - shared > 0x7fff || shared / group > 0x7ff0) {
+            (family != 4 && family != 6) || group * ports > 3 * 65535 ||
+            services - shared > 0x7fff || shared / group > 0x7ff0) {
                 fprintf(stderr,
-                        "usage: %s [services [shared [group [ports [runs]]]]]\n"
+                        "usage: %s [services [shared [group [ports [runs [4|6]]]]]]\n"
                         "  group * ports <= 196605, ports <= 64\n",
                         argv[0]);
                 return 2;
@@ -138,8 +152,8 @@ int main(int argc, char **argv)
         }
         if (system("ip link set lo up && ip link add bench0 type veth peer name bench1 && "
                    "ip link set bench1 up && "
-                   "ip link set bench0 up && ip -6 addr add 2001:db8::1/32 dev bench0 nodad") !=
-            0) {
+                   "ip link set bench0 up && ip -6 addr add 2001:db8::1/32 dev bench0 nodad && "
+                   "ip addr add 198.19.0.1/15 dev bench0") != 0) {
                 fprintf(stderr, "cannot set up the dummy interface\n");
                 return 1;
         }
@@ -160,7 +174,9 @@ int main(int argc, char **argv)
                  dir, dir, dir, dir);
         if (write_file(dir, "mlbd.conf", text) < 0 ||
             write_file(dir, "pools.yaml",
-                       "pools:\n  - name: bench\n    addresses: [\"2001:db8:1::/112\"]\n") < 0) {
+                       v4 ? "pools:\n  - name: bench\n    addresses: [\"198.18.0.0/16\"]\n"
+                          : "pools:\n  - name: bench\n    addresses: [\"2001:db8:1::/112\"]\n") <
+                0) {
                 perror("write");
                 goto out;
         }
@@ -175,7 +191,7 @@ int main(int argc, char **argv)
                 goto out;
         }
         for (unsigned i = 0; i < services; i++) {
-                Service *s = make_service(i, shared, group, ports);
+                Service *s = make_service(i, shared, group, ports, v4);
                 if (!s || model_upsert(m->model, s) < 0) {
                         fprintf(stderr, "out of memory\n");
                         goto out;
@@ -184,9 +200,11 @@ int main(int argc, char **argv)
         m->synced = true; /* as after the first full sync */
         m->leader = true;
 
+        (void)getrusage(RUSAGE_SELF, &ru0);
         uint64_t t0 = now_ns();
         manager_reconcile(NULL, m);
         uint64_t first = now_ns() - t0;
+        (void)getrusage(RUSAGE_SELF, &ru1);
         size_t want = (services - shared) + (shared + group - 1) / group;
         for (unsigned i = 0; i < 1000 && announcer_count(m->announcer, ANN_OWNED) < want; i++)
                 run_loop(m, 10 * 1000);
@@ -203,10 +221,13 @@ int main(int argc, char **argv)
                 run_loop(m, 20 * 1000);
         }
         qsort(ns, runs, sizeof(*ns), cmp_u64);
-        printf("reconcile: %u Services (%u sharing: %u per sharing key, %u ports each), "
+        printf("reconcile: %u Services (%u sharing: %u per sharing key, %u ports each), IPv%u, "
                "%zu of %zu addresses owned\n",
-               services, shared, group, ports, owned, want);
-        printf("first reconcile (adopt all, add %zu addresses) %10.2f ms\n", want, first / 1e6);
+               services, shared, group, ports, family, owned, want);
+        printf("first reconcile (adopt all, add %zu addresses) %10.2f ms (cpu: user %.2f ms, "
+               "kernel %.2f ms)\n",
+               want, first / 1e6, (tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime)) / 1e6,
+               (tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime)) / 1e6);
         printf("reconcile, nothing changed (%u runs)      %10.2f ms median %10.2f ms p95\n", runs,
                ns[(runs - 1) / 2] / 1e6, ns[(runs * 95 + 99) / 100 - 1] / 1e6);
         /* /metrics over the same state: what each Prometheus scrape costs */

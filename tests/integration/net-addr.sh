@@ -66,6 +66,8 @@ tap_is "$(T route-iface 2001:db8::150)" eth0 "2001:db8::150 -> eth0 (subnet)"
 tap_ok "2001:db8:1::5 without IPv6 default route is unreachable" fails T route-iface 2001:db8:1::5
 lan_exec n1 ip -6 route add default via fe80::1 dev up0
 tap_is "$(T route-iface 2001:db8:1::5)" up0 "2001:db8:1::5 -> up0 (IPv6 default route)"
+tap_is "$(T route-iface 192.0.2.150 203.0.113.9 198.51.100.7 2001:db8::150 2001:db8:1::5 | tr '\n' ' ')" \
+        "eth0 up0 up0 eth0 up0 " "one cache for many addresses agrees with each alone"
 
 # Last: taking eth0 down also drops its IPv6 addresses (keep_addr_on_down=0).
 lan_exec n1 ip link set eth0 down

@@ -245,18 +245,36 @@ int main(int argc, char **argv)
                 }
                 return 0;
         }
-        if (strcmp(cmd, "route-iface") == 0 && argc == 3) {
+        if (strcmp(cmd, "route-iface") == 0 && argc >= 3) {
+                /* each address twice: alone, and from one cache for all of them (the
+                 * announcer's way); both must agree */
+                NlRouteCache cache = {};
                 char ibuf[IF_NAMESIZE];
-                int ifindex;
+                int ifindex, cached = 0, rc = 0;
                 u128 a;
 
-                if (parse_addr_arg(argv[2], &a) < 0)
-                        return 1;
-                r = netlink_route_iface(nl, a, &ifindex);
-                if (r < 0)
-                        return log_error_errno(r, "route-iface %s: %m", argv[2]), 1;
-                printf("%s\n", ifname(ifindex, ibuf));
-                return 0;
+                for (int i = 2; i < argc && rc == 0; i++) {
+                        if (parse_addr_arg(argv[i], &a) < 0) {
+                                rc = 1;
+                                break;
+                        }
+                        r = netlink_route_iface(nl, a, &ifindex);
+                        int rc2 = netlink_route_iface_cached(nl, &cache, 1, a, &cached);
+                        if (r < 0 || rc2 < 0) {
+                                if (r != rc2)
+                                        log_error("route-iface %s: alone %d, cached %d", argv[i], r,
+                                                  rc2);
+                                log_error_errno(r < 0 ? r : rc2, "route-iface %s: %m", argv[i]);
+                                rc = 1;
+                        } else if (cached != ifindex) {
+                                log_error("route-iface %s: alone %d, cached %d", argv[i], ifindex,
+                                          cached);
+                                rc = 1;
+                        } else
+                                printf("%s\n", ifname(ifindex, ibuf));
+                }
+                nl_route_cache_done(&cache);
+                return rc;
         }
         if (strcmp(cmd, "probe") == 0 && (argc == 4 || argc == 7 || argc == 8)) {
                 _cleanup_(probe_freep) Probe *p = NULL;
