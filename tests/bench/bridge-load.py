@@ -38,17 +38,26 @@ def req(c, method, path, body=None, ctype="application/json"):
     if body is not None:
         h["Content-Type"] = ctype
         body = json.dumps(body)
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
+    for attempt in range(10):
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        # the API server's own back-pressure (429, 5xx with Retry-After): wait, try again
+        if r.status == 429 or r.status >= 500:
+            sys.stderr.write("# %s %s: HTTP %d, retrying\n" % (method, path, r.status))
+            time.sleep(float(r.getheader("Retry-After") or 1))
+            continue
+        break
     if r.status >= 300:
-        raise SystemExit("%s %s: HTTP %d %s" % (method, path, r.status, data[:300]))
+        raise RuntimeError("%s %s: HTTP %d %s" % (method, path, r.status, data[:300]))
     return json.loads(data) if data else None
 
 
 def svc(name, typ, cls=None):
     spec = {"type": typ, "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
             "selector": {"app": name}, "ports": [{"port": 80}]}
+    if typ == "LoadBalancer":
+        spec["allocateLoadBalancerNodePorts"] = False  # 2,768 NodePorts would run out
     if cls:
         spec["loadBalancerClass"] = cls
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
