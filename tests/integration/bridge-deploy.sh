@@ -17,7 +17,7 @@ kube_require
 
 lan_setup node1 || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
-trap 'cp "$blog" /tmp/deploy-bridge.log 2>/dev/null; bridge_stop_all; kube_stop; lan_cleanup' EXIT
+trap 'bridge_stop_all; kube_stop; lan_cleanup' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
 k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 deploy=$top_srcdir/k8s-bridge/deploy
