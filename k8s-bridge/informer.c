@@ -85,12 +85,16 @@ static void fail(Informer *inf, const char *what, long status, int error, const 
         _cleanup_free_ char *text = NULL;
         uint64_t jittered;
 
+        int r;
+
         if (status)
-                (void)asprintf(&text, "%s: HTTP %ld%s%s", what, status,
-                               detail && *detail ? ": " : "", detail ? detail : "");
+                r = asprintf(&text, "%s: HTTP %ld%s%s", what, status, detail && *detail ? ": " : "",
+                             detail ? detail : "");
         else
-                (void)asprintf(&text, "%s: %s%s%s", what, strerror(-error),
-                               detail && *detail ? ": " : "", detail ? detail : "");
+                r = asprintf(&text, "%s: %s%s%s", what, strerror(-error),
+                             detail && *detail ? ": " : "", detail ? detail : "");
+        if (r < 0)
+                text = NULL; /* out of memory: the text is undefined; retry without saying it */
         if (text && (!inf->last_error || strcmp(inf->last_error, text) != 0)) {
                 log_warning("informer %s: %s; retrying with backoff", kind_name(inf), text);
                 free(inf->last_error);

@@ -255,6 +255,7 @@ int main(int argc, char **argv)
 out:
         m = manager_free(m);
         snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-        (void)system(text);
+        if (system(text) != 0)
+                fprintf(stderr, "reconcile: could not remove %s\n", dir);
         return rc;
 }
