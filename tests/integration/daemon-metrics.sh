@@ -3,7 +3,7 @@
 # mlbd's /metrics on [metrics] listen (issue 14): it passes `promtool check metrics`, and its
 # values follow what the daemon does: a Service's address counted in use in its pool and
 # announced by this node (speaker_announced), garp_count gratuitous ARPs counted, ARP
-# requests from the client counted per address, a refused reload
+# requests from the client (ARP, and NS for an IPv6 address) counted per address, a refused reload
 # counted (last_reload_successful 0) and a good one (1). A listen address that cannot be
 # bound is a startup error naming it; `listen =` empty serves nothing.
 . "$(dirname "$0")/../lib/lan.sh"
@@ -42,6 +42,20 @@ req=$(value 'mlbd_layer2_requests_received{ip="192.0.2.150"}')
 tap_diag "requests received $req"
 tap_ok "the client's ARP requests are counted (>= 10 in 1 s at 50 ms)" test "${req:-0}" -ge 10
 tap_is "$(value 'mlbd_services{state="allocated"}')" 1 "one Service allocated"
+
+# IPv6: a second Service gets 2001:db8::150; the client's neighbour solicitation for it
+# (its first ping) is counted, and the unsolicited NAs as gratuitous announcements
+daemon_session "$tmp" '"node_assigned"' "$(upsert_msg 5 "$(svc_json demo web6 u6 '"ipFamilies":["IPv6"]')")" >/dev/null
+tap_ok "2001:db8::150 on eth0" wait_addr node1 2001:db8::150 5
+lan_exec client ping -6 -c 2 -i 0.2 -W 1 2001:db8::150 >/dev/null 2>&1
+sleep 0.3
+scrape >"$tmp/m"
+tap_is "$(value 'mlbd_layer2_gratuitous_sent{ip="2001:db8::150"}')" 3 "IPv6: 3 unsolicited NAs counted"
+req6=$(value 'mlbd_layer2_requests_received{ip="2001:db8::150"}')
+tap_ok "IPv6: the client's neighbour solicitation is counted ($req6)" test "${req6:-0}" -ge 1
+tap_is "$(value 'mlbd_speaker_announced{ip="2001:db8::150",node="node1",protocol="layer2",service="demo/web6"}')" 1 \
+        "IPv6: speaker_announced"
+tap_is "$(value 'mlbd_services{state="allocated"}')" 2 "two Services allocated"
 tap_is "$(value 'mlbd_config_last_reload_successful')" 1 "start counts as a good configuration"
 
 # A broken pools file: the reload is refused and counted.
