@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # mlbd's /metrics on [metrics] listen (issue 14): it passes `promtool check metrics`, and its
 # values follow what the daemon does: a Service's address counted in use in its pool and
-# announced by this node (speaker_announced), garp_count gratuitous ARPs counted, ARP
-# requests from the client (ARP, and NS for an IPv6 address) counted per address, a refused reload
-# counted (last_reload_successful 0) and a good one (1). A listen address that cannot be
-# bound is a startup error naming it; `listen =` empty serves nothing.
+# announced by this node (speaker_announced), garp_count gratuitous ARPs counted, the
+# client's requests (ARP, and NS for an IPv6 address) counted per address, a refused
+# reload counted (last_reload_successful 0) and a good one (1); a reload that moves the
+# endpoint is refused. A listen address that cannot be bound is a startup error naming
+# it; `listen =` empty serves nothing.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 lan_require_root curl promtool python3
@@ -76,6 +77,13 @@ tap_is "$(value 'mlbd_config_last_reload_successful')" 1 "last_reload_successful
 ts=$(value 'mlbd_config_last_reload_success_timestamp_seconds')
 tap_ok "its timestamp is now ($ts)" test "${ts%.*}" -ge "$((t0 - 1))"
 tap_is "$(lan_exec client curl -s -o /dev/null -w '%{http_code}' "http://192.0.2.1:7472/nope")" 404 "unknown path: 404"
+# Moving the endpoint needs a restart: a reload that changes it is refused, naming it.
+sed -i 's/^listen = 192.0.2.1:7472$/listen = 192.0.2.1:7473/' "$tmp/mlbd.conf"
+kill -HUP "$DAEMON_PID"
+tap_ok "a reload that moves [metrics] listen is refused, naming it" \
+        lan_wait_for "$tmp/mlbd.log.run" 'Reload failed: \[metrics\] listen cannot change on reload' 5
+tap_ok "and /metrics still answers where it was" eval "scrape >/dev/null"
+sed -i 's/^listen = 192.0.2.1:7473$/listen = 192.0.2.1:7472/' "$tmp/mlbd.conf"
 
 # A second daemon on the same metrics address cannot bind it: a startup error naming it.
 mkdir -p "$tmp/b"
