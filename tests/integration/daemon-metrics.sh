@@ -3,7 +3,9 @@
 # mlbd's /metrics on [metrics] listen (issue 14): it passes `promtool check metrics`, and its
 # values follow what the daemon does: a Service's address counted in use in its pool and
 # announced by this node (speaker_announced), garp_count gratuitous ARPs counted, the
-# client's requests (ARP, and NS for an IPv6 address) counted per address, a refused
+# client's requests (ARP, and NS for an IPv6 address) counted per address, and the
+# kernel's answers to them (ARP replies, solicited NAs) but not mlbd's own gratuitous
+# announcements (ARP announcements, unsolicited NAs) as responses sent, a refused
 # reload counted (last_reload_successful 0) and a good one (1); a reload that moves the
 # endpoint is refused. A listen address that cannot be bound is a startup error naming
 # it; `listen =` empty serves nothing.
@@ -23,6 +25,13 @@ printf '\n[metrics]\nlisten = 192.0.2.1:7472\n' >>"$tmp/mlbd.conf"
 daemon_start node1 "$tmp" || { echo "Bail out! mlbd did not start"; exit 1; }
 daemon_session "$tmp" '"node_assigned"' "$(upsert_msg 3 "$(svc_json demo web u1)")" >/dev/null
 tap_ok "192.0.2.150 on eth0" wait_addr node1 192.0.2.150 5
+# once its 3 gratuitous ARPs are out (and seen by the reply tap), none counts as a response
+for _ in $(seq 50); do
+        scrape >"$tmp/m" 2>/dev/null
+        [ "$(value 'mlbd_layer2_gratuitous_sent{ip="192.0.2.150"}')" = 3 ] && break
+        sleep 0.1
+done
+tap_is "$(value 'mlbd_layer2_responses_sent{ip="192.0.2.150"}')" 0 "gratuitous ARPs are not responses"
 # ARP requests for the address from the client: the kernel of node1 answers each
 lan_exec client "$PY" "${top_srcdir:-.}/tests/lib/arp-ask.py" eth0 192.0.2.150 50 1 2>&1 | sed "s/^/# arp-ask: /"
 sleep 0.5
@@ -42,18 +51,37 @@ tap_is "$(value 'mlbd_layer2_gratuitous_sent{ip="192.0.2.150"}')" 3 "garp_count 
 req=$(value 'mlbd_layer2_requests_received{ip="192.0.2.150"}')
 tap_diag "requests received $req"
 tap_ok "the client's ARP requests are counted (>= 10 in 1 s at 50 ms)" test "${req:-0}" -ge 10
+resp=$(value 'mlbd_layer2_responses_sent{ip="192.0.2.150"}')
+tap_diag "responses sent $resp"
+tap_ok "each request got a reply, counted ($resp >= $req)" test "${resp:-0}" -ge "${req:-1}"
+# arping: the replies the client receives are all counted
+got=$(lan_exec client arping -c 5 -w 5 -I eth0 192.0.2.150 2>&1 | sed -n 's/^Received \([0-9]*\) response.*/\1/p')
+sleep 0.3
+scrape >"$tmp/m"
+resp2=$(value 'mlbd_layer2_responses_sent{ip="192.0.2.150"}')
+tap_diag "arping: $got replies received; responses sent $resp -> $resp2"
+tap_ok "arping got its 5 replies" test "${got:-0}" -eq 5
+tap_ok "responses sent rose by at least the replies arping got" test "$((resp2 - resp))" -ge "${got:-1}"
 tap_is "$(value 'mlbd_services{state="allocated"}')" 1 "one Service allocated"
 
 # IPv6: a second Service gets 2001:db8::150; the client's neighbour solicitation for it
 # (its first ping) is counted, and the unsolicited NAs as gratuitous announcements
 daemon_session "$tmp" '"node_assigned"' "$(upsert_msg 5 "$(svc_json demo web6 u6 '"ipFamilies":["IPv6"]')")" >/dev/null
 tap_ok "2001:db8::150 on eth0" wait_addr node1 2001:db8::150 5
+for _ in $(seq 50); do
+        scrape >"$tmp/m" 2>/dev/null
+        [ "$(value 'mlbd_layer2_gratuitous_sent{ip="2001:db8::150"}')" = 3 ] && break
+        sleep 0.1
+done
+tap_is "$(value 'mlbd_layer2_gratuitous_sent{ip="2001:db8::150"}')" 3 "IPv6: 3 unsolicited NAs counted"
+tap_is "$(value 'mlbd_layer2_responses_sent{ip="2001:db8::150"}')" 0 "IPv6: unsolicited NAs are not responses"
 lan_exec client ping -6 -c 2 -i 0.2 -W 1 2001:db8::150 >/dev/null 2>&1
 sleep 0.3
 scrape >"$tmp/m"
-tap_is "$(value 'mlbd_layer2_gratuitous_sent{ip="2001:db8::150"}')" 3 "IPv6: 3 unsolicited NAs counted"
 req6=$(value 'mlbd_layer2_requests_received{ip="2001:db8::150"}')
 tap_ok "IPv6: the client's neighbour solicitation is counted ($req6)" test "${req6:-0}" -ge 1
+resp6=$(value 'mlbd_layer2_responses_sent{ip="2001:db8::150"}')
+tap_ok "IPv6: the kernel's solicited NA is counted ($resp6 >= $req6)" test "${resp6:-0}" -ge "${req6:-1}"
 tap_is "$(value 'mlbd_speaker_announced{ip="2001:db8::150",node="node1",protocol="layer2",service="demo/web6"}')" 1 \
         "IPv6: speaker_announced"
 tap_is "$(value 'mlbd_services{state="allocated"}')" 2 "two Services allocated"
