@@ -8,10 +8,14 @@
 # announcements (ARP announcements, unsolicited NAs) as responses sent, a refused
 # reload counted (last_reload_successful 0) and a good one (1); a reload that moves the
 # endpoint is refused. A listen address that cannot be bound is a startup error naming
-# it; `listen =` empty serves nothing.
+# it; `listen =` empty serves nothing. Under a line-rate flood of ARP requests for the
+# address (every one answered by the kernel, so every reply reaches the reply socket)
+# /metrics still answers and the counts keep rising (figures: packets, counts, CPU).
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
-lan_require_root curl promtool python3
+lan_require_root curl promtool python3 arping
+FLOOD=${top_builddir:-.}/tests/integration/flood-tool
+[ -x "$FLOOD" ] || { echo "Bail out! tests/integration/flood-tool is not built"; exit 1; }
 
 lan_setup node1 client || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
@@ -85,6 +89,29 @@ tap_ok "IPv6: the kernel's solicited NA is counted ($resp6 >= $req6)" test "${re
 tap_is "$(value 'mlbd_speaker_announced{ip="2001:db8::150",node="node1",protocol="layer2",service="demo/web6"}')" 1 \
         "IPv6: speaker_announced"
 tap_is "$(value 'mlbd_services{state="allocated"}')" 2 "two Services allocated"
+
+# A line-rate ARP flood for 192.0.2.150 (3 s): the kernel answers each request, so both
+# packet sockets wake at line rate; the loop must still serve /metrics.
+req0=$(value 'mlbd_layer2_requests_received{ip="192.0.2.150"}')
+resp0=$(value 'mlbd_layer2_responses_sent{ip="192.0.2.150"}')
+cpu() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+cpu0=$(cpu)
+lan_bg client "$tmp/flood.log" "$FLOOD" arp eth0 3 50000000 192.0.2.150
+FLOOD_PID=$LAN_LAST_PID
+sleep 1
+t0=$(date +%s%N)
+lan_exec client curl -sf --max-time 10 "$URL" >"$tmp/m"
+rc=$?
+t1=$(date +%s%N)
+tap_ok "/metrics answers during the flood ($(((t1 - t0) / 1000000)) ms)" test "$rc" -eq 0 -a -s "$tmp/m"
+wait "$FLOOD_PID" 2>/dev/null
+cpu1=$(cpu)
+sleep 0.3
+scrape >"$tmp/m"
+req1=$(value 'mlbd_layer2_requests_received{ip="192.0.2.150"}')
+resp1=$(value 'mlbd_layer2_responses_sent{ip="192.0.2.150"}')
+tap_diag "ARP flood for 192.0.2.150: $(cat "$tmp/flood.log"); requests received +$((req1 - req0)), responses sent +$((resp1 - resp0)); mlbd used $((cpu1 - cpu0)) CPU ticks (of $(getconf CLK_TCK)/s) in ~3 s"
+tap_ok "responses sent kept rising under the flood (+$((resp1 - resp0)))" test "$((resp1 - resp0))" -gt 0
 tap_is "$(value 'mlbd_config_last_reload_successful')" 1 "start counts as a good configuration"
 
 # A broken pools file: the reload is refused and counted.
