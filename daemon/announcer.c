@@ -11,6 +11,7 @@
 #include "metrics-counters.h"
 #include "packet.h"
 #include "probe.h"
+#include "reply-count.h"
 #include "util/htable.h"
 #include "util/log.h"
 
@@ -59,6 +60,7 @@ struct Entry {
         Probe *probe;
         AnnounceBurst *burst;
         ClaimWatch *watch;
+        ReplyCount *replies; /* the kernel's ARP replies / solicited NAs for it */
         sd_event_source *refresh;
         sd_event_source *timer;  /* retry (FAILED), re-probe (REFUSED), release (QUIET) */
         unsigned attempts;       /* retries since the last success */
@@ -70,6 +72,7 @@ struct Entry {
         uint64_t claim_logged;   /* when a claim was last logged at warning level */
         uint64_t garp_sent;      /* announcements of the bursts that ended (metrics) */
         uint64_t l2_requests;    /* of the claim watches that ended (metrics) */
+        uint64_t l2_responses;   /* of the reply counts that ended (metrics) */
         uint64_t takeover_since; /* CLOCK_MONOTONIC: death noticed; 0 = no takeover pending */
 };
 
@@ -85,6 +88,7 @@ struct Announcer {
         HTable by_addr; /* the entries by address: find() is O(1) */
         HKey hkey;
         ClaimHub *claims;     /* one listening socket per interface and family */
+        ReplyHub *replies;    /* one ETH_P_ALL socket per interface (responses sent) */
         ForeignCache foreign; /* address and route dumps of this loop iteration */
         NlRouteCache routes;  /* prefixes and default routes of this loop iteration */
         int send_fd;          /* one send-only packet socket for every burst */
@@ -131,6 +135,8 @@ static void entry_drop_watch(Entry *e)
                 e->l2_requests += claim_watch_get_requests(e->watch);
         }
         e->watch = claim_watch_free(e->watch);
+        e->l2_responses += reply_count_get(e->replies);
+        e->replies = reply_count_free(e->replies);
 }
 
 static void entry_stop(Entry *e)
@@ -388,6 +394,11 @@ static void take(Entry *e)
                         e->watch = claim_watch_free(e->watch);
                         log_warning_errno(r, "announce %s: cannot watch for claims: %m", buf);
                 }
+        }
+        if (!e->replies) {
+                r = reply_count_new(&e->replies, a->replies, e->ifindex, e->addr);
+                if (r < 0)
+                        log_warning_errno(r, "announce %s: cannot count the replies sent: %m", buf);
         }
         if (a->settings.refresh_usec > 0 && !e->refresh)
                 (void)sd_event_add_time_relative(a->event, &e->refresh, CLOCK_MONOTONIC,
@@ -767,6 +778,7 @@ void announcer_foreach_stats(const Announcer *a, AnnState state,
                     .garp_sent = e->garp_sent + (e->burst ? burst_get_sent(e->burst) : 0),
                     .requests =
                         e->l2_requests + (e->watch ? claim_watch_get_requests(e->watch) : 0),
+                    .responses = e->l2_responses + reply_count_get(e->replies),
                 };
                 cb(e->addr, &st, userdata);
         }
@@ -949,7 +961,8 @@ int announcer_new(Announcer **ret, sd_event *e, Netlink *nl, const AnnounceSetti
         a->userdata = userdata;
         a->send_fd = packet_send_socket_open(); /* on failure each burst opens its own */
         if (ht_key_init(&a->hkey) < 0 || ht_init(&a->by_addr, 64) < 0 ||
-            claim_hub_new(&a->claims, e, 0) < 0) {
+            claim_hub_new(&a->claims, e, 0) < 0 || reply_hub_new(&a->replies, e, 0) < 0) {
+                claim_hub_free(a->claims);
                 ht_done(&a->by_addr);
                 closep(&a->send_fd);
                 sd_event_unref(a->event);
@@ -972,6 +985,7 @@ Announcer *announcer_free(Announcer *a)
         }
         ht_done(&a->by_addr);
         claim_hub_free(a->claims);
+        reply_hub_free(a->replies);
         closep(&a->send_fd);
         free(a->interface);
         free(a->node_name);

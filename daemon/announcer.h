@@ -103,6 +103,7 @@ typedef struct AnnStats {
         const char *ifname;
         uint64_t garp_sent; /* gratuitous ARPs / unsolicited NAs */
         uint64_t requests;  /* ARP requests / NS for it received while owned */
+        uint64_t responses; /* ARP replies / solicited NAs for it the host sent while owned */
 } AnnStats;
 void announcer_foreach_stats(const Announcer *a, AnnState state,
                              void (*cb)(u128 addr, const AnnStats *st, void *userdata),

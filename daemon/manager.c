@@ -333,6 +333,15 @@ static const char *fixed_key_changed(const Conf *old, const Conf *new, char *why
                 snprintf(why, len, "listen cannot change on reload (%s -> %s); restart mlbd", a, b);
                 return "listen";
         }
+        hostport_format(&old->metrics_listen, a, sizeof(a));
+        hostport_format(&new->metrics_listen, b, sizeof(b));
+        if (strcmp(a, b) != 0) {
+                snprintf(
+                    why, len,
+                    "[metrics] listen cannot change on reload (\"%s\" -> \"%s\"); restart mlbd", a,
+                    b);
+                return "listen";
+        }
         return NULL;
 }
 

@@ -62,6 +62,14 @@ static void l2_requests(u128 addr, const AnnStats *st, void *userdata)
                 (unsigned long long)st->requests);
 }
 
+static void l2_responses(u128 addr, const AnnStats *st, void *userdata)
+{
+        L2Ctx *c = userdata;
+        char buf[ADDR_STR_MAX];
+        fprintf(c->f, "mlbd_layer2_responses_sent{ip=\"%s\"} %llu\n", addr_format(addr, buf),
+                (unsigned long long)st->responses);
+}
+
 /* MetalLB's speaker_announced: 1 per (address, Service) this node announces. */
 static void announced(u128 addr, const AnnStats *st, void *userdata)
 {
@@ -125,6 +133,10 @@ static void render_layer2(FILE *f, Manager *m)
              "A counter: ARP requests / neighbour solicitations received for an address this node "
              "announces.");
         announcer_foreach_stats(m->announcer, ANN_OWNED, l2_requests, &c);
+        head(f, "mlbd_layer2_responses_sent", "untyped",
+             "A counter: ARP replies / solicited neighbour advertisements this host sent for an "
+             "address this node announces.");
+        announcer_foreach_stats(m->announcer, ANN_OWNED, l2_responses, &c);
         head(f, "mlbd_speaker_announced", "gauge",
              "1 for each address and Service this node announces.");
         announcer_foreach_stats(m->announcer, ANN_OWNED, announced, &c);

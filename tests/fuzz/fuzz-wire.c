@@ -3,13 +3,15 @@
  * libFuzzer target for the wire decoders: the first byte picks ARP, Neighbour Discovery
  * or an rtnetlink address/link message; the rest is the packet. What ARP accepts must
  * rebuild to the same 28 bytes; ND and netlink decoders must stay within the buffer
- * (ASan judges) and the claim classifiers must accept whatever the parsers return.
+ * (ASan judges), the claim classifiers must accept whatever the parsers return, and the
+ * reply classifier reads only within the buffer.
  */
 #include <linux/netlink.h>
 #include <string.h>
 
 #include "l2.h"
 #include "netlink.h"
+#include "reply-count.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,6 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 ArpPacket p;
                 uint8_t buf[ARP_PACKET_LEN];
 
+                u128 a;
+
+                (void)reply_classify(ETH_P_ARP, copy, size, &a);
                 if (arp_parse(copy, size, &p) == 0) {
                         arp_build(buf, &p);
                         if (memcmp(buf, copy, ARP_PACKET_LEN) != 0)
@@ -42,7 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
         } else if (which == 1) {
                 NdMsg m;
+                u128 a;
 
+                (void)reply_classify(ETH_P_IPV6, copy, size, &a);
                 if (ndisc_parse(copy, size, &m) == 0)
                         (void)l2_classify_nd(&m, our, &m.target, our, mac);
         } else if (size >= sizeof(struct nlmsghdr)) {

@@ -7,9 +7,10 @@
  *       UDP datagrams of SIZE bytes (default 100, at most 65000; anything from 58 bytes
  *       on costs mlbd a heartbeat tag check before it can tell it forged, and the check
  *       takes longer the longer the datagram) to ADDR:PORT
- *   flood-tool arp IFNAME SECONDS MAX_PACKETS
+ *   flood-tool arp IFNAME SECONDS MAX_PACKETS [TARGET]
  *       broadcast ARP requests "who has 192.0.2.98? tell 192.0.2.99" (documentation
- *       addresses, nobody's) from IFNAME's own MAC
+ *       addresses, nobody's) from IFNAME's own MAC; with TARGET (an IPv4 address) for
+ *       that address instead, so that its holder's kernel answers each one
  *
  * Prints "sent N" at the end (also when stopped by SIGTERM); exits 0, or 1 on a setup
  * error.
@@ -51,7 +52,7 @@ static uint64_t now_ms(void)
 static int usage(void)
 {
         fprintf(stderr, "usage: flood-tool udp ADDR PORT SECONDS MAX_PACKETS [SIZE]\n"
-                        "       flood-tool arp IFNAME SECONDS MAX_PACKETS\n");
+                        "       flood-tool arp IFNAME SECONDS MAX_PACKETS [TARGET]\n");
         return 1;
 }
 
@@ -104,12 +105,14 @@ int main(int argc, char **argv)
                 memcpy(pkt, "MLBH\1", 5);
                 sent = flood(fd, pkt, size, (struct sockaddr *)&sa, sizeof(sa),
                              (unsigned)atoi(argv[4]), strtoull(argv[5], NULL, 10));
-        } else if (argc == 5 && strcmp(argv[1], "arp") == 0) {
+        } else if ((argc == 5 || argc == 6) && strcmp(argv[1], "arp") == 0) {
                 unsigned ifindex = if_nametoindex(argv[2]);
                 struct ifreq ifr = {0};
-                uint8_t *p = pkt;
+                uint8_t *p = pkt, target[4] = {192, 0, 2, 98};
                 if (ifindex == 0)
                         return perror(argv[2]), 1;
+                if (argc == 6 && inet_pton(AF_INET, argv[5], target) != 1)
+                        return usage();
                 fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP));
                 if (fd < 0)
                         return perror("socket"), 1;
@@ -128,7 +131,7 @@ int main(int argc, char **argv)
                 memcpy(p, hdr, sizeof(hdr));
                 memcpy(p + 8, mac, 6);
                 memcpy(p + 14, (uint8_t[]){192, 0, 2, 99}, 4);
-                memcpy(p + 24, (uint8_t[]){192, 0, 2, 98}, 4);
+                memcpy(p + 24, target, 4);
                 sent = flood(fd, pkt, 14 + 28, (struct sockaddr *)&ll, sizeof(ll),
                              (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 10));
         } else
