@@ -263,7 +263,7 @@ size_t reply_hub_sockets(const ReplyHub *h)
 int reply_count_new(ReplyCount **ret, ReplyHub *h, int ifindex, u128 addr)
 {
         ReplyCount *c;
-        Listener *l;
+        Listener *l = NULL;
         int r;
 
         if (!h || ifindex <= 0)

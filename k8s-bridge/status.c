@@ -130,6 +130,7 @@ static void event_note_result(StatusWriter *s, const EventAction *a, KubeRequest
 {
         _cleanup_free_ char *text = NULL;
         WatchStatus st = {0};
+        int r;
 
         if (error >= 0 && status >= 200 && status < 300) {
                 if (s->event_error)
@@ -143,9 +144,11 @@ static void event_note_result(StatusWriter *s, const EventAction *a, KubeRequest
                 text = strdup(kube_request_error(req));
         else {
                 if (len && watch_parse_status(body, len, &st, NULL) >= 0 && st.message)
-                        (void)asprintf(&text, "%s HTTP %ld: %s", a->method, status, st.message);
+                        r = asprintf(&text, "%s HTTP %ld: %s", a->method, status, st.message);
                 else
-                        (void)asprintf(&text, "%s HTTP %ld", a->method, status);
+                        r = asprintf(&text, "%s HTTP %ld", a->method, status);
+                if (r < 0)
+                        text = NULL; /* asprintf leaves it undefined */
                 watch_status_clear(&st);
         }
         if (!text)

@@ -51,7 +51,7 @@ rc=$?
 tap_diag "$(grep -v '^ar:' "$tmp/image.log")"
 tap_is "$rc" 0 "scripts/image.sh builds $image ($((SECONDS - t0)) s)"
 [ "$rc" -eq 0 ] || { tap_done; exit 1; }
-tap_ok "and writes it as an OCI archive" tar -tf "$tmp/image.oci.tar" index.json >/dev/null
+tap_ok "and writes it as an OCI archive" sh -c 'tar -tf "$1" index.json >/dev/null' _ "$tmp/image.oci.tar"
 tap_diag "image size $(b images --format '{{.Size}}' "$image")"
 ctr=$(b from --pull-never --quiet "$image") && mnt=$(b mount "$ctr") ||
         { echo "Bail out! buildah from/mount $image"; exit 1; }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The journal side of issue 14, under real systemd (booted with systemd-nspawn, mlbd run by
-# the shipped etc/mlbd.service, so its stderr is the journal): a peer's death, a takeover,
+# the shipped systemd/mlbd.service, so its stderr is the journal): a peer's death, a takeover,
 # a conflict, a foreign claim, a refused reload and a release are each logged with their
 # stable MESSAGE_ID (docs/metrics.md) and the fields MLBD_ADDRESS / MLBD_PEER, so that
 # `journalctl MESSAGE_ID=...` (and MLBD_ADDRESS=...) finds them.
@@ -34,8 +34,8 @@ nspawn_root_new "$tmp/c" || { echo "Bail out! cannot make the container root (mm
 R=$(nspawn_root_dir "$tmp/c")
 mkdir -p "$R/usr/sbin" "$R/etc/mlbd" "$R/etc/systemd/system/mlbd.service.d" "$R/usr/lib/sysusers.d"
 install -m 755 "$top_builddir/mlbd" "$R/usr/sbin/mlbd"
-install -m 644 "$top_srcdir/etc/mlbd.service" "$R/etc/systemd/system/mlbd.service"
-install -m 644 "$top_srcdir/etc/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
+install -m 644 "$top_srcdir/systemd/mlbd.service" "$R/etc/systemd/system/mlbd.service"
+install -m 644 "$top_srcdir/systemd/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
 "$top_builddir/mlbd" --gen-key "$tmp/cluster.key" >/dev/null || { echo "Bail out! --gen-key"; exit 1; }
 install -m 600 "$tmp/cluster.key" "$R/etc/mlbd/cluster.key"
 cat >"$R/etc/mlbd/mlbd.conf" <<EOF
