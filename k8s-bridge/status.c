@@ -51,7 +51,7 @@ struct StatusWriter {
         struct EventSend *queue[EVENT_QUEUE]; /* Events to send, the head in flight */
         unsigned queue_head, queue_len;
         unsigned writes, conflicts;
-        char *event_error; /* the last Event write failure, said once until it changes */
+        char *event_error;  /* the last Event write failure, said once until it changes */
         char *last_failure; /* the last failed write, said once */
 };
 
