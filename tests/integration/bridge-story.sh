@@ -64,7 +64,7 @@ tap_diag "$(k get svc -n demo nginx-service)"
 holder() { local n; for n in "${NODES[@]}"; do host_has_addr "$n" "$1" && echo "$n"; done | tr '\n' ' ' | sed 's/ $//'; }
 for ((i = 0; i < 50; i++)); do [ -n "$(holder "$ip")" ] && break; sleep 0.1; done
 owner=$(holder "$ip")
-tap_ok "exactly one node holds $ip ($owner)" [ -n "$owner" ] && [ "$owner" = "${owner// /}" ]
+tap_ok "exactly one node holds $ip ($owner)" eval '[ -n "$owner" ] && [ "$owner" = "${owner// /}" ]'
 tap_is "$(lan_exec client curl -s --max-time 5 "http://$ip/")" "hello from $owner" "curl http://$ip/ from the client reaches $owner"
 for ((i = 0; i < 50; i++)); do k describe svc -n demo nginx-service | grep -q nodeAssigned && break; sleep 0.1; done
 desc=$(k describe svc -n demo nginx-service)

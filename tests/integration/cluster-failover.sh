@@ -97,7 +97,7 @@ judge_loop() {
         local tag=$1 what=$2 sent lost ok reset other
         read -r sent lost ok reset other < <(loop_stop "$tag")
         tap_diag "$what: UDP $sent sent, $lost lost; HTTP $ok ok, $reset reset in flight, $other failed otherwise"
-        tap_ok "$what: the client loops ran (UDP >= 100, HTTP >= 20)" [ "${sent:-0}" -ge 100 ] && [ "${ok:-0}" -ge 20 ]
+        tap_ok "$what: the client loops ran (UDP >= 100, HTTP >= 20)" eval '[ "${sent:-0}" -ge 100 ] && [ "${ok:-0}" -ge 20 ]'
         tap_is "$lost" 0 "$what: not one UDP request lost"
         tap_is "$other" 0 "$what: not one HTTP request refused or timed out"
 }
@@ -121,7 +121,7 @@ sed "s|^key_file = .*|key_file = $tmp/missing.key|" "$tmp/node1/mlbd.conf" >"$tm
 out=$(lan_exec node1 timeout 10 "$MLBD" -c "$tmp/nokey.conf" 2>&1)
 rc=$?
 tap_diag "$out"
-tap_ok "mlbd without its key file exits non-zero ($rc)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+tap_ok "mlbd without its key file exits non-zero ($rc)" eval '[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]'
 tap_ok "and says which file" grep -q "$tmp/missing.key" <<<"$out"
 
 for n in "${NODES[@]}"; do
@@ -168,7 +168,7 @@ rc=$?
 tap_is "$rc" 0 "SIGTERM: $owner exits 0 after handing over"
 phase restart
 mid=$(holders)
-tap_ok "while $owner is down, another node holds $VIP ($mid)" [ -n "$mid" ] && [ "$mid" != "$owner" ]
+tap_ok "while $owner is down, another node holds $VIP ($mid)" eval '[ -n "$mid" ] && [ "$mid" != "$owner" ]'
 start_node "$owner" || echo "# $owner did not restart"
 back=$(wait_one_holder "$mid")
 sleep 1

@@ -55,7 +55,7 @@ tap_is "$(wait_peers node1 "node2=alive node3=alive")" "node2=alive node3=alive"
 tap_is "$(wait_peers node3 "node1=alive node2=alive")" "node1=alive node2=alive" "and node3 hears node1 and node2"
 for ((i = 0; i < 50; i++)); do h=$(holders); [ -n "$h" ] && [ "${h// /}" = "$h" ] && break; sleep 0.1; done
 sleep 0.5
-tap_ok "exactly one node holds 192.0.2.150 ($(holders))" [ -n "$(holders)" ] && [ "$(holders | wc -w)" -eq 1 ]
+tap_ok "exactly one node holds 192.0.2.150 ($(holders))" eval '[ -n "$(holders)" ] && [ "$(holders | wc -w)" -eq 1 ]'
 owner=$(holders)
 
 # node3's Node object goes away (e.g. deleted from the cluster): it is no member any more

@@ -135,6 +135,6 @@ new150=$(holder 192.0.2.150 "$victim")
 QL=node
 tap_is "$(wait_query 'mlbd_speaker_announced{ip="192.0.2.150"}' "$new150=1")" "$new150=1" \
         "speaker_announced now names $new150"
-tap_is "$(QL= query 'sum(mlbd_peers_alive)')" "=2" "the survivors each see 1 live peer"
+tap_is "$(QL= wait_query 'sum(mlbd_peers_alive)' "=2")" "=2" "the survivors each see 1 live peer"
 kill "$PROM_PID" 2>/dev/null
 tap_done

@@ -31,7 +31,7 @@ holder() { local n; for n in "${NODES[@]}"; do host_has_addr "$n" "$VIP" && echo
 for ((i = 0; i < 50; i++)); do [ -n "$(holder)" ] && break; sleep 0.1; done
 owner=$(holder)
 for other in "${NODES[@]}"; do [ "$other" != "$owner" ] && break; done
-tap_ok "one node holds $VIP ($owner)" [ -n "$owner" ] && [ "$owner" = "${owner// /}" ]
+tap_ok "one node holds $VIP ($owner)" eval '[ -n "$owner" ] && [ "$owner" = "${owner// /}" ]'
 
 # the owner crashes; while it is down its IPv6 configuration goes (no route any more).
 # It crashes after state.json records the allocation (written at most every 100 ms): it
