@@ -28,6 +28,8 @@ struct Bridge {
         bool leader; /* what mlbd was told */
         bool stopping;
         bool synced_once;
+        const char *resync_why; /* for the log line of the sync resync_timer makes */
+        uint64_t resync_since;  /* when it was asked for */
 };
 
 static uint64_t mono_now(Bridge *b)
@@ -52,64 +54,123 @@ static bool all_synced(const Bridge *b)
         return true;
 }
 
+typedef struct SyncWalk {
+        CtlSyncEmitFn emit;
+        void *ctx;
+} SyncWalk;
+
+static int sync_each(const char *key, const char *json, size_t len, void *userdata)
+{
+        SyncWalk *w = userdata;
+        return w->emit(w->ctx, json, len);
+}
+
+/* The cache of kind, straight from the informer's texts. */
+static int sync_source(ObjKind kind, CtlSyncEmitFn emit, void *ctx, void *userdata)
+{
+        Bridge *b = userdata;
+        SyncWalk w = {emit, ctx};
+
+        return informer_foreach(b->informers[kind], sync_each, &w);
+}
+
 /* One full sync of every cache to mlbd, once all four kinds are listed. */
 static void full_sync(Bridge *b)
 {
-        json_t *items[_OBJ_KIND_MAX] = {0};
-        int r = -ENOMEM;
+        int r;
 
         if (!all_synced(b) || !ctl_client_is_ready(b->ctl))
                 return;
-        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
-                if (!(items[k] = informer_items(b->informers[k])))
-                        goto out;
-        r = ctl_client_sync(b->ctl, items[OBJ_SERVICE], items[OBJ_ENDPOINT_SLICE], items[OBJ_NODE],
-                            items[OBJ_NAMESPACE]);
+        r = ctl_client_sync_each(b->ctl, sync_source, b);
         if (r >= 0 && !b->synced_once) {
                 b->synced_once = true;
                 log_info("synced with the API server: %zu Services, %zu EndpointSlices, %zu "
                          "Nodes, %zu Namespaces sent to mlbd",
-                         json_array_size(items[OBJ_SERVICE]),
-                         json_array_size(items[OBJ_ENDPOINT_SLICE]),
-                         json_array_size(items[OBJ_NODE]), json_array_size(items[OBJ_NAMESPACE]));
+                         informer_size(b->informers[OBJ_SERVICE]),
+                         informer_size(b->informers[OBJ_ENDPOINT_SLICE]),
+                         informer_size(b->informers[OBJ_NODE]),
+                         informer_size(b->informers[OBJ_NAMESPACE]));
         }
-out:
-        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
-                json_decref(items[k]);
         if (r < 0)
                 log_warning_errno(r, "Full sync to mlbd failed: %m");
 }
 
-static void on_listed(Informer *inf, void *userdata)
+/* After an outage the informers come back about together, each by a resumed watch or
+ * (410 Gone) a new LIST: one full sync RESYNC_DELAY_USEC after the first of them, later
+ * while a LIST is still coming in (it ends within its timeout) or a watch has just
+ * started (its first event may be 410 Gone), or, for at most RESYNC_WAIT_MAX_USEC,
+ * while an informer waits out its backoff to come back too. */
+#define RESYNC_DELAY_USEC (1000 * 1000ULL)
+#define RESYNC_POLL_USEC (100 * 1000ULL)
+#define RESYNC_WAIT_MAX_USEC (5 * 1000 * 1000ULL)
+
+static bool any_in(const Bridge *b, InformerState state)
 {
-        full_sync(userdata);
+        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
+                if (informer_state(b->informers[k]) == state)
+                        return true;
+        return false;
 }
 
-#define RESYNC_DELAY_USEC (1000 * 1000ULL) /* the informers resume about together */
+static bool any_settling(Bridge *b)
+{
+        for (ObjKind k = 0; k < _OBJ_KIND_MAX; k++)
+                if (informer_state(b->informers[k]) != INFORMER_BACKOFF &&
+                    informer_settling(b->informers[k], mono_now(b)))
+                        return true;
+        return false;
+}
+
+/* One full sync soon, unless one is due already. */
+static void resync_soon(Bridge *b, const char *why)
+{
+        int enabled = SD_EVENT_OFF;
+
+        (void)sd_event_source_get_enabled(b->resync_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        b->resync_why = why;
+        b->resync_since = mono_now(b);
+        (void)sd_event_source_set_time(b->resync_timer, b->resync_since + RESYNC_DELAY_USEC);
+        (void)sd_event_source_set_enabled(b->resync_timer, SD_EVENT_ONESHOT);
+}
 
 static int resync_fired(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Bridge *b = userdata;
 
-        log_info("watches resumed after an API outage: full sync to mlbd");
+        if (any_settling(b) ||
+            (any_in(b, INFORMER_BACKOFF) && usec - b->resync_since < RESYNC_WAIT_MAX_USEC)) {
+                (void)sd_event_source_set_time(s, usec + RESYNC_POLL_USEC);
+                (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        log_info("%s: full sync to mlbd", b->resync_why ? b->resync_why : "resync");
         full_sync(b);
         return 0;
 }
 
-/* A watch is back after failures: one full sync once the others have had a moment to
- * come back too. mlbd then holds exactly what the caches hold, whatever was missed. */
+/* The first LIST of each kind makes the first sync (once all four are in); a re-list
+ * (410 Gone) one full sync with the others' (resync_soon()): mlbd then holds exactly
+ * what the caches hold, whatever the watches missed. */
+static void on_listed(Informer *inf, void *userdata)
+{
+        Bridge *b = userdata;
+
+        if (!b->synced_once)
+                full_sync(b);
+        else
+                resync_soon(b, "listed again after 410 Gone");
+}
+
+/* A watch is back after failures: one full sync with the others' (resync_soon()). */
 static void on_resumed(Informer *inf, void *userdata)
 {
         Bridge *b = userdata;
-        int enabled = SD_EVENT_OFF;
 
         if (!all_synced(b))
                 return; /* the first list's sync is still to come */
-        (void)sd_event_source_get_enabled(b->resync_timer, &enabled);
-        if (enabled != SD_EVENT_OFF)
-                return;
-        (void)sd_event_source_set_time(b->resync_timer, mono_now(b) + RESYNC_DELAY_USEC);
-        (void)sd_event_source_set_enabled(b->resync_timer, SD_EVENT_ONESHOT);
+        resync_soon(b, "watches resumed after an API outage");
 }
 
 static void on_upserted(Informer *inf, const json_t *obj, void *userdata)
@@ -198,6 +259,7 @@ static void lease_done(KubeRequest *req, long status, const char *body, size_t l
         if (error < 0)
                 log_debug("lease request: %s", kube_request_error(req)); /* lease.c warns */
         (void)lease_handle_response(b->lease, mono_now(b), error < 0 ? 0 : status, body, len);
+        lease_retry_after(b->lease, mono_now(b), kube_request_retry_after_usec(req));
         lease_step(b);
 }
 

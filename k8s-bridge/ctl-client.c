@@ -725,87 +725,80 @@ static int part_finish(SyncPart *p, SyncLines *out, json_int_t id, bool more, bo
         return 0;
 }
 
-static int sync_build(CtlClient *c, const json_t *const arrays[_OBJ_KIND_MAX], SyncLines *out,
-                      json_int_t *first_id)
+/* Adds one object's text to the parts being built (emit of a CtlSyncSourceFn). */
+typedef struct SyncBuild {
+        CtlClient *c;
+        SyncPart p;
+        SyncLines *out;
+        int kind;
+        size_t skipped;
+} SyncBuild;
+
+static int sync_emit(void *ctx, const char *s, size_t n)
 {
-        _cleanup_(sync_part_done) SyncPart p = {.kind = -1};
-        size_t skipped = 0;
+        SyncBuild *b = ctx;
+        SyncPart *p = &b->p;
         int r;
 
-        *first_id = c->next_id;
-        for (int k = 0; k < _OBJ_KIND_MAX; k++) {
-                size_t i;
-                json_t *o;
-
-                if (arrays[k] && !json_is_array(arrays[k])) {
-                        log_error("ctl-client: sync: %s is not an array; sent empty", sync_keys[k]);
-                        continue;
-                }
-                json_array_foreach(arrays[k], i, o)
-                {
-                        _cleanup_free_ char *what = NULL;
-                        if (!json_is_object(o)) {
-                                log_error("ctl-client: sync: skipping %s[%zu], not a JSON object",
-                                          sync_keys[k], i);
-                                skipped++;
-                                continue;
-                        }
-                        _cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
-                        if (!s)
-                                return -ENOMEM;
-                        size_t n = strlen(s);
-                        if (n + SYNC_OVERHEAD > CTL_CLIENT_LINE_SAFE) {
-                                what = describe_object(k, o);
-                                log_error("ctl-client: sync: skipping %s: %zu bytes, more "
-                                          "than a line of %u may carry",
-                                          what ? what : sync_keys[k], n, CTL_CLIENT_LINE_SAFE);
-                                skipped++;
-                                continue;
-                        }
-                        if (p.objects > 0 && p.len + 1 + n + SYNC_OVERHEAD > CTL_CLIENT_LINE_SAFE) {
-                                r = part_finish(&p, out, c->next_id++, true, out->n > 0);
-                                if (r < 0)
-                                        return r;
-                        }
-                        r = part_open(&p, k);
-                        if (r >= 0 && p.in > 0)
-                                r = part_puts(&p, ",");
-                        if (r >= 0)
-                                r = part_put(&p, s, n);
-                        if (r < 0)
-                                return r;
-                        p.in++;
-                        p.objects++;
-                }
+        if (n + SYNC_OVERHEAD > CTL_CLIENT_LINE_SAFE) {
+                json_t *o = json_loadb(s, n, 0, NULL);
+                _cleanup_free_ char *what = describe_object(b->kind, o);
+                json_decref(o);
+                log_error("ctl-client: sync: skipping %s: %zu bytes, more than a line of %u may "
+                          "carry",
+                          what ? what : sync_keys[b->kind], n, CTL_CLIENT_LINE_SAFE);
+                b->skipped++;
+                return 0;
         }
-        r = part_finish(&p, out, c->next_id++, false, out->n > 0);
+        if (p->objects > 0 && p->len + 1 + n + SYNC_OVERHEAD > CTL_CLIENT_LINE_SAFE) {
+                r = part_finish(p, b->out, b->c->next_id++, true, b->out->n > 0);
+                if (r < 0)
+                        return r;
+        }
+        r = part_open(p, b->kind);
+        if (r >= 0 && p->in > 0)
+                r = part_puts(p, ",");
+        if (r >= 0)
+                r = part_put(p, s, n);
         if (r < 0)
                 return r;
-        if (skipped > 0)
-                log_warning("ctl-client: sync: %zu objects skipped, the rest sent", skipped);
+        p->in++;
+        p->objects++;
         return 0;
 }
 
-int ctl_client_sync(CtlClient *c, const json_t *services, const json_t *endpointslices,
-                    const json_t *nodes, const json_t *namespaces)
+static int sync_build(CtlClient *c, CtlSyncSourceFn source, void *userdata, SyncLines *out,
+                      json_int_t *first_id)
 {
-        const json_t *const arrays[_OBJ_KIND_MAX] = {
-            [OBJ_SERVICE] = services,
-            [OBJ_ENDPOINT_SLICE] = endpointslices,
-            [OBJ_NODE] = nodes,
-            [OBJ_NAMESPACE] = namespaces,
-        };
+        SyncBuild b = {.c = c, .p = {.kind = -1}, .out = out};
+        int r = 0;
+
+        *first_id = c->next_id;
+        for (b.kind = 0; b.kind < _OBJ_KIND_MAX && r >= 0; b.kind++)
+                r = source((ObjKind)b.kind, sync_emit, &b, userdata);
+        if (r >= 0)
+                r = part_finish(&b.p, out, c->next_id++, false, out->n > 0);
+        sync_part_done(&b.p);
+        if (r < 0)
+                return r;
+        if (b.skipped > 0)
+                log_warning("ctl-client: sync: %zu objects skipped, the rest sent", b.skipped);
+        return 0;
+}
+
+int ctl_client_sync_each(CtlClient *c, CtlSyncSourceFn source, void *userdata)
+{
         SyncLines lines = {};
         json_int_t id;
         int r;
 
-        if (!c)
+        if (!c || !source)
                 return -EINVAL;
         if (c->state != CTL_CLIENT_READY) {
                 log_debug("ctl-client: not connected; sync dropped (the next connection syncs)");
                 return CTL_CLIENT_DROPPED;
         }
-        r = sync_build(c, arrays, &lines, &id);
+        r = sync_build(c, source, userdata, &lines, &id);
         if (r < 0) {
                 sync_lines_free(&lines);
                 if (r == -ENOMEM)
@@ -835,11 +828,54 @@ int ctl_client_sync(CtlClient *c, const json_t *services, const json_t *endpoint
                         break;
                 }
                 r = queue_request(c, id + (json_int_t)i, lines.lines[i], lines.lens[i], what);
+                /* each part goes as soon as it is queued: not held twice */
+                lines.lines[i] = mfree(lines.lines[i]);
                 if (serial != c->serial)
                         break;
         }
         sync_lines_free(&lines);
         return r < 0 ? r : CTL_CLIENT_QUEUED;
+}
+
+/* The source of ctl_client_sync(): the objects of JSON arrays, dumped. */
+static int arrays_source(ObjKind k, CtlSyncEmitFn emit, void *ctx, void *userdata)
+{
+        const json_t *const *arrays = userdata;
+        size_t i;
+        json_t *o;
+
+        if (arrays[k] && !json_is_array(arrays[k])) {
+                log_error("ctl-client: sync: %s is not an array; sent empty", sync_keys[k]);
+                return 0;
+        }
+        json_array_foreach(arrays[k], i, o)
+        {
+                if (!json_is_object(o)) {
+                        log_error("ctl-client: sync: skipping %s[%zu], not a JSON object",
+                                  sync_keys[k], i);
+                        continue;
+                }
+                _cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
+                if (!s)
+                        return -ENOMEM;
+                int r = emit(ctx, s, strlen(s));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int ctl_client_sync(CtlClient *c, const json_t *services, const json_t *endpointslices,
+                    const json_t *nodes, const json_t *namespaces)
+{
+        const json_t *arrays[_OBJ_KIND_MAX] = {
+            [OBJ_SERVICE] = services,
+            [OBJ_ENDPOINT_SLICE] = endpointslices,
+            [OBJ_NODE] = nodes,
+            [OBJ_NAMESPACE] = namespaces,
+        };
+
+        return ctl_client_sync_each(c, arrays_source, arrays);
 }
 
 int ctl_client_upsert(CtlClient *c, ObjKind kind, const json_t *object)

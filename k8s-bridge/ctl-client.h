@@ -106,6 +106,16 @@ CtlClientState ctl_client_get_state(const CtlClient *c);
  */
 int ctl_client_sync(CtlClient *c, const json_t *services, const json_t *endpointslices,
                     const json_t *nodes, const json_t *namespaces);
+/*
+ * The same from texts, without a JSON array of the whole cache: source is called once
+ * per kind, in the order Services, EndpointSlices, Nodes, Namespaces, and calls emit once
+ * per object of that kind with its compact JSON text (an object, as mlbd takes it; only
+ * read during the call). It returns 0, or a negative value (emit's, passed on) that
+ * stops the sync. The parts are built and queued as ctl_client_sync() does.
+ */
+typedef int (*CtlSyncEmitFn)(void *ctx, const char *json, size_t len);
+typedef int (*CtlSyncSourceFn)(ObjKind kind, CtlSyncEmitFn emit, void *ctx, void *userdata);
+int ctl_client_sync_each(CtlClient *c, CtlSyncSourceFn source, void *userdata);
 /* One object added or changed (borrowed). -E2BIG if it alone exceeds the line bound. */
 int ctl_client_upsert(CtlClient *c, ObjKind kind, const json_t *object);
 /* One object removed; namespace NULL for Nodes and Namespaces, uid NULL for any. */

@@ -9,6 +9,7 @@
 
 #include "informer.h"
 #include "translate.h"
+#include "util/htable.h"
 #include "util/log.h"
 #include "watch.h"
 
@@ -17,6 +18,17 @@
 #define BACKOFF_MIN_USEC (800 * 1000ULL)
 #define BACKOFF_MAX_USEC (30 * 1000 * 1000ULL)
 #define WATCH_HEALTHY_USEC (60 * 1000 * 1000ULL)
+#define WATCH_YOUNG_USEC (500 * 1000ULL)
+
+/* One cached object: its translated form as compact JSON text, the form mlbd takes it in
+ * (a Service is about 400 bytes so, against about 4 KiB as a jansson tree). */
+typedef struct Entry {
+        HNode h;      /* first member */
+        unsigned gen; /* the LIST that last filed it */
+        size_t len;
+        char *json;
+        char key[]; /* "ns/name" or "name" */
+} Entry;
 
 struct Informer {
         sd_event *event;
@@ -26,10 +38,11 @@ struct Informer {
         InformerCallbacks cb;
         void *userdata;
         InformerState state;
-        json_t *cache;   /* key -> translated object */
-        json_t *pending; /* the LIST being gathered */
-        char *rv;        /* the version the next watch starts from */
-        char *cont;      /* continue token of the next page */
+        HTable cache; /* key -> Entry */
+        HKey hkey;
+        unsigned gen; /* the LIST in progress or the last one */
+        char *rv;     /* the version the next watch starts from */
+        char *cont;   /* continue token of the next page */
         KubeRequest *req;
         WatchParser *parser;
         sd_event_source *timer;
@@ -146,10 +159,75 @@ static char *status_message(const char *body, size_t len)
         return m;
 }
 
-/* Translates and files raw under its key in table; malformed objects are skipped with a
- * warning (the API server would not have stored them; never a reason to stop). */
-static json_t *file_object(Informer *inf, json_t *table, const json_t *raw,
-                           char key[static OBJ_KEY_MAX])
+static Entry *cache_find(const Informer *inf, const char *key, uint64_t h)
+{
+        for (HNode *n = ht_chain(&inf->cache, h); n; n = n->next)
+                if (n->hash == h && strcmp(((Entry *)n)->key, key) == 0)
+                        return (Entry *)n;
+        return NULL;
+}
+
+static void cache_remove(Informer *inf, Entry *e)
+{
+        ht_remove(&inf->cache, &e->h);
+        free(e->json);
+        free(e);
+}
+
+/* Files the text of t under key, with generation gen (or the entry's own, keep_gen). */
+static int cache_put(Informer *inf, const char *key, const json_t *t, unsigned gen, bool keep_gen)
+{
+        uint64_t h = ht_hash_str(&inf->hkey, key);
+        Entry *e = cache_find(inf, key, h);
+        char *text = json_dumps(t, JSON_COMPACT);
+
+        if (!text)
+                return -ENOMEM;
+        if (!e) {
+                size_t n = strlen(key) + 1;
+                if (!(e = malloc(sizeof(Entry) + n))) {
+                        free(text);
+                        return -ENOMEM;
+                }
+                *e = (Entry){.h.hash = h, .gen = gen};
+                memcpy(e->key, key, n);
+                ht_insert(&inf->cache, &e->h);
+        } else {
+                free(e->json);
+                if (!keep_gen)
+                        e->gen = gen;
+        }
+        e->json = text;
+        e->len = strlen(text);
+        return 0;
+}
+
+/* Drops what the LIST of generation gen did not file (deleted while not watched). */
+static void cache_sweep(Informer *inf, unsigned gen)
+{
+        for (size_t i = 0; i < inf->cache.nb; i++)
+                for (HNode *n = inf->cache.b[i], *next; n; n = next) {
+                        next = n->next;
+                        if (((Entry *)n)->gen != gen)
+                                cache_remove(inf, (Entry *)n);
+                }
+}
+
+static void cache_clear(Informer *inf)
+{
+        for (size_t i = 0; i < inf->cache.nb; i++)
+                for (HNode *n = inf->cache.b[i], *next; n; n = next) {
+                        next = n->next;
+                        free(((Entry *)n)->json);
+                        free(n);
+                }
+        ht_done(&inf->cache);
+}
+
+/* Translates raw; *ret is the new object (the caller's), key its key. Malformed objects
+ * are skipped with a warning (the API server would not have stored them; never a reason
+ * to stop): -EINVAL, or -ENOMEM. */
+static int translate(Informer *inf, const json_t *raw, char key[static OBJ_KEY_MAX], json_t **ret)
 {
         json_t *t = NULL;
         int r;
@@ -158,14 +236,40 @@ static json_t *file_object(Informer *inf, json_t *table, const json_t *raw,
         if (r >= 0)
                 r = translate_object_key(inf->kind, t, key);
         if (r < 0) {
-                log_warning("informer %s: skipping an object without usable metadata: %s",
-                            kind_name(inf), strerror(-r));
+                if (r != -ENOMEM)
+                        log_warning("informer %s: skipping an object without usable metadata: %s",
+                                    kind_name(inf), strerror(-r));
                 json_decref(t);
-                return NULL;
+                return r;
         }
-        if (json_object_set_new(table, key, t) < 0)
-                return NULL;
-        return t;
+        *ret = t;
+        return 0;
+}
+
+/* Translates raw and files it in the cache with generation gen; the translated object
+ * (a new reference) in *ret when ret is not NULL. */
+static int file_object(Informer *inf, const json_t *raw, unsigned gen, bool keep_gen, json_t **ret)
+{
+        char key[OBJ_KEY_MAX];
+        json_t *t = NULL;
+        int r = translate(inf, raw, key, &t);
+
+        if (r >= 0)
+                r = cache_put(inf, key, t, gen, keep_gen);
+        if (r < 0 || !ret)
+                json_decref(t);
+        else
+                *ret = t;
+        if (r == -ENOMEM)
+                log_oom();
+        return r;
+}
+
+static int list_item(json_t *item, void *userdata)
+{
+        Informer *inf = userdata;
+        int r = file_object(inf, item, inf->gen, false, NULL);
+        return r == -ENOMEM ? r : 0; /* a malformed object is skipped (file_object says so) */
 }
 
 static void list_done(KubeRequest *req, long status, const char *body, size_t len, int error,
@@ -175,16 +279,13 @@ static void list_done(KubeRequest *req, long status, const char *body, size_t le
         WatchList list = {0};
         WatchError werr = {0};
         _cleanup_free_ char *msg = NULL;
-        char key[OBJ_KEY_MAX];
-        size_t i;
-        json_t *item;
+        int r;
 
         inf->req = NULL;
         if (status == 410 && inf->cont) {
                 /* the continue token expired: the list starts again from its first page */
                 log_info("informer %s: list continuation expired, listing again", kind_name(inf));
                 inf->cont = mfree(inf->cont);
-                inf->pending = (json_decref(inf->pending), NULL);
                 list_page(inf);
                 return;
         }
@@ -192,17 +293,19 @@ static void list_done(KubeRequest *req, long status, const char *body, size_t le
                 msg = error < 0 ? strdup(kube_request_error(req)) : status_message(body, len);
                 inf->retry_after_usec = kube_request_retry_after_usec(req);
                 inf->cont = mfree(inf->cont);
-                inf->pending = (json_decref(inf->pending), NULL);
                 return fail(inf, "list", error < 0 ? 0 : status, error < 0 ? error : -EPROTO, msg);
         }
-        if (watch_parse_list(body, len, &list, &werr) < 0) {
+        /* Each item goes into the cache as it is decoded (never the page as one tree),
+         * marked with this LIST's generation; what the whole LIST did not file is dropped
+         * at its end. So a re-list never holds two copies of the cache, and until it ends
+         * the cache holds each object in its newest state seen (old watch or new list). */
+        r = watch_parse_list_each(body, len, list_item, inf, &list, &werr);
+        if (r < 0) {
                 inf->cont = mfree(inf->cont);
-                inf->pending = (json_decref(inf->pending), NULL);
+                if (r == -ENOMEM)
+                        return fail(inf, "list", 0, -ENOMEM, NULL);
                 return fail(inf, "list", 0, -EBADMSG, werr.detail);
         }
-        if (!inf->pending)
-                inf->pending = json_object();
-        json_array_foreach(list.items, i, item)(void) file_object(inf, inf->pending, item, key);
         free(inf->cont);
         inf->cont = TAKE_PTR(list.continue_token);
         if (inf->cont) {
@@ -213,13 +316,12 @@ static void list_done(KubeRequest *req, long status, const char *body, size_t le
         free(inf->rv);
         inf->rv = TAKE_PTR(list.resource_version);
         watch_list_clear(&list);
-        json_decref(inf->cache);
-        inf->cache = TAKE_PTR(inf->pending);
+        cache_sweep(inf, inf->gen);
         inf->synced = true;
         inf->n_lists++;
         recovered(inf);
-        log_debug("informer %s: listed %zu at resourceVersion %s", kind_name(inf),
-                  json_object_size(inf->cache), inf->rv);
+        log_debug("informer %s: listed %zu at resourceVersion %s", kind_name(inf), inf->cache.n,
+                  inf->rv);
         if (inf->cb.listed)
                 inf->cb.listed(inf, inf->userdata);
         watch_start(inf);
@@ -230,6 +332,12 @@ static void list_page(Informer *inf)
         _cleanup_free_ char *path = NULL, *cont = NULL;
         int r;
 
+        if (!inf->cont) {
+                /* a new LIST: its own generation; and no watch from the old version if it
+                 * fails midway (the cache may hold newer objects than that version now) */
+                inf->gen++;
+                inf->rv = mfree(inf->rv);
+        }
         if (inf->cont && !(cont = kube_escape(inf->cont)))
                 return fail(inf, "list", 0, -ENOMEM, NULL);
         if (asprintf(&path, "%s?limit=%d%s%s", translate_kind_path(inf->kind), LIST_PAGE,
@@ -242,30 +350,39 @@ static void list_page(Informer *inf)
                 fail(inf, "list", 0, r, NULL);
 }
 
+/* A DELETED event: out of the cache, and the callback told its last state. */
+static void forget(Informer *inf, const json_t *raw)
+{
+        char key[OBJ_KEY_MAX];
+        json_t *t = NULL;
+        Entry *e;
+
+        if (translate(inf, raw, key, &t) < 0)
+                return;
+        e = cache_find(inf, key, ht_hash_str(&inf->hkey, key));
+        if (e)
+                cache_remove(inf, e);
+        if (inf->cb.deleted)
+                inf->cb.deleted(inf, t, inf->userdata);
+        json_decref(t);
+}
+
 static int on_event(const WatchEvent *ev, void *userdata)
 {
         Informer *inf = userdata;
-        char key[OBJ_KEY_MAX];
-        json_t *t;
+        json_t *t = NULL;
 
         inf->watch_events++;
         switch (ev->type) {
         case WATCH_ADDED:
         case WATCH_MODIFIED:
-                t = file_object(inf, inf->cache, ev->object, key);
-                if (t && inf->cb.upserted)
+                if (file_object(inf, ev->object, inf->gen, false, &t) >= 0 && inf->cb.upserted)
                         inf->cb.upserted(inf, t, inf->userdata);
+                json_decref(t);
                 break;
-        case WATCH_DELETED: {
-                _cleanup_(json_decrefp) json_t *gone = json_object();
-                t = gone ? file_object(inf, gone, ev->object, key) : NULL;
-                if (t) {
-                        (void)json_object_del(inf->cache, key);
-                        if (inf->cb.deleted)
-                                inf->cb.deleted(inf, t, inf->userdata);
-                }
+        case WATCH_DELETED:
+                forget(inf, ev->object);
                 break;
-        }
         case WATCH_BOOKMARK:
                 break;
         case WATCH_ERROR:
@@ -387,9 +504,11 @@ int informer_new(Informer **ret, sd_event *e, Kube *kube, ObjKind kind, const ch
         inf->kind = kind;
         inf->cb = *cb;
         inf->userdata = userdata;
-        inf->cache = json_object();
-        if (!inf->cache || (lb_class && !(inf->lb_class = strdup(lb_class))))
+        if (ht_init(&inf->cache, 64) < 0 || (lb_class && !(inf->lb_class = strdup(lb_class))))
                 return -ENOMEM;
+        r = ht_key_init(&inf->hkey);
+        if (r < 0)
+                return r;
         r = watch_parser_new(&inf->parser, 0);
         if (r < 0)
                 return r;
@@ -410,8 +529,7 @@ Informer *informer_free(Informer *inf)
         sd_event_source_disable_unref(inf->timer);
         sd_event_unref(inf->event);
         watch_parser_free(inf->parser);
-        json_decref(inf->cache);
-        json_decref(inf->pending);
+        cache_clear(inf);
         free(inf->lb_class);
         free(inf->rv);
         free(inf->cont);
@@ -442,27 +560,50 @@ bool informer_has_synced(const Informer *inf)
         return inf->synced;
 }
 
-json_t *informer_items(const Informer *inf)
+size_t informer_size(const Informer *inf)
 {
-        json_t *a = json_array(), *v;
-        const char *k;
-
-        if (!a)
-                return NULL;
-        json_object_foreach(inf->cache, k,
-                            v) if (json_array_append(a, v) < 0) return (json_decref(a), NULL);
-        return a;
+        return inf->cache.n;
 }
 
-const json_t *informer_get(const Informer *inf, const char *key)
+int informer_foreach(const Informer *inf, InformerEachFn fn, void *userdata)
 {
-        return json_object_get(inf->cache, key);
+        for (size_t i = 0; i < inf->cache.nb; i++)
+                for (const HNode *n = inf->cache.b[i]; n; n = n->next) {
+                        const Entry *e = (const Entry *)n;
+                        int r = fn(e->key, e->json, e->len, userdata);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+json_t *informer_load(const Informer *inf, const char *key)
+{
+        const Entry *e = cache_find(inf, key, ht_hash_str(&inf->hkey, key));
+
+        return e ? json_loadb(e->json, e->len, 0, NULL) : NULL;
 }
 
 int informer_store(Informer *inf, const json_t *raw)
 {
-        char key[OBJ_KEY_MAX];
-        return file_object(inf, inf->cache, raw, key) ? 0 : -EINVAL;
+        /* an object not in the cache during a LIST counts as not listed yet: the LIST's
+         * end drops it unless it lists it too (it may have been deleted meanwhile) */
+        unsigned gen = inf->state == INFORMER_LISTING ? inf->gen - 1 : inf->gen;
+        return file_object(inf, raw, gen, true, NULL) >= 0 ? 0 : -EINVAL;
+}
+
+bool informer_settling(const Informer *inf, uint64_t now_usec)
+{
+        switch (inf->state) {
+        case INFORMER_LISTING:
+        case INFORMER_BACKOFF:
+                return true;
+        case INFORMER_WATCHING:
+                /* 410 Gone comes as the first event of a watch, just after it started */
+                return inf->watch_events == 0 && now_usec - inf->watch_started < WATCH_YOUNG_USEC;
+        default:
+                return false;
+        }
 }
 
 unsigned informer_lists(const Informer *inf)

@@ -18,7 +18,6 @@
 
 #define KUBE_BODY_MAX (256u << 20) /* a buffered response body: lists are paginated */
 #define KUBE_CONNECT_TIMEOUT_MS 10000
-#define KUBE_RETRY_AFTER_MAX_S 60 /* a Retry-After beyond this is taken as this */
 
 /* Buckets of the request duration histogram: client-go's rest_client_request_duration. */
 static const double latency_buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
@@ -426,7 +425,6 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 {
         KubeRequest *r = userdata;
         size_t n = size * nitems;
-        static const char name[] = "retry-after:";
 
         if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
                 r->retry_after_s = -1;
@@ -439,20 +437,35 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
                         r->stopped = true;
                         return 0;
                 }
-        } else if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
-                char tmp[32], *end;
-                size_t m = MIN(n - (sizeof(name) - 1), sizeof(tmp) - 1);
-                long v;
-
-                memcpy(tmp, buf + sizeof(name) - 1, m);
-                tmp[m] = 0;
-                v = strtol(tmp, &end, 10);
-                while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-                        end++;
-                if (end != tmp && !*end && v >= 0)
-                        r->retry_after_s = MIN(v, (long)KUBE_RETRY_AFTER_MAX_S);
+        } else {
+                long v = kube_retry_after_parse(buf, n);
+                if (v >= 0)
+                        r->retry_after_s = v;
         }
         return n;
+}
+
+long kube_retry_after_parse(const char *line, size_t n)
+{
+        static const char name[] = "retry-after:";
+        size_t i = sizeof(name) - 1;
+        long v = 0;
+
+        if (n < i || strncasecmp(line, name, i) != 0)
+                return -1;
+        while (i < n && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+        if (i >= n || line[i] < '0' || line[i] > '9')
+                return -1; /* not delay-seconds: the HTTP-date form, or nothing */
+        for (; i < n && line[i] >= '0' && line[i] <= '9'; i++)
+                v = MIN(v * 10 + (line[i] - '0'), (long)KUBE_RETRY_AFTER_MAX_S);
+        while (i < n && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+        if (i < n && line[i] == '\r')
+                i++;
+        if (i < n && line[i] == '\n')
+                i++;
+        return i == n ? v : -1;
 }
 
 static int add_header(KubeRequest *r, const char *h)

@@ -76,6 +76,13 @@ void kube_request_cancel(KubeRequest *req);
  * microseconds; 0 when there was none. Valid in its on_done. */
 uint64_t kube_request_retry_after_usec(KubeRequest *req);
 
+/* One response header line (n bytes, its CRLF or LF included or not): the seconds of a
+ * Retry-After header in delay-seconds form (RFC 9110 10.2.3: optional blanks, digits,
+ * optional blanks), at most KUBE_RETRY_AFTER_MAX_S; -1 for any other header, the
+ * HTTP-date form (kube-apiserver does not send it) or anything malformed. Pure. */
+#define KUBE_RETRY_AFTER_MAX_S 60 /* a Retry-After beyond this is taken as this */
+long kube_retry_after_parse(const char *line, size_t n);
+
 /* Called (outside curl, before the request's on_done) whenever an answer is 401
  * Unauthorized: the owner of the credentials may re-read a token file. */
 typedef void (*kube_unauthorized_fn)(Kube *k, void *userdata);

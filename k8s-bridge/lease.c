@@ -31,6 +31,7 @@ struct Lease {
 
         LeaseRequest plan; /* what to send next, and when */
         uint64_t plan_at;
+        uint64_t not_before; /* the server's Retry-After: no request before this */
 
         json_t *object; /* the Lease as the server last returned it; NULL: none or unknown */
         LeaseRecord observed;
@@ -683,8 +684,8 @@ int lease_next(Lease *l, uint64_t mono_usec, uint64_t wall_usec, LeaseAction *re
         }
         if (l->state == LEASE_STATE_STOPPED)
                 return 0;
-        if (mono_usec < l->plan_at) {
-                ret->at_usec = l->plan_at;
+        if (mono_usec < MAX(l->plan_at, l->not_before)) {
+                ret->at_usec = MAX(l->plan_at, l->not_before);
                 if (l->state == LEASE_STATE_LEADER)
                         ret->at_usec = MIN(ret->at_usec, l->leader_until);
                 else if (l->state == LEASE_STATE_RELEASING)
@@ -887,6 +888,18 @@ int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char 
         }
         lease_record_done(&written);
         return r;
+}
+
+void lease_retry_after(Lease *l, uint64_t mono_usec, uint64_t delay_usec)
+{
+        uint64_t at = add_sat(mono_usec, delay_usec);
+
+        if (delay_usec == 0 || l->state == LEASE_STATE_STOPPED ||
+            l->pending != LEASE_REQUEST_NONE || l->not_before >= at)
+                return;
+        log_debug("lease %s/%s: the server asks to retry after %" PRIu64 " s", l->namespace,
+                  l->name, (uint64_t)(delay_usec / LEASE_USEC_PER_SEC));
+        l->not_before = at;
 }
 
 int lease_release(Lease *l, uint64_t mono_usec)

@@ -148,6 +148,13 @@ int lease_next(Lease *l, uint64_t mono_usec, uint64_t wall_usec, LeaseAction *re
  * as a failure of that request. 0, or -EALREADY when no request is pending, -ENOMEM. */
 int lease_handle_response(Lease *l, uint64_t mono_usec, long status, const char *body, size_t size);
 
+/* The answer just handed to lease_handle_response() carried Retry-After (a 429 or 5xx):
+ * the next request waits until mono_usec + delay_usec at least, as informers and status
+ * writes do. It never extends anything: a leader that may not renew before its deadline
+ * stops leading then, and a release still gives up at its own deadline. delay 0 is no
+ * wait; nothing changes while a request is pending. */
+void lease_retry_after(Lease *l, uint64_t mono_usec, uint64_t delay_usec);
+
 /* ReleaseOnCancel: stop leading now and, if we hold the lease, clear it
  * (holderIdentity "", leaseDurationSeconds 1) so a candidate takes over without waiting
  * lease_duration. The caller must have finished every write guarded by the lease. Keep

@@ -416,7 +416,7 @@ static void want_kick(Want *w)
         _cleanup_(json_decrefp) json_t *patch = NULL;
         const char *v[16];
         _cleanup_free_ char *msg = NULL;
-        const json_t *svc;
+        _cleanup_(json_decrefp) json_t *svc = NULL;
         const char *uid, *rv;
         Condition cond = {0};
         size_t n;
@@ -429,7 +429,7 @@ static void want_kick(Want *w)
                 w->again = true;
                 return;
         }
-        svc = informer_get(s->services, w->key);
+        svc = informer_load(s->services, w->key);
         uid = svc ? translate_object_uid(svc) : NULL;
         if (!svc || !uid || (w->uid && strcmp(uid, w->uid) != 0)) {
                 /* deleted or re-created: mlbd tells us about the new one */
@@ -561,14 +561,15 @@ static void announced_set(StatusWriter *s, const char *key, const char *addr, co
 static json_t *current_addrs(StatusWriter *s, const char *key)
 {
         const Want *w = want_find(s, key);
-        const json_t *svc, *ing, *e;
+        _cleanup_(json_decrefp) json_t *svc = NULL;
+        const json_t *ing, *e;
         json_t *a;
         size_t i;
 
         if (w && w->has_addrs)
                 return json_deep_copy(w->addrs);
         a = json_array();
-        svc = informer_get(s->services, key);
+        svc = informer_load(s->services, key);
         ing = json_object_get(json_object_get(json_object_get(svc, "status"), "loadBalancer"),
                               "ingress");
         json_array_foreach(ing, i, e) if (a && json_is_string(json_object_get(e, "ip")))

@@ -466,13 +466,43 @@ static int load_body(const char *body, size_t len, json_t **ret, WatchError *err
         return 0;
 }
 
+/* The list's metadata into l (resource_version, continue_token, remaining_items). */
+static int list_meta(const json_t *md, WatchList *l, WatchError *err)
+{
+        const char *rv, *cont;
+        const json_t *v;
+        char why[256];
+        int r;
+
+        if (!md || !json_is_object(md))
+                return body_fail(err, 0, "metadata: expected an object, got %s",
+                                 md ? json_type_name(md) : "nothing");
+        r = get_string(md, "resourceVersion", "metadata.", &rv, why, sizeof(why));
+        if (r >= 0)
+                r = get_string(md, "continue", "metadata.", &cont, why, sizeof(why));
+        if (r < 0)
+                return body_fail(err, 0, "%s", why);
+        if (!rv || !*rv)
+                return body_fail(err, 0, "metadata.resourceVersion: missing");
+        v = json_object_get(md, "remainingItemCount");
+        if (v && !json_is_null(v)) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        return body_fail(err, 0,
+                                         "metadata.remainingItemCount: expected a count, got %s",
+                                         json_type_name(v));
+                l->remaining_items = json_integer_value(v);
+        }
+        if (strdup_opt(rv, &l->resource_version) < 0 ||
+            strdup_opt(cont && *cont ? cont : NULL, &l->continue_token) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int watch_parse_list(const char *body, size_t len, WatchList *ret, WatchError *err)
 {
         _cleanup_(json_decrefp) json_t *j = NULL;
         _cleanup_(watch_list_clear) WatchList l = {.remaining_items = -1};
-        json_t *items, *md, *v;
-        const char *rv, *cont;
-        char why[256];
+        json_t *items;
         int r;
 
         r = load_body(body, len, &j, err);
@@ -492,28 +522,199 @@ int watch_parse_list(const char *body, size_t len, WatchList *ret, WatchError *e
         if (!l.items)
                 return -ENOMEM;
 
-        md = json_object_get(j, "metadata");
-        if (!md || !json_is_object(md))
-                return body_fail(err, 0, "metadata: expected an object, got %s",
-                                 md ? json_type_name(md) : "nothing");
-        r = get_string(md, "resourceVersion", "metadata.", &rv, why, sizeof(why));
-        if (r >= 0)
-                r = get_string(md, "continue", "metadata.", &cont, why, sizeof(why));
+        r = list_meta(json_object_get(j, "metadata"), &l, err);
         if (r < 0)
-                return body_fail(err, 0, "%s", why);
-        if (!rv || !*rv)
-                return body_fail(err, 0, "metadata.resourceVersion: missing");
-        v = json_object_get(md, "remainingItemCount");
-        if (v && !json_is_null(v)) {
-                if (!json_is_integer(v) || json_integer_value(v) < 0)
-                        return body_fail(err, 0,
-                                         "metadata.remainingItemCount: expected a count, got %s",
-                                         json_type_name(v));
-                l.remaining_items = json_integer_value(v);
+                return r;
+        *ret = l;
+        l = (WatchList){.remaining_items = -1};
+        return 0;
+}
+
+/* ---- a list body item by item -------------------------------------------------------- */
+
+static bool str_is(const char *a, const char *b)
+{
+        return a && strcmp(a, b) == 0;
+}
+
+static size_t skip_space(const char *b, size_t i, size_t len)
+{
+        while (i < len && is_space(b[i]))
+                i++;
+        return i;
+}
+
+/* One past the end of the JSON value that starts at b[i], found by nesting and strings
+ * alone (jansson then decodes exactly that much, so it is validated all the same);
+ * SIZE_MAX when the body ends first. */
+static size_t value_end(const char *b, size_t i, size_t len)
+{
+        size_t depth = 0;
+        bool in_string = false, escape = false;
+
+        if (i >= len)
+                return SIZE_MAX;
+        if (b[i] != '{' && b[i] != '[' && b[i] != '"') {
+                while (i < len && !is_space(b[i]) && b[i] != ',' && b[i] != ']' && b[i] != '}')
+                        i++;
+                return i;
         }
-        if (strdup_opt(rv, &l.resource_version) < 0 ||
-            strdup_opt(cont && *cont ? cont : NULL, &l.continue_token) < 0)
-                return -ENOMEM;
+        for (; i < len; i++) {
+                char c = b[i];
+                if (in_string) {
+                        if (escape)
+                                escape = false;
+                        else if (c == '\\')
+                                escape = true;
+                        else if (c == '"') {
+                                in_string = false;
+                                if (depth == 0)
+                                        return i + 1;
+                        }
+                } else if (c == '"')
+                        in_string = true;
+                else if (c == '{' || c == '[')
+                        depth++;
+                else if ((c == '}' || c == ']') && --depth == 0)
+                        return i + 1;
+        }
+        return SIZE_MAX;
+}
+
+/* Decodes the value at b[i, end); NULL with *r set (and err filled) on failure. */
+static json_t *load_value(const char *b, size_t i, size_t end, size_t flags, WatchError *err,
+                          int *r)
+{
+        json_error_t e;
+        json_t *j = json_loadb(b + i, end - i, flags, &e);
+
+        if (!j)
+                *r = json_error_code(&e) == json_error_out_of_memory
+                         ? -ENOMEM
+                         : body_fail(err, i + (uint64_t)MAX(e.position, 0),
+                                     "byte %" PRIu64 ": bad JSON: %s",
+                                     i + (uint64_t)MAX(e.position, 0), e.text);
+        return j;
+}
+
+int watch_parse_list_each(const char *body, size_t len, WatchListItemFn fn, void *userdata,
+                          WatchList *ret, WatchError *err)
+{
+        _cleanup_(watch_list_clear) WatchList l = {.remaining_items = -1};
+        _cleanup_(json_decrefp) json_t *md = NULL;
+        bool seen_items = false;
+        size_t i, n_items = 0;
+        int r = 0;
+
+        i = skip_space(body, 0, len);
+        if (i >= len || body[i] != '{')
+                return i >= len ? body_fail(err, i, "byte %zu: bad JSON: no object", i)
+                                : body_fail(err, i, "byte %zu: expected an object", i);
+        i = skip_space(body, i + 1, len);
+        if (i < len && body[i] == '}')
+                i++;
+        else
+                for (;;) {
+                        _cleanup_(json_decrefp) json_t *key = NULL, *v = NULL;
+                        size_t end;
+                        const char *k;
+
+                        if (i >= len || body[i] != '"')
+                                return body_fail(err, i, "byte %zu: bad JSON: expected a key", i);
+                        end = value_end(body, i, len);
+                        if (end == SIZE_MAX)
+                                return body_fail(err, len, "byte %zu: bad JSON: unexpected end",
+                                                 len);
+                        if (!(key = load_value(body, i, end, JSON_DECODE_ANY, err, &r)))
+                                return r;
+                        k = json_string_value(key);
+                        i = skip_space(body, end, len);
+                        if (i >= len || body[i] != ':')
+                                return body_fail(err, i, "byte %zu: bad JSON: expected ':'", i);
+                        i = skip_space(body, i + 1, len);
+                        if ((str_is(k, "items") && seen_items) || (str_is(k, "metadata") && md))
+                                return body_fail(err, i, "byte %zu: %s given twice", i, k);
+                        if (str_is(k, "items") && i < len && body[i] == '[') {
+                                /* each item decoded, handed over and freed on its own */
+                                seen_items = true;
+                                i = skip_space(body, i + 1, len);
+                                if (i < len && body[i] == ']')
+                                        i++;
+                                else
+                                        for (;;) {
+                                                json_t *item;
+                                                end = value_end(body, i, len);
+                                                if (end == SIZE_MAX)
+                                                        return body_fail(err, len,
+                                                                         "byte %zu: bad JSON: "
+                                                                         "unexpected end",
+                                                                         len);
+                                                if (!(item = load_value(body, i, end,
+                                                                        JSON_DECODE_ANY, err, &r)))
+                                                        return r;
+                                                if (!json_is_object(item)) {
+                                                        r = body_fail(
+                                                            err, i,
+                                                            "items[%zu]: expected an object, "
+                                                            "got %s",
+                                                            n_items, json_type_name(item));
+                                                        json_decref(item);
+                                                        return r;
+                                                }
+                                                r = fn(item, userdata);
+                                                json_decref(item);
+                                                if (r < 0)
+                                                        return r;
+                                                n_items++;
+                                                i = skip_space(body, end, len);
+                                                if (i < len && body[i] == ',') {
+                                                        i = skip_space(body, i + 1, len);
+                                                        continue;
+                                                }
+                                                if (i < len && body[i] == ']') {
+                                                        i++;
+                                                        break;
+                                                }
+                                                return body_fail(err, i,
+                                                                 "byte %zu: bad JSON: expected "
+                                                                 "',' or ']'",
+                                                                 i);
+                                        }
+                        } else {
+                                end = value_end(body, i, len);
+                                if (end == SIZE_MAX || end == i)
+                                        return body_fail(err, MIN(i, len),
+                                                         "byte %zu: bad JSON: expected a value",
+                                                         MIN(i, len));
+                                if (!(v = load_value(body, i, end, JSON_DECODE_ANY, err, &r)))
+                                        return r;
+                                if (str_is(k, "items")) {
+                                        seen_items = true;
+                                        if (!json_is_null(v))
+                                                return body_fail(err, 0,
+                                                                 "items: expected an array, got %s",
+                                                                 json_type_name(v));
+                                } else if (str_is(k, "metadata"))
+                                        md = TAKE_PTR(v);
+                                i = end;
+                        }
+                        i = skip_space(body, i, len);
+                        if (i < len && body[i] == ',') {
+                                i = skip_space(body, i + 1, len);
+                                continue;
+                        }
+                        if (i < len && body[i] == '}') {
+                                i++;
+                                break;
+                        }
+                        return body_fail(err, i, "byte %zu: bad JSON: expected ',' or '}'", i);
+                }
+        i = skip_space(body, i, len);
+        if (i < len)
+                return body_fail(err, i, "byte %zu: bad JSON: end of file expected", i);
+        r = list_meta(md, &l, err);
+        if (r < 0)
+                return r;
         *ret = l;
         l = (WatchList){.remaining_items = -1};
         return 0;

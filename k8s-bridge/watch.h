@@ -135,6 +135,20 @@ void watch_list_clear(WatchList *l);
 int watch_parse_list(const char *body, size_t len, WatchList *ret, WatchError *err);
 
 /*
+ * The same, item by item: fn gets each item of `items` in order (borrowed, valid during
+ * the call; an object), decoded on its own and freed after the call, so a page of 500
+ * Services is never a tree of 500 Services at once. ret gets the rest (items NULL). The
+ * body's structure outside the items is followed by a small scanner; each key, each
+ * item and every other member's value is decoded and so checked by jansson. A key
+ * "items" or "metadata" given twice is an error (watch_parse_list() takes the last).
+ * Items before an error have been handed to fn already. A negative value from fn stops
+ * the parse and is returned.
+ */
+typedef int (*WatchListItemFn)(json_t *item, void *userdata);
+int watch_parse_list_each(const char *body, size_t len, WatchListItemFn fn, void *userdata,
+                          WatchList *ret, WatchError *err);
+
+/*
  * Decodes an error body of kind Status (kind must be "Status"). *ret is filled on success
  * and untouched on failure; err may be NULL.
  */

@@ -8,7 +8,7 @@
  * again cut at those positions: both runs must give the same events and the same error,
  * the parser must never hold more than the cap, every event must point into the stream,
  * and a spent parser must refuse input. translate_object() must give an object no larger
- * than its input.
+ * than its input. watch_parse_list_each() must agree with watch_parse_list().
  */
 #include <string.h>
 
@@ -139,6 +139,70 @@ static int cmp_size(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
+typedef struct Items {
+        json_t *a;
+        bool oom;
+} Items;
+
+static int take_item(json_t *item, void *userdata)
+{
+        Items *it = userdata;
+        if (!json_is_object(item))
+                __builtin_trap();
+        if (json_array_append(it->a, item) < 0) {
+                it->oom = true;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* watch_parse_list_each() against watch_parse_list() on the same body: what the tree
+ * parser takes, the item parser takes too, with the same items and metadata; what it
+ * refuses the item parser refuses too, but for nesting deeper than jansson's limit inside
+ * the tree (an item is decoded two levels higher). A key given twice is refused only by
+ * the item parser. */
+static void check_each(const char *s, size_t len, int r_tree, const WatchList *tree)
+{
+        Items it = {.a = json_array()};
+        WatchList l = {.remaining_items = -7};
+        WatchError e = {0};
+        int r;
+
+        if (!it.a)
+                return;
+        r = watch_parse_list_each(s, len, take_item, &it, &l, &e);
+        if (it.oom || r == -ENOMEM || r_tree == -ENOMEM) {
+                if (r == 0)
+                        watch_list_clear(&l);
+                json_decref(it.a);
+                return;
+        }
+        if (r != 0 && r != -EINVAL)
+                __builtin_trap();
+        if (r == -EINVAL && (!e.detail[0] || e.offset > len || l.remaining_items != -7))
+                __builtin_trap();
+        if (r_tree == 0 && r != 0 && !strstr(e.detail, "given twice"))
+                __builtin_trap();
+        if (r == 0 && r_tree != 0) {
+                /* only depth: the tree parser nests the items two levels deeper */
+                WatchError e2 = {0};
+                WatchList l2 = {0};
+                if (watch_parse_list(s, len, &l2, &e2) == 0 || !strstr(e2.detail, "depth"))
+                        __builtin_trap();
+        }
+        if (r == 0 && r_tree == 0) {
+                if (l.items || !json_equal(it.a, tree->items) ||
+                    strcmp(l.resource_version, tree->resource_version) != 0 ||
+                    !l.continue_token != !tree->continue_token ||
+                    (l.continue_token && strcmp(l.continue_token, tree->continue_token) != 0) ||
+                    l.remaining_items != tree->remaining_items)
+                        __builtin_trap();
+        }
+        if (r == 0)
+                watch_list_clear(&l);
+        json_decref(it.a);
+}
+
 static void check_bodies(const char *s, size_t len)
 {
         WatchList l = {0};
@@ -147,6 +211,7 @@ static void check_bodies(const char *s, size_t len)
         int r;
 
         r = watch_parse_list(s, len, &l, &e);
+        check_each(s, len, r, &l);
         if (r == 0) {
                 if (!json_is_array(l.items) || !l.resource_version || !*l.resource_version ||
                     (l.continue_token && !*l.continue_token) || l.remaining_items < -1)

@@ -27,7 +27,7 @@ typedef struct Run {
 static int tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Run *run = userdata;
-        const json_t *svc = informer_get(run->inf, run->key);
+        _cleanup_(json_decrefp) json_t *svc = informer_load(run->inf, run->key);
         const char *v[1] = {run->addr};
 
         if (!run->started && informer_has_synced(run->inf) && svc) {

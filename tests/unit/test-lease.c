@@ -633,6 +633,77 @@ static void test_errors(void)
         json_decref(s.obj);
 }
 
+/* Retry-After on a failed answer holds the next request back; never leadership. */
+static void test_retry_after(void)
+{
+        Server s = {};
+        Lease *a = elector("a");
+        LeaseAction act;
+        uint64_t t = 0, at;
+
+        lease_next(a, 0, WALL0, &act);
+        lease_action_done(&act);
+        lease_handle_response(a, 0, 429, "{}", 2);
+        lease_retry_after(a, 0, 7 * S);
+        lease_next(a, 0, WALL0, &act);
+        ok(act.request == LEASE_REQUEST_NONE && act.at_usec == 7 * S,
+           "a 429 with Retry-After: 7 on GET: the next request at 7 s, not the retry period "
+           "(%.2f s)",
+           (double)act.at_usec / S);
+        lease_next(a, 6 * S, WALL0, &act);
+        is_int(act.request, LEASE_REQUEST_NONE, "  none at 6 s");
+        lease_retry_after(a, 6 * S, 0);
+        lease_next(a, 6 * S, WALL0, &act);
+        is_int(act.request, LEASE_REQUEST_NONE, "  a Retry-After of 0 changes nothing");
+        lease_retry_after(a, 0, 1 * S);
+        lease_next(a, 7 * S, WALL0, &act);
+        is_int(act.request, LEASE_REQUEST_GET,
+               "  a shorter one does not bring it forward; GET at 7 s");
+        lease_action_done(&act);
+        lease_handle_response(a, 7 * S, 404, NULL, 0);
+
+        /* become leader, then a renewal answered 503 with Retry-After longer than the
+         * renew deadline: no request before it, and leadership ends at the deadline */
+        t = 7 * S;
+        for (int i = 0; i < 5 && !lease_is_leader(a, t); i++)
+                t = tick(a, &s, t, false);
+        ok(lease_is_leader(a, t), "A leads");
+        uint64_t renewed = t;
+        for (;;) {
+                lease_next(a, t, WALL0 + t, &act);
+                if (act.request != LEASE_REQUEST_NONE)
+                        break;
+                t = act.at_usec;
+        }
+        ok(act.request == LEASE_REQUEST_UPDATE, "  its renewal at %.2f s", (double)t / S);
+        lease_action_done(&act);
+        lease_handle_response(a, t, 503, "{}", 2);
+        lease_retry_after(a, t, 30 * S);
+        uint64_t failed = t;
+        unsigned requests = 0;
+        bool led_late = false;
+        for (int i = 0; i < 100 && t < failed + 30 * S; i++) {
+                lease_next(a, t, WALL0 + t, &act);
+                if (act.request != LEASE_REQUEST_NONE) {
+                        requests++;
+                        lease_action_done(&act);
+                        break;
+                }
+                at = act.at_usec;
+                if (lease_is_leader(a, t) && t >= renewed + 10 * S + 2 * S)
+                        led_late = true;
+                t = at;
+        }
+        is_int(requests, 0, "  no request within the 30 s the server asked for");
+        ok(!led_late && !lease_is_leader(a, failed + 29 * S),
+           "  and it stopped leading at its renew deadline meanwhile");
+        lease_next(a, failed + 30 * S, WALL0 + failed + 30 * S, &act);
+        ok(act.request != LEASE_REQUEST_NONE, "  a request at 30 s");
+        lease_action_done(&act);
+        lease_free(a);
+        json_decref(s.obj);
+}
+
 int main(void)
 {
         log_max_level = LOG_WARNING;
@@ -645,5 +716,6 @@ int main(void)
         test_conflict();
         test_release();
         test_errors();
+        test_retry_after();
         return tap_done();
 }

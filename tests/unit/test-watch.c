@@ -569,6 +569,40 @@ static void test_type_table(void)
 
 /* ---- list and Status bodies ---------------------------------------------------------- */
 
+static int count_item(json_t *item, void *userdata)
+{
+        (*(size_t *)userdata)++;
+        return 0;
+}
+
+static int collect_item(json_t *item, void *userdata)
+{
+        return json_array_append(userdata, item);
+}
+
+static int stop_item(json_t *item, void *userdata)
+{
+        return -ECANCELED;
+}
+
+/* watch_parse_list_each() gives what watch_parse_list() gives, item by item. */
+static void same_list(const char *what, const char *body, size_t len)
+{
+        WatchList a = {0}, b = {0};
+        _cleanup_(json_decrefp) json_t *items = json_array();
+        int ra = watch_parse_list(body, len, &a, NULL);
+        int rb = watch_parse_list_each(body, len, collect_item, items, &b, NULL);
+
+        ok(ra == 0 && rb == 0 && b.items == NULL && json_equal(a.items, items) &&
+               str_eq(a.resource_version, b.resource_version) &&
+               (a.continue_token ? str_eq(a.continue_token, b.continue_token)
+                                 : !b.continue_token) &&
+               a.remaining_items == b.remaining_items,
+           "item by item: %s as a whole", what);
+        watch_list_clear(&a);
+        watch_list_clear(&b);
+}
+
 static void bad_list(const char *what, const char *body, const char *detail)
 {
         WatchList l = {.remaining_items = -7};
@@ -578,6 +612,12 @@ static void bad_list(const char *what, const char *body, const char *detail)
                     l.remaining_items == -7,
                 "list: %s", what))
                 printf("#   r=%d detail \"%s\"\n#   want \"%s\"\n", r, e.detail, detail);
+        size_t n = 0;
+        e = (WatchError){0};
+        r = watch_parse_list_each(body, strlen(body), count_item, &n, &l, &e);
+        if (!ok(r == -EINVAL && e.detail[0] && l.items == NULL && l.remaining_items == -7,
+                "list item by item: %s", what))
+                printf("#   r=%d detail \"%s\"\n", r, e.detail);
 }
 
 static void test_list(void)
@@ -602,9 +642,27 @@ static void test_list(void)
            "items have no kind/apiVersion; the first is web");
         watch_list_clear(&l);
         ok(l.items == NULL && l.remaining_items == -1, "clear empties it");
+        same_list("ServiceList", svc, len);
+        {
+                size_t n = 0;
+                is_int(watch_parse_list_each(svc, len, stop_item, &n, &l, NULL), -ECANCELED,
+                       "item by item: the callback's error stops it");
+                const char *sp = " {\"kind\" : \"X\" , \"items\" : [ {\"a\":\"]}\\\"\"} , { } ] ,"
+                                 "\"metadata\":{\"resourceVersion\":\"5\"}} \n";
+                is_int(watch_parse_list_each(sp, strlen(sp), count_item, &n, &l, NULL), 0,
+                       "item by item: spaces, brackets and escapes inside strings");
+                ok(n == 2 && str_eq(l.resource_version, "5"), "2 items, rv 5");
+                watch_list_clear(&l);
+                same_list("spaces and escapes", sp, strlen(sp));
+                const char *twice = "{\"items\":[],\"items\":[{}],\"metadata\":"
+                                    "{\"resourceVersion\":\"5\"}}";
+                is_int(watch_parse_list_each(twice, strlen(twice), count_item, &n, &l, NULL),
+                       -EINVAL, "item by item: items given twice is an error");
+        }
 
         _cleanup_free_ char *nodes = read_data("nodes.list", &len);
         is_int(watch_parse_list(nodes, len, &l, NULL), 0, "NodeList parses");
+        same_list("NodeList", nodes, len);
         ok(json_array_size(l.items) == 1 && l.continue_token == NULL && l.remaining_items == -1 &&
                str_eq(l.resource_version, "81300"),
            "1 item, last page, rv 81300");
@@ -612,6 +670,7 @@ static void test_list(void)
 
         _cleanup_free_ char *empty = read_data("namespaces-empty.list", &len);
         is_int(watch_parse_list(empty, len, &l, NULL), 0, "empty NamespaceList parses");
+        same_list("empty NamespaceList", empty, len);
         ok(json_is_array(l.items) && json_array_size(l.items) == 0 &&
                str_eq(l.resource_version, "81301"),
            "no items, rv 81301");
@@ -620,6 +679,7 @@ static void test_list(void)
         const char *s =
             "{\"metadata\":{\"resourceVersion\":\"9\",\"continue\":\"\"},\"items\":null}";
         is_int(watch_parse_list(s, strlen(s), &l, NULL), 0, "null items, empty continue");
+        same_list("null items", s, strlen(s));
         ok(json_is_array(l.items) && json_array_size(l.items) == 0 && l.continue_token == NULL,
            "an empty array and no continue token");
         watch_list_clear(&l);
