@@ -9,7 +9,8 @@
 # watch cut in the middle of a chunk resumes from its resourceVersion without a LIST and
 # the Service it was delivering gets its address; a real 401 (the ServiceAccount of the
 # token deleted) makes the bridge read its tokenFile again: the new token written there is
-# used within seconds (not at the minute's re-read), said once. (A wrong CA: bridge-auth.sh.)
+# used within seconds (not at the minute's re-read), said once; 503 with Retry-After: 3
+# on the Lease's renewal is waited out too. (A wrong CA: bridge-auth.sh.)
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 . "$(dirname "$0")/../lib/kube.sh"
@@ -178,5 +179,26 @@ tap_is "$(grep -c 'answered 401 Unauthorized' "$blog")" 1 "the 401s are said onc
 lb_svc after401 | k create -f - >/dev/null
 ip=$(wait_svc_ip demo after401 40)
 tap_ok "with sa2's token, a new Service gets its address ($ip)" in_pool "$ip"
+
+# 5. 503 with Retry-After: 3 on the Lease's renewal, twice: waited out as on the LIST
+# and the status PATCH (not the retry period of 0.5 s); leadership ends at its renew
+# deadline meanwhile (3 s here), and the bridge leads again once the server answers.
+lease_re='^[0-9]+ (GET|PUT) /apis/coordination.k8s.io/v1/namespaces/mlbd-system/leases/'
+n_held=$(grep -c 'holding the Lease as' "$blog") n_lost=$(grep -c 'not holding the Lease' "$blog")
+kproxy_ctl proxy status 503 2 3 '^PUT /apis/coordination.k8s.io/v1/namespaces/mlbd-system/leases/'
+injected() { [ "$(grep -cE "$lease_re.* 503 inject" "$plog")" -ge 2 ]; }
+# the Lease's requests from the first 503 to the first answered one after the second
+window() { grep -E "$lease_re" "$plog" | awk '/ 503 inject/ {on = 1; n++} on {print} on && n >= 2 && / pass / {exit}'; }
+answered() { window | grep -q ' pass '; }
+tap_ok "the proxy answered two Lease renewals 503" wait_for 20 injected
+tap_ok "then a Lease request went through" wait_for 20 answered
+window | sed 's/^/# /'
+# from each 503 to the next Lease request (after an answer without Retry-After, a GET
+# and its PUT may follow each other at once)
+gap=$(window | awk 'inj {g = $1 - p; if (m == "" || g < m) m = g} {inj = / 503 inject/; p = $1} END {print m + 0}')
+tap_ok "each Lease request after a 503 came at least Retry-After (3 s) later (smallest gap $gap ms)" [ "$gap" -ge 2950 ]
+tap_ok "it stopped leading meanwhile" [ "$(grep -c 'not holding the Lease' "$blog")" -gt "$n_lost" ]
+tap_ok "and holds the Lease again" \
+        wait_for 20 bash -c '[ "$(grep -c "holding the Lease as" "$1")" -gt "$2" ]' _ "$blog" "$n_held"
 tap_ok "the bridge still running" kill -0 "${BRIDGE_PID[node1]}"
 tap_done
