@@ -21,7 +21,7 @@
 #define WATCH_YOUNG_USEC (500 * 1000ULL)
 
 /* One cached object: its translated form as compact JSON text, the form mlbd takes it in
- * (a Service is about 400 bytes so, against about 4 KiB as a jansson tree). */
+ * (a Service is about 400 bytes so, against about 5.5 KiB of RSS as a jansson tree). */
 typedef struct Entry {
         HNode h;      /* first member */
         unsigned gen; /* the LIST that last filed it */

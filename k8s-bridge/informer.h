@@ -15,8 +15,8 @@
  *   - errors back off exponentially with jitter (0.8 s doubling to 30 s, as client-go),
  *     reset once a watch has delivered events or lasted a minute.
  * Objects are kept translated (translate.h: only what mlbd reads), keyed as mlbd keys
- * them, each as its compact JSON text (what mlbd is sent): about 400 bytes a Service
- * against about 4 KiB as a jansson tree. State changes are logged once each, not once
+ * them, each as its compact JSON text (what mlbd is sent): about 1 KiB of RSS a
+ * Service, against about 5.5 KiB as jansson trees. State changes are logged once each, not once
  * per retry.
  */
 #pragma once
