@@ -28,8 +28,8 @@ struct Bridge {
         bool leader; /* what mlbd was told */
         bool stopping;
         bool synced_once;
-        const char *resync_why; /* for the log line of the sync resync_timer makes */
-        uint64_t resync_since;  /* when it was asked for */
+        bool resync_resumed;   /* a watch came back since the last sync resync_timer made */
+        uint64_t resync_since; /* when it was asked for */
 };
 
 static uint64_t mono_now(Bridge *b)
@@ -122,14 +122,14 @@ static bool any_settling(Bridge *b)
 }
 
 /* One full sync soon, unless one is due already. */
-static void resync_soon(Bridge *b, const char *why)
+static void resync_soon(Bridge *b, bool resumed)
 {
         int enabled = SD_EVENT_OFF;
 
+        b->resync_resumed |= resumed;
         (void)sd_event_source_get_enabled(b->resync_timer, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
-        b->resync_why = why;
         b->resync_since = mono_now(b);
         (void)sd_event_source_set_time(b->resync_timer, b->resync_since + RESYNC_DELAY_USEC);
         (void)sd_event_source_set_enabled(b->resync_timer, SD_EVENT_ONESHOT);
@@ -145,7 +145,10 @@ static int resync_fired(sd_event_source *s, uint64_t usec, void *userdata)
                 (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
                 return 0;
         }
-        log_info("%s: full sync to mlbd", b->resync_why ? b->resync_why : "resync");
+        /* the same words whenever a watch came back, whether or not a kind listed again */
+        log_info("%s: full sync to mlbd", b->resync_resumed ? "watches resumed after an API outage"
+                                                            : "listed again after 410 Gone");
+        b->resync_resumed = false;
         full_sync(b);
         return 0;
 }
@@ -160,7 +163,7 @@ static void on_listed(Informer *inf, void *userdata)
         if (!b->synced_once)
                 full_sync(b);
         else
-                resync_soon(b, "listed again after 410 Gone");
+                resync_soon(b, false);
 }
 
 /* A watch is back after failures: one full sync with the others' (resync_soon()). */
@@ -170,7 +173,7 @@ static void on_resumed(Informer *inf, void *userdata)
 
         if (!all_synced(b))
                 return; /* the first list's sync is still to come */
-        resync_soon(b, "watches resumed after an API outage");
+        resync_soon(b, true);
 }
 
 static void on_upserted(Informer *inf, const json_t *obj, void *userdata)
