@@ -411,22 +411,30 @@ static int revet_fired(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* A pre-vetted entry: claims watched, probed again in the background later. */
+static void prevet_watch(Entry *e)
+{
+        Announcer *a = e->owner;
+
+        watch_claims(e);
+        e->revet = sd_event_source_disable_unref(e->revet);
+        if (sd_event_add_time_relative(a->event, &e->revet, CLOCK_MONOTONIC,
+                                       VET_REFRESH_USEC + random_range(0, VET_REFRESH_JITTER_USEC),
+                                       1000 * 1000, revet_fired, e) < 0)
+                e->revet = NULL;
+}
+
 /* A vet passed: vetted now, probed again in the background later. */
 static void vetted(Entry *e)
 {
         Announcer *a = e->owner;
         bool again = e->state == ANN_VETTED; /* a background re-probe */
+
         entry_set_state(e, ANN_VETTED);
         e->vetted_at = now_usec(a);
         succeeded(e);
-        e->revet = sd_event_source_disable_unref(e->revet);
         if (e->prevet)
-                watch_claims(e);
-        if (e->prevet &&
-            sd_event_add_time_relative(a->event, &e->revet, CLOCK_MONOTONIC,
-                                       VET_REFRESH_USEC + random_range(0, VET_REFRESH_JITTER_USEC),
-                                       1000 * 1000, revet_fired, e) < 0)
-                e->revet = NULL;
+                prevet_watch(e);
         /* nobody waits for a pre-vet (a Service that gets the address ends it) */
         if (!again && !e->prevet && a->cb.owned)
                 a->cb.owned(e->addr, e->ifname, a->userdata);
@@ -748,12 +756,27 @@ int announcer_vet(Announcer *a, u128 addr, const char *ifname)
 int announcer_prevet(Announcer *a, u128 addr, const char *ifname)
 {
         Entry *e = find(a, addr, NULL);
+        int r;
 
-        if (!e)
-                return start(a, addr, ifname, true, true, true);
-        if (e->prevet)
+        if (!e) {
+                r = start(a, addr, ifname, true, true, true);
+                return r < 0 ? r : 1;
+        }
+        if (!e->vet_only)
+                return 0; /* wanted (owned, quiet, failed ...): not a vet */
+        if (e->prevet) {
                 (void)settle_claim(e);
-        return 0;
+                return 1;
+        }
+        /* vetted for a Service that is gone before its status was written: pre-vetted
+         * from now on */
+        e->prevet = true;
+        if (e->state == ANN_VETTED && !vet_fresh(e)) {
+                e->probe_first = true;
+                run(e, true);
+        } else if (e->state == ANN_VETTED)
+                prevet_watch(e);
+        return 1;
 }
 
 bool announcer_vet_fresh(const Announcer *a, u128 addr)

@@ -90,7 +90,9 @@ int announcer_vet(Announcer *a, u128 addr, const char *ifname);
  * background every 30-40 s and another host claiming it (ARP sender, NA) refuses it, as a
  * probe conflict ("refused" callback, probe conflicts metric). The "owned" callback
  * reports only the first vet, not the background ones. announcer_vet() or
- * announcer_want() on it ends the pre-vetting (a Service holds it now). */
+ * announcer_want() on it ends the pre-vetting (a Service holds it now). Returns 1 when
+ * addr is pre-vetted (new, or vetted before), 0 when it is wanted otherwise (e.g. owned:
+ * a Service just released it, and it must go, not be kept as a vet), or -errno. */
 int announcer_prevet(Announcer *a, u128 addr, const char *ifname);
 /* Whether addr is vetted and its vet is young enough to stand for a probe (60 s). */
 bool announcer_vet_fresh(const Announcer *a, u128 addr);

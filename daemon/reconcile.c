@@ -545,10 +545,18 @@ static void prevet_refill(Manager *m, AddrSet *want)
                                  * the LAN yet, and its answer would be no conflict */
                                 if (cluster_peer_holds(m->cluster, a))
                                         continue;
-                                if (addrset_add(want, a) < 0 || addrset_add(&m->prevet, a) < 0)
+                                /* one still owned here (released just now) goes first,
+                                 * below; then it is pre-vetted like any other */
+                                int r = announcer_prevet(m->announcer, a, iface);
+                                if (r == 0) {
+                                        if (!addrset_has(want, a))
+                                                manager_schedule_reconcile(m);
+                                        continue;
+                                }
+                                if (r < 0 || addrset_add(want, a) < 0 ||
+                                    addrset_add(&m->prevet, a) < 0)
                                         return (void)log_oom();
                                 total++;
-                                (void)announcer_prevet(m->announcer, a, iface);
                                 if (!alloc_is_avoided(m->alloc, a) &&
                                     !(announcer_has(m->announcer, a, &st, NULL) &&
                                       st == ANN_REFUSED))

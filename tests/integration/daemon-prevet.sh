@@ -49,6 +49,7 @@ until "op": *"allocated".*"demo/b" 5
 until "op": *"allocated".*"demo/c" 5
 sleep 1
 run $metrics >$tmp/m2
+run ip netns exec $(lan_ns node1) ip -o addr show dev eth0 >$tmp/addrs2
 run cp $tmp/pools.narrow $tmp/pools.yaml
 > {"op":"reload","id":7}
 until "id": *7 5
@@ -64,6 +65,11 @@ until "op": *"allocated".*"demo/d" 5
 sleep 0.5
 > {"op":"services","id":10}
 until "id": *10 5
+run date +%s.%N >$tmp/t_delete
+> {"op":"delete","id":11,"kind":"Service","namespace":"demo","name":"a"}
+until "op": *"released".*"demo/a" 5
+sleep 1
+run $metrics >$tmp/m4
 EOF
 rc=$?
 lan_capture_stop
@@ -83,21 +89,23 @@ tap_ok "c got 192.0.2.153: .152, which the client uses, was skipped" \
 tap_ok "no Service was ever given 192.0.2.152" not grep -q '"allocated".*"192\.0\.2\.152"' "$tmp/session.out"
 tap_ok "nor was anyone told it failed before the pool was narrowed" \
         not grep -q '"allocation_failed".*"demo/[abc]"' "$tmp/session.out"
-for a in 150 151 153; do tap_ok "192.0.2.$a is on node1" host_has_addr node1 "192.0.2.$a"; done
-tap_ok "192.0.2.152 is not on node1" not host_has_addr node1 192.0.2.152
+for a in 150 151 153; do tap_ok "192.0.2.$a was on node1" grep -q "inet 192\.0\.2\.$a/" "$tmp/addrs2"; done
+tap_ok "192.0.2.152 was not" not grep -q "inet 192\.0\.2\.152/" "$tmp/addrs2"
+tap_ok "and is not now" not host_has_addr node1 192.0.2.152
 
 # The capture: the probes came before the upserts (pre-vetting), none after them
 probe() { printf 'arp and arp[6:2] = 1 and arp[14:4] = 0 and arp[24:4] = 0xc00002%02x' "$1"; }
 garp() { printf 'arp and arp[6:2] = 1 and arp[14:4] = 0xc00002%02x and arp[24:4] = 0xc00002%02x' "$1" "$1"; }
 t_up=$(cat "$tmp/t_upsert")
-late_probes() { # probes of address .$1 sent after the first upsert
+t_del=$(cat "$tmp/t_delete")
+between() { # probes of address .$1 sent by node1 between times $2 and $3
         tcpdump -tt -n -r "$tmp/prevet.pcap" "ether src $MAC1 and $(probe "$1")" 2>/dev/null |
-                awk -v t="$t_up" '$1 > t' | wc -l
+                awk -v a="$2" -v b="$3" '$1 > a && $1 <= b' | wc -l
 }
+late_probes() { between "$1" "$t_up" "$t_del"; } # after the first upsert, before the delete
 for a in 150 151 153; do
         hex=$(printf '%x' "$a")
-        tap_is "$(lan_capture_count "$tmp/prevet.pcap" "ether src $MAC1 and $(probe "0x$hex")")" 2 \
-                "192.0.2.$a: the 2 ARP probes of its pre-vet"
+        tap_is "$(between "0x$hex" 0 "$t_up")" 2 "192.0.2.$a: the 2 ARP probes of its pre-vet"
         tap_is "$(late_probes "0x$hex")" 0 "192.0.2.$a: none after the upserts"
         tap_is "$(lan_capture_count "$tmp/prevet.pcap" "ether src $MAC1 and $(garp "0x$hex")")" 3 \
                 "192.0.2.$a: announced (3 gratuitous ARPs)"
@@ -127,4 +135,11 @@ tap_ok "widened again, d gets 192.0.2.154" grep -q '"op": *"allocated".*"demo/d"
 t_up=$(cat "$tmp/t_widen")
 tap_is "$(late_probes 0x9a)" 2 "after a probe of its own (the pre-vet of .154 was dropped with the narrowing)"
 tap_ok "services: none holds 192.0.2.152" not grep -q '"id": *10.*192\.0\.2\.152' "$tmp/session.out"
+# Released: the address leaves the interface although it is the next to hand out (and so
+# pre-vetted again)
+tap_ok "a deleted: 192.0.2.150 is released" grep -q '"op": *"released".*"demo/a"' "$tmp/session.out"
+tap_ok "and no longer on node1" not host_has_addr node1 192.0.2.150
+tap_is "$(m m4 mlbd_addresses_owned)" 3 "node1 owns 3 addresses (b, c, d)"
+tap_is "$(m m4 'mlbd_prevet_addresses{state="vetted"}')" 32 "and 192.0.2.150 is pre-vetted again (32 vetted)"
+tap_is "$(between 0x96 "$t_del" 9999999999)" 2 "192.0.2.150: probed again after the release"
 tap_done
