@@ -72,6 +72,8 @@ sleep 1
 run $metrics >$tmp/m4
 EOF
 rc=$?
+sleep 0.3 # the session closed: node1 is no longer the leader
+$metrics >"$tmp/m5"
 lan_capture_stop
 tap_diag "$(cat "$tmp/session.out")"
 tap_is "$rc" 0 "the session ran to its end"
@@ -142,4 +144,6 @@ tap_ok "and no longer on node1" not host_has_addr node1 192.0.2.150
 tap_is "$(m m4 mlbd_addresses_owned)" 3 "node1 owns 3 addresses (b, c, d)"
 tap_is "$(m m4 'mlbd_prevet_addresses{state="vetted"}')" 32 "and 192.0.2.150 is pre-vetted again (32 vetted)"
 tap_is "$(between 0x96 "$t_del" 9999999999)" 2 "192.0.2.150: probed again after the release"
+tap_is "$(m m5 'mlbd_prevet_addresses{state="vetted"}')" 0 "no longer the leader: nothing pre-vetted"
+tap_is "$(m m5 mlbd_addresses_owned)" 3 "and the Services' addresses stay"
 tap_done
