@@ -139,7 +139,7 @@ nspawn_install_build() {
 }
 
 nspawn_apt_repo() {
-        local dir=$1 lower sim name ver file esc rc own=" " items=()
+        local dir=$1 lower sim name ver file esc rc dl own=" " items=()
         shift
         lower=$(nspawn_root_cached) || return 1
         mkdir -p "$dir" "$NSPAWN_CACHE/debs" || return 1
@@ -163,8 +163,13 @@ nspawn_apt_repo() {
                                 esc=${ver//:/%3a}
                                 file=$(ls "$NSPAWN_CACHE/debs/${name}_${esc}_"*.deb /var/cache/apt/archives/"${name}_${esc}_"*.deb 2>/dev/null | head -1)
                                 if [ -z "$file" ]; then
-                                        (cd "$NSPAWN_CACHE/debs" && apt-get download -q "$name=$ver" >/dev/null 2>"$NSPAWN_CACHE/debs/.log") ||
-                                                { echo "nspawn: apt-get download $name=$ver failed:" >&2; cat "$NSPAWN_CACHE/debs/.log" >&2; exit 1; }
+                                        # into a fresh directory, then renamed: a killed run
+                                        # leaves no half file in the cache
+                                        dl=$(mktemp -d "$NSPAWN_CACHE/debs/.dl.XXXXXX") || exit 1
+                                        (cd "$dl" && apt-get download -q "$name=$ver" >/dev/null 2>"$dl/.log") ||
+                                                { echo "nspawn: apt-get download $name=$ver failed:" >&2; cat "$dl/.log" >&2; rm -rf "$dl"; exit 1; }
+                                        for file in "$dl"/*.deb; do mv "$file" "$NSPAWN_CACHE/debs/"; done
+                                        rm -rf "$dl"
                                         file=$(ls "$NSPAWN_CACHE/debs/${name}_${esc}_"*.deb | head -1)
                                 fi
                                 cp "$file" "$dir/" || exit 1
