@@ -134,6 +134,22 @@ owner_of() { # ADDR: the node whose eth0 has it (empty when none, "a b" when bot
         echo "${hs[*]}"
 }
 other() { [ "$1" = node1 ] && echo node2 || echo node1; }
+settled_owner() { # ADDR: the one node holding it, the same for 1 s running (bounded, 15 s)
+        local i o last='' same=0
+        for ((i = 0; i < 150; i++)); do
+                o=$(owner_of "$1")
+                if grep -Eqx 'node[12]' <<<"$o" && [ "$o" = "$last" ]; then
+                        same=$((same + 1))
+                        [ $same -ge 10 ] && { echo "$o"; return 0; }
+                else
+                        same=0
+                fi
+                last=$o
+                sleep 0.1
+        done
+        echo "$o"
+        return 1
+}
 for n in "${NODES[@]}"; do
         tap_is "$(X "$n" systemctl is-system-running)" running "$n: systemd is PID 1 and the system is running"
         # systemd's debug log records every notification it accepts (READY=1, STATUS=)
@@ -282,10 +298,9 @@ tap_is "$(client_field "$tmp/upgrade.out" "$ip" lost)" 0 "0 requests lost during
 FIG_UP="upgrade: sent $sent lost $(client_field "$tmp/upgrade.out" "$ip" lost) answered_by $(client_field "$tmp/upgrade.out" "$ip" answered_by)"
 
 # systemctl stop on the owner
-for ((i = 0; i < 50; i++)); do o=$(owner_of "$ip"); grep -Eqx 'node[12]' <<<"$o" && break; sleep 0.1; done
-OWNER=$o
+OWNER=$(settled_owner "$ip")
 TAKER=$(other "$OWNER")
-tap_ok "after the upgrade one machine holds $ip ($OWNER)" grep -Eqx 'node[12]' <<<"$OWNER"
+tap_ok "after the upgrade one machine holds $ip, settled ($OWNER)" grep -Eqx 'node[12]' <<<"$OWNER"
 phase stop
 X "$OWNER" systemctl stop mlbd
 rc=$?
@@ -309,11 +324,9 @@ tap_is "$out" "hello from $TAKER" "curl from the client reaches $TAKER now"
 X "$OWNER" systemctl start mlbd
 tap_ok "$OWNER: systemctl start mlbd again" test $? -eq 0
 tap_ok "$OWNER: hears its peer again" wait_jn "$OWNER" 10 -g 'every member heard from' --since=-15s
-sleep 1
-for ((i = 0; i < 50; i++)); do o=$(owner_of "$ip"); grep -Eqx 'node[12]' <<<"$o" && break; sleep 0.1; done
-HOLDER=$o
+HOLDER=$(settled_owner "$ip")
 KEEPER=$(other "$HOLDER")
-tap_ok "one machine holds $ip ($HOLDER)" grep -Eqx 'node[12]' <<<"$HOLDER"
+tap_ok "one machine holds $ip, settled ($HOLDER)" grep -Eqx 'node[12]' <<<"$HOLDER"
 X "$HOLDER" dpkg -L mlbd >"$tmp/dpkg-L" 2>&1
 tap_ok "$HOLDER: dpkg -L mlbd lists the package's files ($(wc -l <"$tmp/dpkg-L") paths)" grep -qx /usr/sbin/mlbd "$tmp/dpkg-L"
 phase purge
