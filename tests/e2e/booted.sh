@@ -357,6 +357,9 @@ addrs=$(lan_exec "$HOLDER" ip -o addr show dev eth0 | awk '{ print $4 }' | grep 
 tap_is "$addrs" "$(printf '%s\n' "$(lan_ip4 "$HOLDER")/24" "$(lan_ip6 "$HOLDER")/64" | sort | tr '\n' ' ')" \
         "$HOLDER: no address left on eth0 but the machine's own (and its link-local)"
 tap_is "$(owner_of "$ip")" "$KEEPER" "$KEEPER holds $ip"
+out=$(lan_exec client curl -s --max-time 5 "http://$ip/")
+tap_is "$out" "hello from $KEEPER" "curl from the client reaches $KEEPER after the purge"
+tap_is "$(svc_ip demo nginx-service)" "$ip" "kubectl still shows EXTERNAL-IP $ip"
 tap_is "$(X "$HOLDER" systemctl show -p LoadState --value mlbd.service)" not-found "$HOLDER: systemd knows no mlbd.service"
 
 tap_diag "$FIG_UP"
