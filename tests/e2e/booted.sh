@@ -128,6 +128,15 @@ wait_jn() { # NODE SECS ARGS...: until mlbd.service's journal has a matching ent
         done
         return 1
 }
+wait_alive() { # NODE SECS: until systemd's StatusText of mlbd says "2 of 2 nodes alive"
+        local i
+        for ((i = 0; i < $2 * 10; i++)); do
+                grep -q ' 2 of 2 nodes alive' <<<"$(prop "$1" StatusText)" && return 0
+                sleep 0.1
+        done
+        prop "$1" StatusText | sed 's/^/# StatusText: /'
+        return 1
+}
 owner_of() { # ADDR: the node whose eth0 has it (empty when none, "a b" when both)
         local n hs=()
         for n in "${NODES[@]}"; do host_has_addr "$n" "$1" && hs+=("$n"); done
@@ -192,7 +201,7 @@ for n in "${NODES[@]}"; do
         tap_ok "$n: node_name and peers set in /etc/mlbd/mlbd.conf, systemctl restart mlbd" test $? -eq 0
 done
 for n in "${NODES[@]}"; do
-        tap_ok "$n: mlbd hears its peer (same key)" wait_jn "$n" 10 -g 'every member heard from'
+        tap_ok "$n: mlbd hears its peer (same key): StatusText says 2 of 2 nodes alive" wait_alive "$n" 15
         XI "$n" sh -c 'cat >/etc/mlbd/pools.yaml' <<EOF
 pools:
   - name: lan
@@ -323,7 +332,7 @@ tap_is "$out" "hello from $TAKER" "curl from the client reaches $TAKER now"
 # mlbd back on the stopped machine, then apt purge on the one holding the address
 X "$OWNER" systemctl start mlbd
 tap_ok "$OWNER: systemctl start mlbd again" test $? -eq 0
-tap_ok "$OWNER: hears its peer again" wait_jn "$OWNER" 10 -g 'every member heard from' --since=-15s
+tap_ok "$OWNER: hears its peer again (2 of 2 nodes alive)" wait_alive "$OWNER" 15
 HOLDER=$(settled_owner "$ip")
 KEEPER=$(other "$HOLDER")
 tap_ok "one machine holds $ip, settled ($HOLDER)" grep -Eqx 'node[12]' <<<"$HOLDER"
