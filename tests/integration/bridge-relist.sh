@@ -43,7 +43,6 @@ rules:
 EOF
 export KUBE_APISERVER_FLAGS="--watch-cache=false --audit-policy-file=$tmp/audit.yaml --audit-log-path=$tmp/audit.log"
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 dir=$tmp/node1
 blog=$dir/bridge.log
 count() { grep -acE "$1" "$blog"; }
@@ -63,12 +62,6 @@ for line in open(sys.argv[1]):
 EOF
 }
 writes() { audit create,update,patch,delete,deletecollection; }
-wait_for() { # SECS CMD...: until CMD succeeds (bounded)
-        local s=$1 i
-        shift
-        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 # "name address,..." per Service of namespace demo that has an address, sorted.
 api_addrs() {
         kubectl get svc -n demo -o json 2>/dev/null | "$PY" -c 'import json,sys
