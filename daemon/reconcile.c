@@ -648,7 +648,7 @@ static void unwant_cb(u128 addr, const char *ifname, void *userdata)
 void manager_schedule_save(Manager *m)
 {
         if (m->save_source)
-                (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+                (void)fair_defer_arm(m->save_source);
 }
 
 static int cmp_u128(const void *a, const void *b)
