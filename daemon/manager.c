@@ -486,6 +486,11 @@ static void release_cb(u128 addr, const char *ifname, void *userdata)
         (void)addrset_add(l, addr);
 }
 
+static void hush_cb(u128 addr, const char *ifname, void *userdata)
+{
+        announcer_hush(userdata, addr);
+}
+
 /* Graceful stop: lets go of each address as soon as a peer says it holds it. */
 static void stop_progress(Manager *m)
 {
@@ -535,7 +540,10 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 finish_stop(m, "no live peer to hand them to");
                 return 0;
         }
-        /* make before break: peers take over when they see "leaving", then we let go */
+        /* make before break: peers take over when they see "leaving", then we let go;
+         * meanwhile no announcement from here (the rest of a burst, a refresh, a
+         * defence) may pull a client back to this node */
+        announcer_foreach(m->announcer, ANN_OWNED, hush_cb, m->announcer);
         cluster_set_leaving(m->cluster);
         (void)sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, bound, 1000,
                                          on_stop_timeout, m);

@@ -474,8 +474,14 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 return announcer_has(m->announcer, addr, &st, NULL) &&
                        (st == ANN_VETTED || st == ANN_OWNED);
         }
-        if (has && st == ANN_OWNED && !handover_done(m, addr, o))
-                addrset_add(want, addr);
+        if (has && st == ANN_OWNED) {
+                /* another node owns it (or nobody may): not one more announcement from
+                 * here, or a client would follow this node while it lets go (the rest of
+                 * a takeover's burst used to go out after the owner had come back) */
+                announcer_hush(m->announcer, addr);
+                if (!handover_done(m, addr, o))
+                        addrset_add(want, addr);
+        }
         return true;
 }
 
