@@ -139,6 +139,8 @@ struct Allocator {
         size_t n_excluded;
         uint64_t excluded_tag;
         bool has_excluded_tag;
+        u128 *avoided; /* sorted, unique: skipped by the automatic choice only */
+        size_t n_avoided;
         PoolState *ps;
         size_t *order;
         RangeRef *index; /* every range of every pool, sorted by first */
@@ -365,6 +367,84 @@ bool allocator_excluded_tag(const Allocator *a, uint64_t *ret)
         if (a->has_excluded_tag && ret)
                 *ret = a->excluded_tag;
         return a->has_excluded_tag;
+}
+
+static bool avoided_has(const Allocator *a, u128 addr)
+{
+        size_t lo = 0, hi = a->n_avoided;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (addr < a->avoided[mid])
+                        hi = mid;
+                else if (addr > a->avoided[mid])
+                        lo = mid + 1;
+                else
+                        return true;
+        }
+        return false;
+}
+
+static int cmp_u128(const void *x, const void *y)
+{
+        u128 a = *(const u128 *)x, b = *(const u128 *)y;
+        return a < b ? -1 : a > b;
+}
+
+int allocator_set_avoided(Allocator *a, const u128 *addrs, size_t n)
+{
+        u128 *v = NULL;
+        size_t k = 0;
+
+        if (n > 0) {
+                v = malloc(n * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                memcpy(v, addrs, n * sizeof(*v));
+                qsort(v, n, sizeof(*v), cmp_u128);
+                for (size_t i = 0; i < n; i++)
+                        if (k == 0 || v[k - 1] != v[i])
+                                v[k++] = v[i];
+        }
+        free(a->avoided);
+        a->avoided = v;
+        a->n_avoided = k;
+        return 0;
+}
+
+bool alloc_is_avoided(const Allocator *a, u128 addr)
+{
+        return avoided_has(a, addr);
+}
+
+bool alloc_next_free(const Allocator *a, size_t pool, int f, AllocCursor *c, u128 *ret)
+{
+        const Pool *p;
+        const PoolState *ps;
+
+        if (pool >= a->pools->n_pools)
+                return false;
+        p = &a->pools->pools[pool];
+        ps = &a->ps[pool];
+        for (; c->range < p->n_ranges; c->range++, c->started = false) {
+                const AddrRange *r = &p->ranges[c->range];
+                if (addr_family(r->first) != f ||
+                    (!ps->range_huge[c->range] &&
+                     ps->range_used[c->range] >= ps->range_size[c->range]))
+                        continue;
+                if (!c->started) {
+                        c->started = true;
+                        c->next = r->first;
+                }
+                while (c->next >= r->first && c->next <= r->last &&
+                       ordset_first_free(&ps->used, c->next, r->last, ret)) {
+                        c->next = *ret + 1; /* wraps to 0 past the top: the loop ends */
+                        if (!excluded_find(a, *ret))
+                                return true;
+                        if (*ret == r->last)
+                                break;
+                }
+        }
+        return false;
 }
 
 /* ---- Services (their specs) ---- */
@@ -699,10 +779,11 @@ static bool pick(const Allocator *a, size_t pool, int f, const Svc *s, u128 *ret
                 if (addr_family(r->first) != f ||
                     (!ps->range_huge[i] && ps->range_used[i] >= ps->range_size[i]))
                         continue;
-                /* skip the excluded addresses (few: the Nodes' own) */
+                /* skip the excluded addresses (few: the Nodes' own) and the avoided ones
+                 * (few: in use by another host, found by pre-vetting) */
                 for (u128 from = r->first; ordset_first_free(&ps->used, from, r->last, ret);
                      from = *ret + 1) {
-                        if (!excluded_find(a, *ret))
+                        if (!excluded_find(a, *ret) && !avoided_has(a, *ret))
                                 return true;
                         if (*ret == r->last)
                                 break;
@@ -1295,6 +1376,7 @@ Allocator *allocator_free(Allocator *a)
         free(a->order);
         free(a->index);
         excluded_clear(a->excluded, a->n_excluded);
+        free(a->avoided);
         ht_done(&a->by_key);
         ht_done(&a->by_addr);
         ht_done(&a->by_group);
@@ -1392,6 +1474,19 @@ int allocator_rebuild(const Allocator *old, const PoolSet *pools, Allocator **re
                 for (size_t i = 0; i < old->n_excluded; i++)
                         x[i] = (AllocExcluded){old->excluded[i].addr, old->excluded[i].who};
                 r = allocator_set_excluded(a, x, old->n_excluded, old->excluded_tag);
+                if (r < 0)
+                        return r;
+        }
+        /* the avoided addresses still in a pool (the pre-vetting's next pass sets them anew) */
+        if (old->n_avoided > 0) {
+                _cleanup_free_ u128 *v = calloc(old->n_avoided, sizeof(*v));
+                size_t k = 0;
+                if (!v)
+                        return -ENOMEM;
+                for (size_t i = 0; i < old->n_avoided; i++)
+                        if (alloc_find_pool(a, old->avoided[i], NULL))
+                                v[k++] = old->avoided[i];
+                r = allocator_set_avoided(a, v, k);
                 if (r < 0)
                         return r;
         }

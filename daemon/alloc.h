@@ -165,5 +165,30 @@ int allocator_set_excluded(Allocator *a, const AllocExcluded *x, size_t n, uint6
 /* The tag of the last allocator_set_excluded(); false if it was never called. */
 bool allocator_excluded_tag(const Allocator *a, uint64_t *ret);
 
+/*
+ * Addresses another host was found using on the LAN before any Service had them (the
+ * leader's pre-vetting, docs/cluster.md "Pre-vetting"): the automatic choice skips them,
+ * as it skips the excluded ones, but a Service that asks for one by name, or holds one
+ * already, is not refused here (its own probe decides). Replaces the previous set (copied;
+ * duplicates are dropped). allocator_rebuild() carries over those still in a pool.
+ * 0 or -ENOMEM.
+ */
+int allocator_set_avoided(Allocator *a, const u128 *addrs, size_t n);
+bool alloc_is_avoided(const Allocator *a, u128 addr);
+
+/*
+ * The addresses the automatic choice would try in pool `pool` for family f (AF_INET or
+ * AF_INET6), one per call, in the order pick() hands them out to a Service without a
+ * sharing key: free addresses, ranges in written order, lowest first, without the excluded
+ * ones (avoid_buggy_ips applied) but with the avoided ones. Start with a zeroed cursor.
+ * O(log n) each. False when there is no more.
+ */
+typedef struct AllocCursor {
+        size_t range;
+        u128 next;
+        bool started;
+} AllocCursor;
+bool alloc_next_free(const Allocator *a, size_t pool, int f, AllocCursor *c, u128 *ret);
+
 /* Pool and range holding addr (with the avoid_buggy_ips rule applied): true if any. */
 bool alloc_find_pool(const Allocator *a, u128 addr, size_t *ret_pool);

@@ -39,6 +39,17 @@
  * once and at most once a second, with one more announcement at the end of that second
  * when the claims went on (the last word on the LAN is the owner's). */
 #define DEFEND_INTERVAL_USEC (1000 * 1000ULL)
+/* A vet (a probe that passed for an address not added, announcer_vet()) stands for
+ * VET_MAX_AGE_USEC: a want with a probe takes a younger one at once, an older one is
+ * probed again first. A vetted entry probes itself again in the background every
+ * VET_REFRESH_USEC (plus up to VET_REFRESH_JITTER_USEC, so that entries vetted together
+ * spread out) while staying vetted, and watches for claims meanwhile (an ARP with the
+ * address as sender, an NA for it, from another MAC): a claim or a re-probe that finds
+ * the address in use refuses it, as a probe conflict. Two probes per VET_REFRESH_USEC per
+ * vetted address is what vetting costs on the LAN. */
+#define VET_MAX_AGE_USEC (60 * 1000 * 1000ULL)
+#define VET_REFRESH_USEC (30 * 1000 * 1000ULL)
+#define VET_REFRESH_JITTER_USEC (10 * 1000 * 1000ULL)
 /* A foreign claim is logged at warning level at most this often per address. */
 #define CLAIM_LOG_INTERVAL_USEC (10 * 1000 * 1000ULL)
 
@@ -50,6 +61,7 @@ struct Entry {
         u128 addr;
         AnnState state;
         bool vet_only;          /* probe, do not add */
+        bool prevet;            /* vetted ahead of demand: refreshed, claims watched */
         bool probe_first;       /* probe before the first add (a fresh address) */
         bool added;             /* we put it on the interface */
         bool link_down;         /* its link was down when last heard of */
@@ -75,6 +87,10 @@ struct Entry {
         uint64_t l2_responses;   /* of the reply counts that ended (metrics) */
         uint64_t takeover_since; /* CLOCK_MONOTONIC: death noticed; 0 = no takeover pending */
         bool hushed;             /* owned, handed over: no more announcements (announcer_hush) */
+        uint64_t vetted_at;      /* CLOCK_MONOTONIC: the last vet that passed; 0 = none */
+        sd_event_source *revet;  /* background re-probe of a vetted entry */
+        bool vet_claimed;        /* a claim was seen while vetted: refused by the timer */
+        uint8_t claim_mac[ETH_ALEN];
 };
 
 struct Announcer {
@@ -146,6 +162,8 @@ static void entry_stop(Entry *e)
         entry_drop_burst(e);
         entry_drop_watch(e);
         e->refresh = sd_event_source_disable_unref(e->refresh);
+        e->revet = sd_event_source_disable_unref(e->revet);
+        e->vet_claimed = false;
         e->defend = sd_event_source_disable_unref(e->defend);
         e->defend_pending = false;
 }
@@ -274,6 +292,16 @@ static void claim_seen(ClaimWatch *w, const uint8_t mac[ETH_ALEN], uint64_t coun
                                   addr_format(e->addr, buf));
                 return;
         }
+        if (e->state == ANN_VETTED) {
+                /* another host started using an address vetted but not added: the vet is
+                 * void; refused from the timer (the watch cannot be freed in its callback) */
+                if (!e->vet_claimed) {
+                        e->vet_claimed = true;
+                        memcpy(e->claim_mac, mac, ETH_ALEN);
+                        arm_timer(e, 0);
+                }
+                return;
+        }
         /* RFC 5227 §2.4 (b)/(c): keep the address; the owner decides on a defence. A
          * flood of claims must not flood the journal: one warning per interval. */
         metrics_counters.foreign_claims++;
@@ -334,6 +362,104 @@ static void refuse_foreign(Entry *e, const char *reason)
         report_refused(e, NULL, reason);
 }
 
+static void watch_claims(Entry *e)
+{
+        char buf[ADDR_STR_MAX];
+        int r;
+
+        if (e->watch)
+                return;
+        r = claim_watch_new(&e->watch, e->ifindex, e->mac, e->addr, claim_seen, e);
+        if (r >= 0)
+                r = claim_watch_attach_hub(e->watch, e->owner->claims);
+        if (r < 0) {
+                e->watch = claim_watch_free(e->watch);
+                log_warning_errno(r, "announce %s: cannot watch for claims: %m",
+                                  addr_format(e->addr, buf));
+        }
+}
+
+/* Another host uses the address (its MAC): refused, probed again later, reported. how:
+ * "seen by N probes" or the like. */
+static void conflict(Entry *e, const uint8_t *mac, const char *how)
+{
+        char buf[ADDR_STR_MAX], m[MAC_STR_MAX], reason[320];
+
+        metrics_counters.probe_conflicts++;
+        entry_stop(e);
+        e->conflicts++;
+        e->attempts++;
+        uint64_t next = backoff(e->attempts, REPROBE_FIRST_USEC, REPROBE_MAX_USEC);
+        snprintf(reason, sizeof(reason),
+                 "address %s is in use on the network by %s (%s%" PRIu64 " probe%s; probing "
+                 "again in %" PRIu64 " s)",
+                 addr_format(e->addr, buf), mac_format(mac, m), how, e->conflicts,
+                 e->conflicts == 1 ? "" : "s", next / 1000000);
+        entry_set_state(e, ANN_REFUSED);
+        arm_timer(e, next);
+        report_refused(e, mac, reason);
+}
+
+static void start_probe(Entry *e);
+
+static int revet_fired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Entry *e = userdata;
+
+        e->revet = sd_event_source_disable_unref(e->revet);
+        if (e->state == ANN_VETTED && !e->probe)
+                start_probe(e); /* stays vetted meanwhile */
+        return 0;
+}
+
+/* A pre-vetted entry: claims watched, probed again in the background later. */
+static void prevet_watch(Entry *e)
+{
+        Announcer *a = e->owner;
+
+        watch_claims(e);
+        e->revet = sd_event_source_disable_unref(e->revet);
+        if (sd_event_add_time_relative(a->event, &e->revet, CLOCK_MONOTONIC,
+                                       VET_REFRESH_USEC + random_range(0, VET_REFRESH_JITTER_USEC),
+                                       1000 * 1000, revet_fired, e) < 0)
+                e->revet = NULL;
+}
+
+/* A vet passed: vetted now, probed again in the background later. */
+static void vetted(Entry *e)
+{
+        Announcer *a = e->owner;
+        bool again = e->state == ANN_VETTED; /* a background re-probe */
+
+        entry_set_state(e, ANN_VETTED);
+        e->vetted_at = now_usec(a);
+        succeeded(e);
+        if (e->prevet)
+                prevet_watch(e);
+        /* nobody waits for a pre-vet (a Service that gets the address ends it) */
+        if (!again && !e->prevet && a->cb.owned)
+                a->cb.owned(e->addr, e->ifname, a->userdata);
+}
+
+/* A claim seen while vetted (claim_seen() cannot free the watch it is called from):
+ * refused now. True if it was. */
+static bool settle_claim(Entry *e)
+{
+        uint8_t mac[ETH_ALEN];
+
+        if (e->state != ANN_VETTED || !e->vet_claimed)
+                return false;
+        memcpy(mac, e->claim_mac, ETH_ALEN);
+        conflict(e, mac, "it claimed the address after it was vetted; ");
+        return true;
+}
+
+static bool vet_fresh(const Entry *e)
+{
+        uint64_t now = now_usec(e->owner);
+        return e->state == ANN_VETTED && e->vetted_at > 0 && now - e->vetted_at <= VET_MAX_AGE_USEC;
+}
+
 /* Puts the address on the interface and announces it (unless its link is down: then it
  * waits, quiet, for the link and the peers; see announcer_release_quiet()). */
 static void take(Entry *e)
@@ -353,6 +479,10 @@ static void take(Entry *e)
                 log_info("announce %s: link %s is down; holding it back", buf, e->ifname);
                 return;
         }
+        /* a vetted entry may be probing again in the background: its last vet stands */
+        e->probe = probe_free(e->probe);
+        e->revet = sd_event_source_disable_unref(e->revet);
+        e->vet_claimed = false;
         r = netlink_addr_add(a->nl, e->ifindex, e->addr);
         if (r == -EEXIST && !e->added) {
                 /* Already there. Adopt it only if mlbd added it (a restart); one that
@@ -387,15 +517,7 @@ static void take(Entry *e)
         r = announce_now(e);
         if (r < 0)
                 log_warning_errno(r, "announce %s: cannot announce on %s: %m", buf, e->ifname);
-        if (!e->watch) {
-                r = claim_watch_new(&e->watch, e->ifindex, e->mac, e->addr, claim_seen, e);
-                if (r >= 0)
-                        r = claim_watch_attach_hub(e->watch, a->claims);
-                if (r < 0) {
-                        e->watch = claim_watch_free(e->watch);
-                        log_warning_errno(r, "announce %s: cannot watch for claims: %m", buf);
-                }
-        }
+        watch_claims(e);
         if (!e->replies) {
                 r = reply_count_new(&e->replies, a->replies, e->ifindex, e->addr);
                 if (r < 0)
@@ -412,8 +534,7 @@ static void probe_done(Probe *p, ProbeResult result, const uint8_t mac[ETH_ALEN]
                        void *userdata)
 {
         Entry *e = userdata;
-        Announcer *a = e->owner;
-        char buf[ADDR_STR_MAX], m[MAC_STR_MAX], reason[320];
+        char buf[ADDR_STR_MAX], reason[320];
 
         e->probe = probe_free(e->probe);
         switch (result) {
@@ -422,26 +543,11 @@ static void probe_done(Probe *p, ProbeResult result, const uint8_t mac[ETH_ALEN]
                 e->conflicts = 0;
                 if (!e->vet_only)
                         take(e);
-                else {
-                        entry_set_state(e, ANN_VETTED);
-                        succeeded(e);
-                        if (a->cb.owned)
-                                a->cb.owned(e->addr, e->ifname, a->userdata);
-                }
+                else
+                        vetted(e);
                 return;
         case PROBE_RESULT_CONFLICT:
-                metrics_counters.probe_conflicts++;
-                e->conflicts++;
-                e->attempts++;
-                uint64_t next = backoff(e->attempts, REPROBE_FIRST_USEC, REPROBE_MAX_USEC);
-                snprintf(reason, sizeof(reason),
-                         "address %s is in use on the network by %s (seen by %" PRIu64
-                         " probe%s; probing again in %" PRIu64 " s)",
-                         addr_format(e->addr, buf), mac_format(mac, m), e->conflicts,
-                         e->conflicts == 1 ? "" : "s", next / 1000000);
-                entry_set_state(e, ANN_REFUSED);
-                arm_timer(e, next);
-                report_refused(e, mac, reason);
+                conflict(e, mac, "seen by ");
                 return;
         default:
                 snprintf(reason, sizeof(reason), "probing %s on %s failed: %s",
@@ -512,6 +618,15 @@ static void run(Entry *e, bool probe)
                 take(e);
                 return;
         }
+        start_probe(e);
+}
+
+static void start_probe(Entry *e)
+{
+        Announcer *a = e->owner;
+        char buf[ADDR_STR_MAX];
+        int r;
+
         ProbeConfig cfg = {
             .probe_num = MLBD_PROBE_NUM,
             .probe_wait_usec = MLBD_PROBE_WAIT_USEC,
@@ -555,13 +670,17 @@ static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
                 if (!e->link_down)
                         take(e); /* nobody claimed it since the link came back */
                 break;
+        case ANN_VETTED:
+                (void)settle_claim(e);
+                break;
         default:
                 break;
         }
         return 0;
 }
 
-static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool vet_only)
+static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool vet_only,
+                 bool prevet)
 {
         Entry *e = calloc(1, sizeof(*e));
 
@@ -571,6 +690,7 @@ static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool v
         e->addr = addr;
         e->state = ANN_PROBING;
         e->vet_only = vet_only;
+        e->prevet = prevet;
         e->probe_first = probe;
         if (ifname)
                 snprintf(e->hint, sizeof(e->hint), "%s", ifname);
@@ -590,7 +710,7 @@ int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
         char buf[ADDR_STR_MAX];
 
         if (!e)
-                return start(a, addr, ifname, probe, false);
+                return start(a, addr, ifname, probe, false, false);
         if (e->hushed) {
                 /* ours again before we let go (the new owner left, or never took it):
                  * clients may have followed its announcements */
@@ -612,17 +732,73 @@ int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
                 e->attempts = 0;
                 retry(e);
         }
+        e->prevet = false;
         if (e->vet_only) {
                 e->vet_only = false; /* a probe under way adds it when it passes */
-                if (e->state == ANN_VETTED)
+                if (settle_claim(e))
+                        ; /* refused: probed again later, as any conflict */
+                else if (e->state == ANN_VETTED && (!probe || vet_fresh(e)))
                         take(e);
+                else if (e->state == ANN_VETTED) {
+                        e->probe_first = true; /* too old: probe again, then add */
+                        run(e, true);
+                }
         }
         return 0;
 }
 
 int announcer_vet(Announcer *a, u128 addr, const char *ifname)
 {
-        return find(a, addr, NULL) ? 0 : start(a, addr, ifname, true, true);
+        Entry *e = find(a, addr, NULL);
+
+        if (!e)
+                return start(a, addr, ifname, true, true, false);
+        if (settle_claim(e) || !e->prevet)
+                return 0;
+        /* a pre-vetted address a Service holds now, which another node will own: no more
+         * background probes or claims (that node's answers and announcements are no
+         * conflict); a vet too old to stand for a probe is probed again */
+        e->prevet = false;
+        e->revet = sd_event_source_disable_unref(e->revet);
+        entry_drop_watch(e);
+        if (e->state == ANN_VETTED && !vet_fresh(e)) {
+                e->probe_first = true;
+                run(e, true);
+        } else if (e->state == ANN_VETTED)
+                e->probe = probe_free(e->probe);
+        return 0;
+}
+
+int announcer_prevet(Announcer *a, u128 addr, const char *ifname)
+{
+        Entry *e = find(a, addr, NULL);
+        int r;
+
+        if (!e) {
+                r = start(a, addr, ifname, true, true, true);
+                return r < 0 ? r : 1;
+        }
+        if (!e->vet_only)
+                return 0; /* wanted (owned, quiet, failed ...): not a vet */
+        if (e->prevet) {
+                (void)settle_claim(e);
+                return 1;
+        }
+        /* vetted for a Service that is gone before its status was written: pre-vetted
+         * from now on */
+        e->prevet = true;
+        if (e->state == ANN_VETTED && !vet_fresh(e)) {
+                e->probe_first = true;
+                run(e, true);
+        } else if (e->state == ANN_VETTED)
+                prevet_watch(e);
+        return 1;
+}
+
+bool announcer_vet_fresh(const Announcer *a, u128 addr)
+{
+        const Entry *e = find(a, addr, NULL);
+        return e && vet_fresh(e);
 }
 
 void announcer_hush(Announcer *a, u128 addr)

@@ -13,7 +13,12 @@
  *             |              interface's name after 1 s, doubling up to 1 min, at once when
  *             |              a link of that name comes up or on announcer_retry())
  *             \--> vetted (announcer_vet: probed only, not added; the leader vets an
- *                           address another node will own; a later want takes it at once)
+ *                           address another node will own, or, announcer_prevet, the
+ *                           addresses its allocator will hand out next; a later want
+ *                           takes it at once while the vet is fresh (60 s), else probes
+ *                           it again first. A pre-vetted entry probes itself again in
+ *                           the background every 30-40 s, staying vetted, and watches
+ *                           for claims: a claim or a re-probe answered refuses it)
  *
  * probing: an RFC 5227 ARP probe / DAD-style NS on the chosen interface (skipped when the
  *          address was ours before, e.g. after a restart);
@@ -80,6 +85,17 @@ int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe);
 /* Probes addr without adding it (if nothing is known about it yet); the "owned" callback
  * reports success, "refused" a conflict, and the entry stays ANN_VETTED until unwanted. */
 int announcer_vet(Announcer *a, u128 addr, const char *ifname);
+/* Vets addr ahead of demand (no Service holds it yet; the leader's pre-vetting): as
+ * announcer_vet(), and while it stays vetted and nobody wants it, it is probed again in the
+ * background every 30-40 s and another host claiming it (ARP sender, NA) refuses it, as a
+ * probe conflict ("refused" callback, probe conflicts metric). The "owned" callback
+ * reports only the first vet, not the background ones. announcer_vet() or
+ * announcer_want() on it ends the pre-vetting (a Service holds it now). Returns 1 when
+ * addr is pre-vetted (new, or vetted before), 0 when it is wanted otherwise (e.g. owned:
+ * a Service just released it, and it must go, not be kept as a vet), or -errno. */
+int announcer_prevet(Announcer *a, u128 addr, const char *ifname);
+/* Whether addr is vetted and its vet is young enough to stand for a probe (60 s). */
+bool announcer_vet_fresh(const Announcer *a, u128 addr);
 /* Sends garp_count announcements again for an owned address (another node held it too and
  * let go: clients may still point at that node). */
 void announcer_reannounce(Announcer *a, u128 addr);

@@ -110,6 +110,7 @@ struct Manager {
         bool *standin_live; /* scratch: the view's live flags less the owners not holding */
         size_t cap_standin_live;
         AddrSet contested; /* owned here and also claimed by a peer */
+        AddrSet prevet;    /* the leader's pre-vetted addresses of the last reconcile */
         AddrSet claimed;   /* claimed by another MAC: defend unless a peer takes it over */
         sd_event_source *claim_timer;
         SvcInfo *svcs;

@@ -754,6 +754,7 @@ Manager *manager_free(Manager *m)
         free(m->unheld);
         free(m->standin_live);
         addrset_done(&m->contested);
+        addrset_done(&m->prevet);
         nl_monitor_free(m->monitor);
         netlink_free(m->nl);
         sd_event_source_disable_unref(m->reconcile_source);

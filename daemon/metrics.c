@@ -252,6 +252,17 @@ int metrics_render(Manager *m, char **ret)
         fprintf(f, "mlbd_services{state=\"pending\"} %zu\n", m->n_svcs - alloc - failed);
         head(f, "mlbd_addresses_owned", "gauge", "Addresses on this node's interfaces.");
         fprintf(f, "mlbd_addresses_owned %zu\n", announcer_count(m->announcer, ANN_OWNED));
+        size_t vetted = 0, avoided = 0;
+        for (size_t i = 0; i < m->prevet.n; i++) {
+                if (!announcer_has(m->announcer, m->prevet.addrs[i], NULL, NULL))
+                        continue;
+                vetted += announcer_vet_fresh(m->announcer, m->prevet.addrs[i]);
+                avoided += alloc_is_avoided(m->alloc, m->prevet.addrs[i]);
+        }
+        head(f, "mlbd_prevet_addresses", "gauge",
+             "The leader's addresses vetted ahead of demand, by state (docs/cluster.md).");
+        fprintf(f, "mlbd_prevet_addresses{state=\"vetted\"} %zu\n", vetted);
+        fprintf(f, "mlbd_prevet_addresses{state=\"in_use\"} %zu\n", avoided);
         render_allocator(f, m);
         render_layer2(f, m);
         render_cluster(f, m);

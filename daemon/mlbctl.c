@@ -236,146 +236,121 @@ static char *join_array(const json_t *a)
         return s;
 }
 
-static int add_cells(Table *t, const char *const *cells, size_t n)
+/* ---- list tables: one row per object of a reply's array, one column per field ----- */
+
+/* A cell's text (malloc'd, NULL on no memory) from field of obj. */
+typedef char *(*CellFn)(const json_t *obj, const char *field);
+
+typedef struct Column {
+        const char *head, *field;
+        CellFn cell; /* NULL: the field's value as cell_text() shows it */
+} Column;
+
+static char *cell_plain(const json_t *obj, const char *field)
 {
-        for (size_t i = 0; i < n; i++) {
-                int r = table_add(t, cells[i]);
-                if (r < 0)
+        char b[64];
+        return strdup(cell_text(json_object_get(obj, field), b, sizeof b));
+}
+
+static char *cell_joined(const json_t *obj, const char *field)
+{
+        return join_array(json_object_get(obj, field));
+}
+
+/* "namespace/name" */
+static char *cell_key(const json_t *obj, const char *field)
+{
+        char b1[64], b2[64], *s;
+        (void)field;
+        if (asprintf(&s, "%s/%s", cell_text(json_object_get(obj, "namespace"), b1, sizeof b1),
+                     cell_text(json_object_get(obj, "name"), b2, sizeof b2)) < 0)
+                return NULL;
+        return s;
+}
+
+/* A peer's last heartbeat: "(self)", "never", "N ms ago" or "N.N s ago". */
+static char *cell_seen(const json_t *obj, const char *field)
+{
+        const json_t *ls = json_object_get(obj, field);
+        char *s;
+        int r;
+        if (json_is_true(json_object_get(obj, "self")))
+                return strdup("(self)");
+        if (!json_is_integer(ls) || json_integer_value(ls) < 0)
+                return strdup("never");
+        if (json_integer_value(ls) < 1000)
+                r = asprintf(&s, "%" JSON_INTEGER_FORMAT "ms ago", json_integer_value(ls));
+        else
+                r = asprintf(&s, "%.1fs ago", (double)json_integer_value(ls) / 1000.0);
+        return r < 0 ? NULL : s;
+}
+
+static int print_list(const json_t *rep, const char *key, const Column *cols, size_t n_cols)
+{
+        _cleanup_(table_clear) Table t = {.n_cols = n_cols};
+        size_t i;
+        json_t *obj;
+        int r;
+        for (size_t c = 0; c < n_cols; c++)
+                if ((r = table_add(&t, cols[c].head)) < 0)
                         return r;
+        json_array_foreach(json_object_get(rep, key), i, obj)
+        {
+                for (size_t c = 0; c < n_cols; c++) {
+                        _cleanup_free_ char *cell =
+                            (cols[c].cell ? cols[c].cell : cell_plain)(obj, cols[c].field);
+                        if (!cell || (r = table_add(&t, cell)) < 0)
+                                return -ENOMEM;
+                }
         }
+        table_print(&t);
         return 0;
 }
 
 static int print_services(const json_t *rep)
 {
-        static const char *const head[] = {"NAMESPACE/NAME", "STATE", "ADDRESSES",
-                                           "POOL",           "OWNER", "REASON"};
-        _cleanup_(table_clear) Table t = {.n_cols = ELEMENTSOF(head)};
-        size_t i;
-        json_t *s;
-        int r = add_cells(&t, head, ELEMENTSOF(head));
-        if (r < 0)
-                return r;
-        json_array_foreach(json_object_get(rep, "services"), i, s)
-        {
-                char b1[32], b2[32], b3[32], b4[32], b5[32];
-                _cleanup_free_ char *key = NULL, *addrs = NULL;
-                if (asprintf(&key, "%s/%s",
-                             cell_text(json_object_get(s, "namespace"), b1, sizeof b1),
-                             cell_text(json_object_get(s, "name"), b2, sizeof b2)) < 0)
-                        return -ENOMEM;
-                addrs = join_array(json_object_get(s, "addresses"));
-                if (!addrs)
-                        return -ENOMEM;
-                const char *row[] = {
-                    key,
-                    cell_text(json_object_get(s, "state"), b3, sizeof b3),
-                    addrs,
-                    cell_text(json_object_get(s, "pool"), b4, sizeof b4),
-                    cell_text(json_object_get(s, "owner"), b5, sizeof b5),
-                    cell_text(json_object_get(s, "reason"), b1, sizeof b1),
-                };
-                r = add_cells(&t, row, ELEMENTSOF(row));
-                if (r < 0)
-                        return r;
-        }
-        table_print(&t);
-        return 0;
+        static const Column cols[] = {
+            {"NAMESPACE/NAME", NULL, cell_key},
+            {"STATE", "state", NULL},
+            {"ADDRESSES", "addresses", cell_joined},
+            {"POOL", "pool", NULL},
+            {"OWNER", "owner", NULL},
+            {"REASON", "reason", NULL},
+        };
+        return print_list(rep, "services", cols, ELEMENTSOF(cols));
 }
 
 static int print_events(const json_t *rep)
 {
-        static const char *const head[] = {"TIME", "TYPE", "ADDRESS", "PEER", "MESSAGE"};
-        _cleanup_(table_clear) Table t = {.n_cols = ELEMENTSOF(head)};
-        size_t i;
-        json_t *e;
-        int r = add_cells(&t, head, ELEMENTSOF(head));
-        if (r < 0)
-                return r;
-        json_array_foreach(json_object_get(rep, "events"), i, e)
-        {
-                char b1[32], b2[32], b3[64], b4[256];
-                const char *msg = json_string_value(json_object_get(e, "message"));
-                const char *row[] = {
-                    cell_text(json_object_get(e, "time"), b1, sizeof b1),
-                    cell_text(json_object_get(e, "type"), b2, sizeof b2),
-                    cell_text(json_object_get(e, "address"), b3, sizeof b3),
-                    cell_text(json_object_get(e, "peer"), b4, sizeof b4),
-                    msg ? msg : "-",
-                };
-                r = add_cells(&t, row, ELEMENTSOF(row));
-                if (r < 0)
-                        return r;
-        }
-        table_print(&t);
-        return 0;
+        static const Column cols[] = {
+            {"TIME", "time", NULL}, {"TYPE", "type", NULL},       {"ADDRESS", "address", NULL},
+            {"PEER", "peer", NULL}, {"MESSAGE", "message", NULL},
+        };
+        return print_list(rep, "events", cols, ELEMENTSOF(cols));
 }
 
 static int print_pools(const json_t *rep)
 {
-        static const char *const head[] = {"NAME", "SIZE", "USED", "FREE", "RANGES"};
-        _cleanup_(table_clear) Table t = {.n_cols = ELEMENTSOF(head)};
-        size_t i;
-        json_t *p;
-        int r = add_cells(&t, head, ELEMENTSOF(head));
-        if (r < 0)
-                return r;
-        json_array_foreach(json_object_get(rep, "pools"), i, p)
-        {
-                char b1[32], b2[32], b3[32], b4[32];
-                _cleanup_free_ char *ranges = join_array(json_object_get(p, "ranges"));
-                if (!ranges)
-                        return -ENOMEM;
-                const char *row[] = {
-                    cell_text(json_object_get(p, "name"), b1, sizeof b1),
-                    cell_text(json_object_get(p, "size"), b2, sizeof b2),
-                    cell_text(json_object_get(p, "used"), b3, sizeof b3),
-                    cell_text(json_object_get(p, "free"), b4, sizeof b4),
-                    ranges,
-                };
-                r = add_cells(&t, row, ELEMENTSOF(row));
-                if (r < 0)
-                        return r;
-        }
-        table_print(&t);
-        return 0;
+        static const Column cols[] = {
+            {"NAME", "name", NULL},
+            {"SIZE", "size", NULL},
+            {"USED", "used", NULL},
+            {"FREE", "free", NULL},
+            {"RANGES", "ranges", cell_joined},
+        };
+        return print_list(rep, "pools", cols, ELEMENTSOF(cols));
 }
 
 static int print_peers(const json_t *rep)
 {
-        static const char *const head[] = {"NAME", "ADDRESS", "STATE", "LAST-SEEN", "OWNED"};
-        _cleanup_(table_clear) Table t = {.n_cols = ELEMENTSOF(head)};
-        size_t i;
-        json_t *p;
-        int r = add_cells(&t, head, ELEMENTSOF(head));
+        static const Column cols[] = {
+            {"NAME", "name", NULL},   {"ADDRESS", "address", NULL},
+            {"STATE", "state", NULL}, {"LAST-SEEN", "last_seen_ms", cell_seen},
+            {"OWNED", "owned", NULL},
+        };
+        int r = print_list(rep, "peers", cols, ELEMENTSOF(cols));
         if (r < 0)
                 return r;
-        json_array_foreach(json_object_get(rep, "peers"), i, p)
-        {
-                char b1[32], b2[64], b3[32], seen[32], b5[32];
-                json_t *ls = json_object_get(p, "last_seen_ms");
-                if (json_is_true(json_object_get(p, "self")))
-                        snprintf(seen, sizeof seen, "(self)");
-                else if (!json_is_integer(ls) || json_integer_value(ls) < 0)
-                        snprintf(seen, sizeof seen, "never");
-                else if (json_integer_value(ls) < 1000)
-                        snprintf(seen, sizeof seen, "%" JSON_INTEGER_FORMAT "ms ago",
-                                 json_integer_value(ls));
-                else
-                        snprintf(seen, sizeof seen, "%.1fs ago",
-                                 (double)json_integer_value(ls) / 1000.0);
-                const char *row[] = {
-                    cell_text(json_object_get(p, "name"), b1, sizeof b1),
-                    cell_text(json_object_get(p, "address"), b2, sizeof b2),
-                    cell_text(json_object_get(p, "state"), b3, sizeof b3),
-                    seen,
-                    cell_text(json_object_get(p, "owned"), b5, sizeof b5),
-                };
-                r = add_cells(&t, row, ELEMENTSOF(row));
-                if (r < 0)
-                        return r;
-        }
-        table_print(&t);
         /* only the reasons that happened: a quiet line when nothing was dropped */
         const char *reason;
         json_t *count;

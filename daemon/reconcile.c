@@ -485,6 +485,93 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
         return true;
 }
 
+/* ---- pre-vetting (docs/cluster.md "Pre-vetting") ----
+ * The leader probes ahead of demand the addresses its allocator will hand out next, so
+ * that a new Service's address is vetted already and "allocated" goes out without waiting
+ * for a probe. Per pool and family: the next PREVET_PER_POOL free addresses, walking past
+ * at most PREVET_AVOID_PER_POOL that another host was found using (avoided: the automatic
+ * choice skips them; they stay wanted, so the announcer probes them again on its refused
+ * schedule, 5 s doubling to 5 min, and one found free is handed out again); at most
+ * PREVET_MAX addresses in all. Nothing is added to an interface; a pre-vetted address is
+ * probed again in the background every 30-40 s (announcer_prevet()). */
+#define PREVET_PER_POOL 16
+#define PREVET_AVOID_PER_POOL 16
+#define PREVET_MAX 256
+
+static bool prevet_on(Manager *m)
+{
+        return m->leader && m->synced && !m->stopping && cluster_settled(m->cluster);
+}
+
+/* Before the Services are allocated: the addresses of the last pass that another host
+ * uses (refused and held by no Service) are avoided, and stay so while probed again
+ * (a reload, the refused schedule) until a probe finds them free. */
+static void prevet_avoid(Manager *m)
+{
+        _cleanup_free_ u128 *v = calloc(m->prevet.n + 1, sizeof(u128));
+        size_t k = 0;
+
+        if (!v)
+                return (void)log_oom();
+        for (size_t i = 0; prevet_on(m) && i < m->prevet.n; i++) {
+                u128 a = m->prevet.addrs[i];
+                AnnState st;
+                if (announcer_has(m->announcer, a, &st, NULL) &&
+                    (st == ANN_REFUSED || (st == ANN_PROBING && alloc_is_avoided(m->alloc, a))) &&
+                    alloc_users(m->alloc, a, NULL, 0) == 0)
+                        v[k++] = a;
+        }
+        if (allocator_set_avoided(m->alloc, v, k) < 0)
+                log_oom();
+}
+
+/* After the Services: vets the next addresses of every pool; adds them to want. */
+static void prevet_refill(Manager *m, AddrSet *want)
+{
+        const PoolSet *ps = allocator_pools(m->alloc);
+        size_t total = 0;
+
+        addrset_clear(&m->prevet);
+        if (!prevet_on(m))
+                return;
+        for (size_t k = 0; k < ps->n_pools && total < PREVET_MAX; k++) {
+                size_t pool = ps->order ? ps->order[k] : k;
+                const char *iface = pool_interface(m, pool);
+                for (int pass = 0; pass < 2; pass++) {
+                        int f = pass == 0 ? AF_INET : AF_INET6;
+                        AllocCursor c = {0};
+                        size_t good = 0, walked = 0;
+                        u128 a;
+                        while (good < PREVET_PER_POOL &&
+                               walked < PREVET_PER_POOL + PREVET_AVOID_PER_POOL &&
+                               total < PREVET_MAX && alloc_next_free(m->alloc, pool, f, &c, &a)) {
+                                AnnState st;
+                                walked++;
+                                /* a peer still holds it (a release under way): not free on
+                                 * the LAN yet, and its answer would be no conflict */
+                                if (cluster_peer_holds(m->cluster, a))
+                                        continue;
+                                /* one still owned here (released just now) goes first,
+                                 * below; then it is pre-vetted like any other */
+                                int r = announcer_prevet(m->announcer, a, iface);
+                                if (r == 0) {
+                                        if (!addrset_has(want, a))
+                                                manager_schedule_reconcile(m);
+                                        continue;
+                                }
+                                if (r < 0 || addrset_add(want, a) < 0 ||
+                                    addrset_add(&m->prevet, a) < 0)
+                                        return (void)log_oom();
+                                total++;
+                                if (!alloc_is_avoided(m->alloc, a) &&
+                                    !(announcer_has(m->announcer, a, &st, NULL) &&
+                                      st == ANN_REFUSED))
+                                        good++;
+                        }
+                }
+        }
+}
+
 /* The leader tells the bridge which node announces each address, when that changes. */
 static void report_owner(Manager *m, SvcInfo *info, size_t i, u128 addr, const char *owner)
 {
@@ -558,6 +645,11 @@ static void reconcile_service(Manager *m, const Service *s, AddrSet *want)
         }
         bool fresh = s->n_ingress == 0, ready = true, refused = false;
         const char *owners[2] = {NULL, NULL};
+        for (size_t i = 0; !had && i < res.n_addrs && i < 2; i++)
+                /* asked for by name, and pre-vetting found it in use: probe it again now
+                 * (a conflict is then reported to this Service) */
+                if (alloc_is_avoided(m->alloc, res.addrs[i]))
+                        announcer_retry(m->announcer, res.addrs[i]);
         for (size_t i = 0; i < res.n_addrs && i < 2; i++) {
                 AnnState st;
                 ready &= decide(m, res.addrs[i], res.pool, s, fresh, want, &owners[i]);
@@ -705,6 +797,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
          * created (back-to-back watch events, kubectl replace --force) gives its address
          * back first, so the new Service gets it, as MetalLB does. */
         release_gone(m);
+        prevet_avoid(m);
         if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
                 return log_oom(), 0;
         for (size_t i = 0; i < n; i++) {
@@ -731,6 +824,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                         if (alloc_find_pool(m->alloc, a, &pool))
                                 (void)decide(m, a, pool, NULL, false, &want, &owner);
                 }
+        prevet_refill(m, &want);
 
         AddrSet *pair[2] = {&want, &drop};
         announcer_foreach(m->announcer, _ANN_STATE_INVALID, unwant_cb, pair);

@@ -144,6 +144,8 @@ static void tell_leader(Bridge *b, bool leader)
         status_writer_set_leader(b->status, leader);
 }
 
+static void lease_step(Bridge *b);
+
 static void on_connected(CtlClient *c, void *userdata)
 {
         Bridge *b = userdata;
@@ -152,12 +154,14 @@ static void on_connected(CtlClient *c, void *userdata)
         full_sync(b);
         if (b->leader)
                 (void)ctl_client_leader(b->ctl, true);
+        lease_step(b); /* stand for the Lease */
 }
 
 static void on_disconnected(CtlClient *c, void *userdata)
 {
         Bridge *b = userdata;
         log_warning("lost the connection to mlbd at %s; reconnecting", b->socket);
+        lease_step(b); /* give up the Lease */
 }
 
 static void on_notification(CtlClient *c, const char *op, json_t *msg, void *userdata)
@@ -167,8 +171,6 @@ static void on_notification(CtlClient *c, const char *op, json_t *msg, void *use
 }
 
 /* ---- the Lease --------------------------------------------------------------------- */
-
-static void lease_step(Bridge *b);
 
 static void leader_check(Bridge *b)
 {
@@ -207,11 +209,30 @@ static int lease_timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* Only a bridge connected to its mlbd stands for the Lease: the leader writes what its
+ * mlbd reports, so a leader whose mlbd is gone (killed, restarting) would leave every
+ * status and Event unwritten while a connected bridge waits. It releases the Lease at
+ * once and stands again when its mlbd is back. */
+static void lease_candidacy(Bridge *b)
+{
+        LeaseState st = lease_get_state(b->lease);
+        bool connected = ctl_client_is_ready(b->ctl);
+
+        if (b->stopping)
+                return;
+        if (!connected && st != LEASE_STATE_STOPPED && st != LEASE_STATE_RELEASING) {
+                if (lease_release(b->lease, mono_now(b)) == LEASE_RELEASE_PENDING)
+                        log_info("not connected to mlbd: releasing the Lease");
+        } else if (connected && st == LEASE_STATE_STOPPED)
+                (void)lease_resume(b->lease, mono_now(b)); /* -EBUSY: after the release */
+}
+
 static void lease_step(Bridge *b)
 {
         LeaseAction a = {0};
         int r;
 
+        lease_candidacy(b);
         r = lease_next(b->lease, mono_now(b), wall_now(), &a);
         leader_check(b);
         if (r < 0) {

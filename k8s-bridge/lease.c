@@ -910,3 +910,14 @@ int lease_release(Lease *l, uint64_t mono_usec)
                 lease_plan(l, LEASE_REQUEST_UPDATE, mono_usec);
         return LEASE_RELEASE_PENDING;
 }
+
+int lease_resume(Lease *l, uint64_t mono_usec)
+{
+        if (l->state != LEASE_STATE_STOPPED)
+                return 0;
+        if (l->pending != LEASE_REQUEST_NONE)
+                return -EBUSY;
+        lease_set_state(l, LEASE_STATE_INIT, "a candidate again");
+        lease_plan(l, LEASE_REQUEST_GET, mono_usec);
+        return 1;
+}

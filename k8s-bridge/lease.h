@@ -161,6 +161,12 @@ enum {
 };
 int lease_release(Lease *l, uint64_t mono_usec);
 
+/* A candidate again after lease_release() stopped the election (the bridge lost its mlbd
+ * and got it back): from LEASE_STATE_STOPPED to a fresh GET, as after lease_new(). 1 when
+ * resumed, 0 when not stopped (nothing to do), -EBUSY while the release's write is still
+ * pending (call again after its lease_handle_response()). */
+int lease_resume(Lease *l, uint64_t mono_usec);
+
 LeaseState lease_get_state(const Lease *l);
 /* True while we may write as the leader (see the invariants above). */
 bool lease_is_leader(const Lease *l, uint64_t mono_usec);

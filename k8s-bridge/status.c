@@ -123,6 +123,19 @@ static void event_send_free(EventSend *es)
 static void event_start(StatusWriter *s);
 static void event_send(StatusWriter *s, EventAction *a);
 
+/* A failure said once until its text changes: true when text (taken) is new and was kept
+ * in *said, false when it was already said (text is freed). */
+static bool say_once(char **said, char *text)
+{
+        if (*said && strcmp(*said, text) == 0) {
+                free(text);
+                return false;
+        }
+        free(*said);
+        *said = text;
+        return true;
+}
+
 /* Says a failing Event write once (until its text changes) and the first success after
  * it; a PATCH that finds its Event expired (404) is not a failure: it is created anew. */
 static void event_note_result(StatusWriter *s, const EventAction *a, KubeRequest *req, long status,
@@ -153,11 +166,9 @@ static void event_note_result(StatusWriter *s, const EventAction *a, KubeRequest
         }
         if (!text)
                 return (void)log_oom();
-        if (s->event_error && strcmp(s->event_error, text) == 0)
-                return;
-        log_warning("Events: cannot write: %s; Events are dropped until it works again", text);
-        free(s->event_error);
-        s->event_error = TAKE_PTR(text);
+        if (say_once(&s->event_error, TAKE_PTR(text)))
+                log_warning("Events: cannot write: %s; Events are dropped until it works again",
+                            s->event_error);
 }
 
 /* The head of the queue is answered: next one. */
@@ -361,12 +372,13 @@ static void patch_done(KubeRequest *req, long status, const char *body, size_t l
         if (asprintf(&text, "%s (HTTP %ld)",
                      error < 0 ? kube_request_error(req) : "unexpected HTTP status", status) < 0)
                 text = NULL;
-        if (text && (!s->last_failure || strcmp(s->last_failure, text) != 0)) {
-                log_warning("%s: status write failed: %s; retrying with backoff", w->key, text);
-                free(s->last_failure);
-                s->last_failure = TAKE_PTR(text);
-        } else
-                log_debug("%s: status write failed again: %s", w->key, text ? text : "?");
+        if (!text)
+                log_oom();
+        else if (say_once(&s->last_failure, TAKE_PTR(text)))
+                log_warning("%s: status write failed: %s; retrying with backoff", w->key,
+                            s->last_failure);
+        else
+                log_debug("%s: status write failed again: %s", w->key, s->last_failure);
         if (status)
                 log_debug("%s: HTTP %ld: %.*s", w->key, status, (int)MIN(len, 512), body);
         want_retry_later(w, kube_request_retry_after_usec(req));

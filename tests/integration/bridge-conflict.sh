@@ -11,7 +11,6 @@ tmp=$(mktemp -d /tmp/mlbdt-conflict.XXXXXX)
 trap 'kube_stop; rm -rf "$tmp"' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
 TOOL=${top_builddir:-.}/tests/integration/status-tool
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 k create namespace demo >/dev/null
 k -n demo create service loadbalancer web --tcp=80:80 >/dev/null
 out=$("$TOOL" "$KUBE_SERVER" "$KUBE_CA" "$KUBE_TOKEN" demo web 192.0.2.150 2>"$tmp/tool.log")

@@ -19,7 +19,6 @@ lan_setup node1 || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
 trap 'bridge_stop_all; kube_stop; lan_cleanup' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 deploy=$top_srcdir/k8s-bridge/deploy
 dir=$tmp/node1
 blog=$dir/bridge.log

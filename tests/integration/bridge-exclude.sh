@@ -24,13 +24,6 @@ lan_setup "${NODES[@]}" client || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
 trap 'bridge_stop_all; kube_stop; lan_cleanup' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
-wait_for() { # SECS CMD...
-        local s=$1 i
-        shift
-        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 k create namespace mlbd-system >/dev/null
 k create namespace demo >/dev/null
 i=1

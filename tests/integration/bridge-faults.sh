@@ -22,18 +22,11 @@ lan_setup node1 || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
 trap 'bridge_stop_all; kproxy_stop_all; kube_stop; lan_cleanup' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 dir=$tmp/node1
 blog=$dir/bridge.log
 plog=$tmp/proxy/proxy.log
 in_pool() { [[ $1 =~ ^192\.0\.2\.(1[5-9][0-9]|200)$ ]]; }
 lb_svc() { printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"%s","namespace":"demo"},"spec":{"type":"LoadBalancer","selector":{"app":"%s"},"ports":[{"port":80}]}}\n' "$1" "$1"; }
-wait_for() { # SECS CMD...
-        local s=$1 i
-        shift
-        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 # Epoch ms of the proxy's log lines matching the extended regex (one per line).
 plog_times() { grep -E "$1" "$plog" | awk '{print $1}'; }
 # The smallest gap (ms) between consecutive lines of plog_times.

@@ -83,7 +83,6 @@ tap_is "$(b run --isolation chroot "$ctr" -- /usr/bin/mlbd-bridge --version 2>&1
 # The image's bridge against a real API server, as in a pod: the service-account folder
 # and the node's /run/mlbd bind-mounted into the image's root in a private mount namespace.
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 bridge_apply_rbac "$tmp/sa.kubeconfig" >/dev/null || { echo "Bail out! RBAC"; exit 1; }
 sa=$tmp/sa
 dir=$tmp/node1

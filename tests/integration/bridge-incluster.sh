@@ -49,7 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 dir=$tmp/node1
 blog=$dir/bridge.log
 sa=$tmp/sa

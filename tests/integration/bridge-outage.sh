@@ -37,13 +37,6 @@ rules:
 EOF
 export KUBE_APISERVER_FLAGS="--audit-policy-file=$tmp/audit.yaml --audit-log-path=$tmp/audit.log --audit-log-mode=blocking"
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
-wait_for() { # SECS CMD...
-        local s=$1 i
-        shift
-        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 # The bridges' requests of VERB on Services (SUB: "status" or ""), as "USERAGENT URI".
 audit() {
         "$PY" - "$tmp/audit.log" "$1" "$2" <<'EOF'

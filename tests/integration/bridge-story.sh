@@ -20,7 +20,6 @@ lan_setup "${NODES[@]}" client || { echo "Bail out! lan_setup failed"; exit 1; }
 tmp=$(lan_tmpdir)
 trap 'bridge_stop_all; kube_stop; lan_cleanup' EXIT
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 
 k create namespace mlbd-system >/dev/null
 i=1
@@ -40,8 +39,10 @@ for n in "${NODES[@]}"; do
         tap_ok "bridge on $n lists all four kinds and syncs its mlbd" \
                 bridge_wait_log "$tmp/$n" 'synced with the API server' 20
 done
-peers_heard() { local n; for n in "${NODES[@]}"; do grep -q "every member heard from" "$tmp/$n/mlbd.log.run" || return 1; done; }
-for ((i = 0; i < 100; i++)); do peers_heard && break; sleep 0.1; done
+# each mlbd's status counts 3 live nodes (itself too), learned from the Node objects (peers = empty);
+# the log says "every member heard from" only when that came before the settle timer
+peers_heard() { local n; for n in "${NODES[@]}"; do daemon_status "$tmp/$n" | grep -Eq '"peers": *\{"alive": *3\b' || return 1; done; }
+wait_for 30 peers_heard
 tap_ok "every mlbd learned its 3 peers from the Node objects" peers_heard
 sleep 1
 leaders() { grep -l 'holding the Lease as' "$tmp"/node*/bridge.log 2>/dev/null | wc -l; }

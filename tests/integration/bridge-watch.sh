@@ -33,7 +33,6 @@ rules:
 EOF
 export KUBE_APISERVER_FLAGS="--watch-cache=false --audit-policy-file=$tmp/audit.yaml --audit-log-path=$tmp/audit.log"
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
-k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }
 dir=$tmp/node1
 blog=$dir/bridge.log
 
@@ -76,12 +75,6 @@ in_pool() { [[ $1 =~ ^192\.0\.2\.(1[5-9][0-9]|200)$ ]]; }
 lb_svc() { # NAME [CLASS]
         local cls=${2:+\"loadBalancerClass\":\"$2\",}
         printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"%s","namespace":"demo"},"spec":{%s"type":"LoadBalancer","selector":{"app":"%s"},"ports":[{"port":80}]}}\n' "$1" "$cls" "$1"
-}
-wait_for() { # SECS CMD...: until CMD succeeds (bounded)
-        local s=$1 i
-        shift
-        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
-        return 1
 }
 
 k create namespace mlbd-system >/dev/null

@@ -30,12 +30,9 @@ tmp=$LAN_TMP
 M=mlbdt-$$
 PEERS="node1=192.0.2.1, node2=192.0.2.2"
 
-nspawn_root_new "$tmp/c" || { echo "Bail out! cannot make the container root (mmdebstrap)"; exit 1; }
-R=$(nspawn_root_dir "$tmp/c")
-mkdir -p "$R/usr/sbin" "$R/etc/mlbd" "$R/etc/systemd/system/mlbd.service.d" "$R/usr/lib/sysusers.d"
-install -m 755 "$top_builddir/mlbd" "$R/usr/sbin/mlbd"
-install -m 644 "$top_srcdir/systemd/mlbd.service" "$R/etc/systemd/system/mlbd.service"
-install -m 644 "$top_srcdir/systemd/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
+nspawn_root_prepare "$tmp/c" || { echo "Bail out! cannot make the container root (mmdebstrap)"; exit 1; }
+R=$NSPAWN_R
+nspawn_install_build "$R" || { echo "Bail out! cannot install the build into the root"; exit 1; }
 "$top_builddir/mlbd" --gen-key "$tmp/cluster.key" >/dev/null || { echo "Bail out! --gen-key"; exit 1; }
 install -m 600 "$tmp/cluster.key" "$R/etc/mlbd/cluster.key"
 cat >"$R/etc/mlbd/mlbd.conf" <<EOF

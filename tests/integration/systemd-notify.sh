@@ -32,16 +32,9 @@ tmp=$LAN_TMP # not $(lan_tmpdir): a subshell would not record it for lan_cleanup
 M=mlbdt-$$
 
 # --- the container root: cached bookworm + systemd, a per-run overlay on top ---
-t=$SECONDS
-nspawn_root_new "$tmp/c" || { echo "Bail out! cannot make the container root (mmdebstrap)"; exit 1; }
-tap_diag "container root ready in $((SECONDS - t)) s ($(cat "$tmp/c/lower" 2>/dev/null || echo copy))"
-R=$(nspawn_root_dir "$tmp/c")
-mkdir -p "$R/usr/sbin" "$R/usr/bin" "$R/etc/mlbd" "$R/etc/systemd/system/mlbd.service.d" \
-        "$R/usr/lib/sysusers.d"
-install -m 755 "$top_builddir/mlbd" "$R/usr/sbin/mlbd"
-install -m 755 "$top_builddir/mlbctl" "$R/usr/bin/mlbctl"
-install -m 644 "$top_srcdir/systemd/mlbd.service" "$R/etc/systemd/system/mlbd.service"
-install -m 644 "$top_srcdir/systemd/mlbd.sysusers" "$R/usr/lib/sysusers.d/mlbd.conf"
+nspawn_root_prepare "$tmp/c" || { echo "Bail out! cannot make the container root (mmdebstrap)"; exit 1; }
+R=$NSPAWN_R
+nspawn_install_build "$R" || { echo "Bail out! cannot install the build into the root"; exit 1; }
 cat >"$R/etc/mlbd/mlbd.conf" <<EOF
 [mlbd]
 node_name = node1

@@ -64,6 +64,8 @@
 #                               make namespace NS and ServiceAccount SA if missing and write
 #                               FILE: a kubeconfig with the same server and CA and a token of
 #                               SA (`kubectl create token`, KUBE_TOKEN_DURATION, default 1h)
+#   k ARGS...                   kubectl ARGS with stderr merged into stdout, less kubectl's
+#                               "WARNING: version difference" line (client and server differ)
 #   kube_doc_addr ADDR          ADDR is a documentation address (192.0.2.0/24,
 #                               198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32); the helpers
 #                               refuse any other
@@ -515,3 +517,5 @@ kube_sa_kubeconfig() {
                 [ -n "$token" ] || return 1
         _kube_write_kubeconfig "$file" "system:serviceaccount:$ns:$sa" "$token"
 }
+
+k() { kubectl "$@" 2>&1 | grep -v '^WARNING: version difference'; }

@@ -15,6 +15,7 @@
 #   lan_bg HOST OUT CMD...      run CMD in the background with stdout+stderr to OUT; the PID
 #                               is saved for cleanup and left in LAN_LAST_PID
 #   lan_wait_for FILE REGEX [S] wait until FILE has a line matching REGEX (default 5 s)
+#   wait_for SECS CMD...        run CMD every 0.1 s until it succeeds, for at most SECS
 #   lan_link HOST up|down       set HOST's switch port (swN on br0) up or down, i.e. pull
 #                               or plug its cable at the switch; HOST's eth0 loses carrier
 #   lan_capture_start IFACE FILE / lan_capture_stop
@@ -204,6 +205,13 @@ lan_bg() {
         ip netns exec "$(lan_ns "$host")" "$@" >"$out" 2>&1 &
         LAN_LAST_PID=$!
         LAN_PIDS+=("$LAN_LAST_PID")
+}
+
+wait_for() {
+        local s=$1 i
+        shift
+        for ((i = 0; i < s * 10; i++)); do "$@" && return 0; sleep 0.1; done
+        return 1
 }
 
 lan_wait_for() {

@@ -13,6 +13,31 @@
 #                               works there, else a `cp -a --reflink=auto` copy; the cache is
 #                               never written to. The overlay is mounted only inside the
 #                               container's private mount namespace (see nspawn_boot).
+#   nspawn_root_prepare DIR     nspawn_root_new DIR, then NSPAWN_R = the directory where
+#                               files for the container's root are written before the boot
+#                               (nspawn_root_dir); a diagnostic says how long it took and
+#                               whether it is an overlay or a copy. Call it in the test's
+#                               own shell (not in $(...)): NSPAWN_DIRS must be recorded
+#   nspawn_install_build R      the test build (ASan+UBSan) laid out in root R as the .deb
+#                               lays out the package: $top_builddir/mlbd as /usr/sbin/mlbd,
+#                               mlbctl as /usr/bin/mlbctl (when built), systemd/mlbd.service
+#                               in /etc/systemd/system with an empty mlbd.service.d for
+#                               drop-ins, systemd/mlbd.sysusers as /usr/lib/sysusers.d/mlbd.conf,
+#                               and /etc/mlbd (for systemd-notify.sh and systemd-journal.sh;
+#                               tests/e2e installs the real packages instead)
+#   nspawn_apt_repo DIR ITEM...
+#                               a file repository in DIR (the .debs and a Packages index by
+#                               dpkg-scanpackages; `deb [trusted=yes] file:DIR ./`) of every
+#                               package that installing ITEMs (names or ./file.deb paths) into
+#                               the cached root needs beyond what the root holds: the host's
+#                               apt resolves them against the root's dpkg status
+#                               (apt-get -s -o Dir::State::status=ROOT/var/lib/dpkg/status),
+#                               each .deb is taken from the host's apt cache
+#                               (/var/cache/apt/archives) or else fetched once with
+#                               `apt-get download` from the host's mirror into
+#                               $NSPAWN_CACHE/debs (under flock). The given .deb files are not
+#                               put in (the test installs them by path). The containers are
+#                               offline: this is how their apt gets real dependencies
 #   nspawn_boot NAME DIR [NETNS]
 #                               boot DIR's root in the background (machine NAME, network
 #                               namespace /run/netns/NETNS if given, else the host's), wait
@@ -92,6 +117,67 @@ nspawn_root_new() {
 nspawn_root_dir() {
         local dir=$1
         if [ -f "$dir/lower" ]; then echo "$dir/upper"; else echo "$dir/root"; fi
+}
+
+nspawn_root_prepare() {
+        local dir=$1 t=$SECONDS
+        nspawn_root_new "$dir" || return 1
+        NSPAWN_R=$(nspawn_root_dir "$dir")
+        echo "# container root ready in $((SECONDS - t)) s ($(cat "$dir/lower" 2>/dev/null || echo copy))"
+}
+
+nspawn_install_build() {
+        local r=$1
+        mkdir -p "$r/usr/sbin" "$r/usr/bin" "$r/etc/mlbd" "$r/etc/systemd/system/mlbd.service.d" \
+                "$r/usr/lib/sysusers.d" || return 1
+        install -m 755 "$top_builddir/mlbd" "$r/usr/sbin/mlbd" || return 1
+        if [ -x "$top_builddir/mlbctl" ]; then
+                install -m 755 "$top_builddir/mlbctl" "$r/usr/bin/mlbctl" || return 1
+        fi
+        install -m 644 "$top_srcdir/systemd/mlbd.service" "$r/etc/systemd/system/mlbd.service" &&
+                install -m 644 "$top_srcdir/systemd/mlbd.sysusers" "$r/usr/lib/sysusers.d/mlbd.conf"
+}
+
+nspawn_apt_repo() {
+        local dir=$1 lower sim name ver file esc rc dl own=" " items=()
+        shift
+        lower=$(nspawn_root_cached) || return 1
+        mkdir -p "$dir" "$NSPAWN_CACHE/debs" || return 1
+        for file in "$@"; do
+                case $file in
+                *.deb) # apt takes a path to a file only with a slash in it: make it absolute
+                        own+="$(dpkg-deb -f "$file" Package) "
+                        items+=("$(realpath "$file")")
+                        ;;
+                *) items+=("$file") ;;
+                esac
+        done
+        sim=$(apt-get -s -q -o Dir::State::status="$lower/var/lib/dpkg/status" install "${items[@]}" 2>&1) ||
+                { echo "nspawn: apt-get -s install $* against the root failed:" >&2; echo "$sim" >&2; return 1; }
+        (
+                flock -w 600 9 || { echo "nspawn: cannot lock $NSPAWN_CACHE/debs/.lock" >&2; exit 1; }
+                # "Inst NAME [OLD] (VERSION ARCHIVE [ARCH])"
+                sed -n 's/^Inst \([^ ]*\) \(\[[^]]*\] \)\{0,1\}(\([^ ]*\) .*/\1 \3/p' <<<"$sim" |
+                        while read -r name ver; do
+                                case $own in *" $name "*) continue ;; esac
+                                esc=${ver//:/%3a}
+                                file=$(ls "$NSPAWN_CACHE/debs/${name}_${esc}_"*.deb /var/cache/apt/archives/"${name}_${esc}_"*.deb 2>/dev/null | head -1)
+                                if [ -z "$file" ]; then
+                                        # into a fresh directory, then renamed: a killed run
+                                        # leaves no half file in the cache
+                                        dl=$(mktemp -d "$NSPAWN_CACHE/debs/.dl.XXXXXX") || exit 1
+                                        (cd "$dl" && apt-get download -q "$name=$ver" >/dev/null 2>"$dl/.log") ||
+                                                { echo "nspawn: apt-get download $name=$ver failed:" >&2; cat "$dl/.log" >&2; rm -rf "$dl"; exit 1; }
+                                        for file in "$dl"/*.deb; do mv "$file" "$NSPAWN_CACHE/debs/"; done
+                                        rm -rf "$dl"
+                                        file=$(ls "$NSPAWN_CACHE/debs/${name}_${esc}_"*.deb | head -1)
+                                fi
+                                cp "$file" "$dir/" || exit 1
+                        done
+        ) 9>"$NSPAWN_CACHE/debs/.lock"
+        rc=$?
+        [ $rc -eq 0 ] || return $rc
+        (cd "$dir" && dpkg-scanpackages -m . >Packages 2>/dev/null)
 }
 
 # The child of nspawn PID that lives in another PID namespace (the container's PID 1).

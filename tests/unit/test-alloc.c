@@ -1191,6 +1191,71 @@ static void excluded(void)
         tset_free(s);
 }
 
+/* Pre-vetting's view of the allocator: alloc_next_free() walks the addresses the automatic
+ * choice hands out, in that order, and the avoided ones are skipped by that choice only. */
+static void next_free_and_avoided(void)
+{
+        PoolSet *s = tset_new();
+        Allocator *a, *b = NULL;
+        AllocDropped *dropped = NULL;
+        size_t n_dropped = 0;
+        AllocCursor c = {0};
+        u128 v, got[8];
+        size_t n = 0;
+        TReq t;
+        AllocResult res;
+
+        /* written order: the higher range first, with an IPv6 range between */
+        tset_add(s, "lan",
+                 (const char *[]){"192.0.2.20-192.0.2.21", "2001:db8::1-2001:db8::2",
+                                  "192.0.2.10-192.0.2.12", NULL});
+        is_int(allocator_new(&a, s), 0, "allocator");
+        AllocExcluded x[] = {{A("192.0.2.11"), "node2's InternalIP"}};
+        is_int(allocator_set_excluded(a, x, 1, 1), 0, "exclude 192.0.2.11");
+        ok(take(a, "demo/first", AF_INET) == A("192.0.2.20"), "the first goes to .20");
+        while (n < 8 && alloc_next_free(a, 0, AF_INET, &c, &v))
+                got[n++] = v;
+        is_int((int)n, 3, "three IPv4 addresses are free and not excluded");
+        ok(n == 3 && got[0] == A("192.0.2.21") && got[1] == A("192.0.2.10") &&
+               got[2] == A("192.0.2.12"),
+           "in the written order of the ranges: .21, .10, .12");
+        c = (AllocCursor){0};
+        ok(alloc_next_free(a, 0, AF_INET6, &c, &v) && v == A("2001:db8::1"), "IPv6: ::1 first");
+        ok(alloc_next_free(a, 0, AF_INET6, &c, &v) && v == A("2001:db8::2"), "then ::2");
+        ok(!alloc_next_free(a, 0, AF_INET6, &c, &v), "then no more");
+        c = (AllocCursor){0};
+        ok(!alloc_next_free(a, 1, AF_INET, &c, &v), "no pool 1");
+
+        u128 avoid[] = {A("192.0.2.10"), A("192.0.2.21"), A("192.0.2.21")};
+        is_int(allocator_set_avoided(a, avoid, ELEMENTSOF(avoid)), 0, "avoid .10 and .21");
+        ok(alloc_is_avoided(a, A("192.0.2.10")) && !alloc_is_avoided(a, A("192.0.2.12")),
+           "alloc_is_avoided");
+        ok(take(a, "demo/second", AF_INET) == A("192.0.2.12"),
+           "the automatic choice skips the avoided .21 and .10");
+        c = (AllocCursor){0};
+        ok(alloc_next_free(a, 0, AF_INET, &c, &v) && v == A("192.0.2.21"),
+           "alloc_next_free still lists the avoided ones (.21)");
+        ok(take(a, "demo/third", AF_INET) == 0, "only avoided ones left: exhausted");
+
+        treq_init(&t, "demo/ask");
+        t.r.requested[0] = A("192.0.2.10");
+        t.r.n_requested = 1;
+        is_int(svc(a, &t, &res), 0, "asking for an avoided address by name is not refused here");
+
+        PoolSet *s2 = tset_new();
+        tset_add(s2, "lan", (const char *[]){"192.0.2.20-192.0.2.21", "192.0.2.12", NULL});
+        is_int(allocator_rebuild(a, s2, &b, &dropped, &n_dropped), 0, "rebuild with .10 gone");
+        ok(b && alloc_is_avoided(b, A("192.0.2.21")) && !alloc_is_avoided(b, A("192.0.2.10")),
+           "the rebuild keeps .21 avoided and drops .10 (in no pool now)");
+        is_int(allocator_set_avoided(a, NULL, 0), 0, "an empty set");
+        ok(take(a, "demo/third", AF_INET) == A("192.0.2.21"), ".21 is handed out again");
+        alloc_dropped_free(dropped, n_dropped);
+        allocator_free(b);
+        allocator_free(a);
+        tset_free(s2);
+        tset_free(s);
+}
+
 /* Issue 10 item 1: with no pool configured every request says so, whatever it asks. */
 static void no_pools(void)
 {
@@ -1307,6 +1372,7 @@ int main(void)
         dual_stack();
         sharing();
         excluded();
+        next_free_and_avoided();
         sharing_ports();
         rng = 0x20261124ULL;
         printf("# randomized seed 0x%llx\n", rng);

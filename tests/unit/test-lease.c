@@ -563,6 +563,50 @@ static void test_release(void)
         json_decref(s.obj);
 }
 
+/* A bridge that lost its mlbd released the Lease; with mlbd back it stands again. */
+static void test_resume(void)
+{
+        Server s = {};
+        Lease *a = elector("a"), *b = elector("b");
+        LeaseAction act;
+
+        is_int(lease_resume(a, 0), 0, "resume: not stopped, nothing to do");
+        tick(a, &s, 0, false);
+        ok(lease_is_leader(a, 0), "A leads");
+        is_int(lease_release(a, 1 * S), LEASE_RELEASE_PENDING, "A releases (its mlbd is gone)");
+        lease_next(a, 1 * S, WALL0 + 1 * S, &act);
+        is_int(lease_resume(a, 1 * S), 0,
+               "  resume while releasing: 0, the release finishes first");
+        char *body = NULL;
+        long st = server_do(&s, &act, &body);
+        lease_handle_response(a, 1 * S, st, body, body ? strlen(body) : 0);
+        free(body);
+        lease_action_done(&act);
+        is_int(lease_get_state(a), LEASE_STATE_STOPPED, "  released, stopped");
+        uint64_t tb = tick(b, &s, 2 * S, false);
+        ok(lease_is_leader(b, 2 * S), "B takes the released Lease at once");
+
+        is_int(lease_resume(a, 3 * S), 1, "A resumes (mlbd back)");
+        is_int(lease_get_state(a), LEASE_STATE_INIT, "  from init");
+        lease_next(a, 3 * S, WALL0 + 3 * S, &act);
+        is_int(act.request, LEASE_REQUEST_GET, "  with a GET");
+        lease_action_done(&act);
+        lease_handle_response(a, 3 * S, 0, NULL, 0);
+        tick(a, &s, 5 * S, false);
+        is_int(lease_get_state(a), LEASE_STATE_STANDBY, "  B holds it: A stands by");
+        ok(!lease_is_leader(a, 5 * S), "  never two leaders");
+        (void)tb;
+
+        /* B stops renewing: A takes it after LeaseDuration, as any candidate. */
+        uint64_t t = 5 * S;
+        while (!lease_is_leader(a, t) && t < 40 * S)
+                t = tick(a, &s, t, false);
+        ok(lease_is_leader(a, t) && t >= 2 * S + 15 * S, "A leads again after B's lease expired");
+        lease_free(a);
+        lease_free(b);
+        json_decref(s.obj);
+}
+
 static void test_errors(void)
 {
         Server s = {};
@@ -644,6 +688,7 @@ int main(void)
         test_deadline_in_flight();
         test_conflict();
         test_release();
+        test_resume();
         test_errors();
         return tap_done();
 }
