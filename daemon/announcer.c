@@ -86,6 +86,7 @@ struct Entry {
         uint64_t l2_requests;    /* of the claim watches that ended (metrics) */
         uint64_t l2_responses;   /* of the reply counts that ended (metrics) */
         uint64_t takeover_since; /* CLOCK_MONOTONIC: death noticed; 0 = no takeover pending */
+        bool hushed;             /* owned, handed over: no more announcements (announcer_hush) */
         uint64_t vetted_at;      /* CLOCK_MONOTONIC: the last vet that passed; 0 = none */
         sd_event_source *revet;  /* background re-probe of a vetted entry */
         bool vet_claimed;        /* a claim was seen while vetted: refused by the timer */
@@ -246,8 +247,8 @@ static int announce_now(Entry *e)
         int r;
 
         entry_drop_burst(e);
-        if (a->settings.garp_count == 0)
-                return 0;
+        if (a->settings.garp_count == 0 || e->hushed)
+                return 0; /* hushed: handed over, this node no longer speaks for it */
         r = burst_new(&e->burst, e->ifindex, e->mac, e->addr, a->settings.garp_count,
                       a->settings.garp_interval_usec);
         if (r >= 0)
@@ -270,7 +271,7 @@ static int refresh_fired(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Entry *e = userdata;
 
-        if (e->state == ANN_OWNED)
+        if (e->state == ANN_OWNED && !e->hushed)
                 (void)announce_now(e);
         /* a time source fires once: set the next time and enable it again */
         (void)sd_event_source_set_time_relative(s, e->owner->settings.refresh_usec);
@@ -706,9 +707,24 @@ static int start(Announcer *a, u128 addr, const char *ifname, bool probe, bool v
 int announcer_want(Announcer *a, u128 addr, const char *ifname, bool probe)
 {
         Entry *e = find(a, addr, NULL);
+        char buf[ADDR_STR_MAX];
 
         if (!e)
                 return start(a, addr, ifname, probe, false, false);
+        if (e->hushed) {
+                /* ours again before we let go (the new owner left, or never took it):
+                 * clients may have followed its announcements */
+                e->hushed = false;
+                if (e->state == ANN_OWNED) {
+                        log_info("announce %s: ours again; announcing on %s",
+                                 addr_format(addr, buf), e->ifname);
+                        (void)announce_now(e);
+                        if (a->settings.refresh_usec > 0 && !e->refresh)
+                                (void)sd_event_add_time_relative(
+                                    a->event, &e->refresh, CLOCK_MONOTONIC,
+                                    a->settings.refresh_usec, 0, refresh_fired, e);
+                }
+        }
         if (strcmp(e->hint, ifname ? ifname : "") != 0 &&
             (e->state == ANN_FAILED || e->state == ANN_REFUSED)) {
                 /* the configuration names another interface now: look there at once */
@@ -785,12 +801,29 @@ bool announcer_vet_fresh(const Announcer *a, u128 addr)
         return e && vet_fresh(e);
 }
 
+void announcer_hush(Announcer *a, u128 addr)
+{
+        Entry *e = find(a, addr, NULL);
+        char buf[ADDR_STR_MAX];
+
+        if (!e || e->state != ANN_OWNED || e->hushed)
+                return;
+        if (e->burst && burst_get_sent(e->burst) < a->settings.garp_count)
+                log_debug("announce %s: handed over; the rest of the burst is not sent",
+                          addr_format(addr, buf));
+        e->hushed = true;
+        entry_drop_burst(e);
+        e->refresh = sd_event_source_disable_unref(e->refresh);
+        e->defend = sd_event_source_disable_unref(e->defend);
+        e->defend_pending = false;
+}
+
 void announcer_reannounce(Announcer *a, u128 addr)
 {
         Entry *e = find(a, addr, NULL);
         char buf[ADDR_STR_MAX];
 
-        if (!e || e->state != ANN_OWNED)
+        if (!e || e->state != ANN_OWNED || e->hushed)
                 return;
         log_info("announce %s: announcing again on %s", addr_format(addr, buf), e->ifname);
         (void)announce_now(e);
@@ -815,7 +848,7 @@ void announcer_defend(Announcer *a, u128 addr)
         uint64_t now = now_usec(a);
         char buf[ADDR_STR_MAX];
 
-        if (!e || e->state != ANN_OWNED)
+        if (!e || e->state != ANN_OWNED || e->hushed)
                 return;
         if (now >= e->defend_until) {
                 log_info("announce %s: defending it on %s", addr_format(addr, buf), e->ifname);

@@ -99,6 +99,12 @@ bool announcer_vet_fresh(const Announcer *a, u128 addr);
 /* Sends garp_count announcements again for an owned address (another node held it too and
  * let go: clients may still point at that node). */
 void announcer_reannounce(Announcer *a, u128 addr);
+/* An owned address this node hands over (another node owns it now, or this node is
+ * leaving): it stays on the interface (the kernel answers ARP/NDP and what is on its way
+ * here), but mlbd sends no more announcements for it: the rest of a burst, refreshes and
+ * defences are cancelled, and reannounce/defend do nothing, so that clients never follow
+ * this node back while it lets go. announcer_want() on it again announces it anew. */
+void announcer_hush(Announcer *a, u128 addr);
 /* Re-announces an owned address another host claimed: at once, then at most once per
  * second (RFC 5227 §2.4 (c), without giving up). */
 void announcer_defend(Announcer *a, u128 addr);

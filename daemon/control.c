@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "control.h"
+#include "fair-defer.h"
 #include "util/log.h"
 
 struct ControlClient {
@@ -182,7 +183,7 @@ static void client_process_lines(ControlClient *c)
                 c->in_len -= start;
                 c->backlog = more;
                 if (more) {
-                        if (sd_event_source_set_enabled(c->more, SD_EVENT_ONESHOT) < 0)
+                        if (fair_defer_arm(c->more) < 0)
                                 client_drop(c, "cannot schedule its next lines");
                         else
                                 (void)client_update_events(c);
@@ -329,8 +330,7 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                 c->cred = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
         peer_groups(c, cfd);
         if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c) < 0 ||
-            sd_event_add_defer(s->event, &c->more, client_more, c) < 0 ||
-            sd_event_source_set_enabled(c->more, SD_EVENT_OFF) < 0) {
+            fair_defer_new(s->event, &c->more, client_more, c) < 0) {
                 sd_event_source_disable_unref(c->io);
                 sd_event_source_disable_unref(c->more);
                 free(c->groups);

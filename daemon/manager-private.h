@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include "fair-defer.h"
 #include "alloc.h"
 #include "announcer.h"
 #include "cluster.h"

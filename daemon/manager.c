@@ -114,7 +114,7 @@ void manager_notify(Manager *m, char *text)
 void manager_schedule_reconcile(Manager *m)
 {
         if (m->reconcile_source)
-                (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_ONESHOT);
+                (void)fair_defer_arm(m->reconcile_source);
 }
 
 void manager_update_status(Manager *m)
@@ -486,6 +486,11 @@ static void release_cb(u128 addr, const char *ifname, void *userdata)
         (void)addrset_add(l, addr);
 }
 
+static void hush_cb(u128 addr, const char *ifname, void *userdata)
+{
+        announcer_hush(userdata, addr);
+}
+
 /* Graceful stop: lets go of each address as soon as a peer says it holds it. */
 static void stop_progress(Manager *m)
 {
@@ -535,7 +540,10 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 finish_stop(m, "no live peer to hand them to");
                 return 0;
         }
-        /* make before break: peers take over when they see "leaving", then we let go */
+        /* make before break: peers take over when they see "leaving", then we let go;
+         * meanwhile no announcement from here (the rest of a burst, a refresh, a
+         * defence) may pull a client back to this node */
+        announcer_foreach(m->announcer, ANN_OWNED, hush_cb, m->announcer);
         cluster_set_leaving(m->cluster);
         (void)sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, bound, 1000,
                                          on_stop_timeout, m);
@@ -659,15 +667,15 @@ int manager_new(Manager **ret, const char *conf_path)
         r = announcer_new(&m->announcer, m->event, m->nl, &as, &acb, m);
         if (r < 0)
                 return log_oom();
-        r = sd_event_add_defer(m->event, &m->reconcile_source, manager_reconcile, m);
+        r = fair_defer_new(m->event, &m->reconcile_source, manager_reconcile, m);
         if (r < 0)
                 return log_oom();
         /* Normal priority, like every other source: a lower one runs only when nothing
          * else is pending, and a flood (heartbeat port, ARP, a client that pipelines)
          * keeps something pending all the time, so takeovers would wait for the flood to
          * end. Each input reads a bounded batch per wakeup; sources of one priority are
-         * served in the order they became pending. */
-        (void)sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
+         * served in the order they became pending, which a plain defer source would
+         * defeat (fair-defer.h). */
 
         m->admin_gid = admin_gid(m->conf);
         ControlCallbacks ccb = {.line = manager_on_line,
@@ -702,12 +710,11 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_oom();
         (void)sd_event_source_set_enabled(m->claim_timer, SD_EVENT_OFF);
-        r = sd_event_add_defer(m->event, &m->save_source, save_fired, m);
+        r = fair_defer_new(m->event, &m->save_source, save_fired, m);
         if (r < 0)
                 return log_oom();
         /* normal priority too (see reconcile_source): a save waits at most for the
          * sources that were pending before it, never for the end of a flood */
-        (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
         r = sd_event_add_time(m->event, &m->save_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                               save_timer_fired, m);
         if (r < 0)

@@ -474,8 +474,14 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 return announcer_has(m->announcer, addr, &st, NULL) &&
                        (st == ANN_VETTED || st == ANN_OWNED);
         }
-        if (has && st == ANN_OWNED && !handover_done(m, addr, o))
-                addrset_add(want, addr);
+        if (has && st == ANN_OWNED) {
+                /* another node owns it (or nobody may): not one more announcement from
+                 * here, or a client would follow this node while it lets go (the rest of
+                 * a takeover's burst used to go out after the owner had come back) */
+                announcer_hush(m->announcer, addr);
+                if (!handover_done(m, addr, o))
+                        addrset_add(want, addr);
+        }
         return true;
 }
 
@@ -740,7 +746,7 @@ static void unwant_cb(u128 addr, const char *ifname, void *userdata)
 void manager_schedule_save(Manager *m)
 {
         if (m->save_source)
-                (void)sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+                (void)fair_defer_arm(m->save_source);
 }
 
 static int cmp_u128(const void *a, const void *b)

@@ -267,11 +267,7 @@ static void apply_sync(Manager *m, Client *cl, CtlRequest *req, ControlClient *c
 
 static bool reconcile_due(Manager *m)
 {
-        int enabled = SD_EVENT_OFF;
-
-        return m->reconcile_source &&
-               sd_event_source_get_enabled(m->reconcile_source, &enabled) >= 0 &&
-               enabled != SD_EVENT_OFF;
+        return fair_defer_armed(m->reconcile_source);
 }
 
 /* Runs a reconcile that is due now, so that a query answers for the model it has (a sync

@@ -21,8 +21,10 @@
  *       of the others (a slow request never delays the next one), and waits for the last. A request
  * succeeds when a complete "HTTP/1.x 200" answer arrives within TIMEOUT_MS; anything else (refused,
  * reset, timeout, other status) is a failure. Prints one summary line: requests N ok K failed F
- * [NODE=COUNT ...] [failures at MS..MS] where NODE is the last line of each body and MS is time
- * since the first request.
+ * [NODE=COUNT ...] [failures at MS..MS (reset R refused F timeout T other O)] where NODE is the
+ * last line of each body, MS is time since the first request, and the failures are counted by
+ * cause (reset: ECONNRESET, e.g. a connection under way when the client's neighbour cache moved
+ * to a node that does not know it; timeout: no complete answer within TIMEOUT_MS).
  *
  * Loops are bounded by the signals (udp) or by DURATION_MS + TIMEOUT_MS (http).
  */
@@ -253,11 +255,13 @@ typedef struct Slot {
         uint64_t start_us;
         size_t len;
         bool busy, sent;
+        int err; /* why it failed: an errno, ETIME for our deadline, 0 for a bad answer */
         char buf[HTTP_BUF];
 } Slot;
 
 typedef struct Tally {
         unsigned long total, ok, failed;
+        unsigned long reset, refused, timeout, other; /* the failed ones by cause */
         uint64_t first_fail_ms, last_fail_ms;
         char nodes[MAX_NODES][NAME_MAX_LEN + 1];
         unsigned long node_count[MAX_NODES];
@@ -303,6 +307,14 @@ static void slot_finish(Slot *s, bool complete, Tally *t, uint64_t t0_us)
                         t->first_fail_ms = ms;
                 t->last_fail_ms = ms;
                 t->failed++;
+                if (s->err == ECONNRESET)
+                        t->reset++;
+                else if (s->err == ECONNREFUSED)
+                        t->refused++;
+                else if (s->err == ETIME || s->err == ETIMEDOUT)
+                        t->timeout++;
+                else
+                        t->other++;
         }
         if (s->fd >= 0)
                 close(s->fd);
@@ -359,11 +371,13 @@ static int http_load(char **argv)
                         s->start_us = t;
                         s->len = 0;
                         s->sent = false;
+                        s->err = 0;
                         tally.total++;
                         active++;
                         if (s->fd < 0 ||
                             (connect(s->fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&
                              errno != EINPROGRESS)) {
+                                s->err = errno;
                                 slot_finish(s, false, &tally, t0);
                                 active--;
                         }
@@ -375,6 +389,7 @@ static int http_load(char **argv)
                         if (!s->busy)
                                 continue;
                         if (t - s->start_us >= timeout_ms * 1000u) {
+                                s->err = ETIME;
                                 slot_finish(s, false, &tally, t0);
                                 active--;
                                 continue;
@@ -400,6 +415,7 @@ static int http_load(char **argv)
                                     err ||
                                     send(s->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) !=
                                         (ssize_t)sizeof(req) - 1) {
+                                        s->err = err ? err : errno;
                                         slot_finish(s, false, &tally, t0);
                                         active--;
                                         continue;
@@ -415,6 +431,7 @@ static int http_load(char **argv)
                         }
                         if (r < 0 && (errno == EAGAIN || errno == EINTR))
                                 continue;
+                        s->err = r < 0 ? errno : 0;
                         slot_finish(s, r == 0, &tally, t0);
                         active--;
                 }
@@ -423,8 +440,10 @@ static int http_load(char **argv)
         for (size_t i = 0; i < tally.n_nodes; i++)
                 printf(" %s=%lu", tally.nodes[i], tally.node_count[i]);
         if (tally.failed)
-                printf(" failures at %" PRIu64 "..%" PRIu64 " ms", tally.first_fail_ms,
-                       tally.last_fail_ms);
+                printf(" failures at %" PRIu64 "..%" PRIu64
+                       " ms (reset %lu refused %lu timeout %lu other %lu)",
+                       tally.first_fail_ms, tally.last_fail_ms, tally.reset, tally.refused,
+                       tally.timeout, tally.other);
         printf("\n");
         return 0;
 }
