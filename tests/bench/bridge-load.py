@@ -16,40 +16,23 @@
 #       every one with an address (seconds since the first create).
 #   bridge-load.py SERVER CA TOKEN addrs NS
 #       "name address" per Service of NS with an address, sorted.
-import http.client
+import os
 import json
-import ssl
 import sys
 import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kubeapi  # noqa: E402
+
 server, ca, token, cmd = sys.argv[1:5]
-url = urllib.parse.urlparse(server)
-ctx = ssl.create_default_context(cafile=ca)
-
-
-def conn(timeout=120):
-    return http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=timeout)
+api = kubeapi.Api(server, ca, token)
+conn = api.conn
 
 
 def req(c, method, path, body=None, ctype="application/json"):
-    h = {"Authorization": "Bearer " + token, "Accept": "application/json"}
-    if body is not None:
-        h["Content-Type"] = ctype
-        body = json.dumps(body)
-    for attempt in range(10):
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        # the API server's own back-pressure (429, 5xx with Retry-After): wait, try again
-        if r.status == 429 or r.status >= 500:
-            sys.stderr.write("# %s %s: HTTP %d, retrying\n" % (method, path, r.status))
-            time.sleep(float(r.getheader("Retry-After") or 1))
-            continue
-        break
-    if r.status >= 300:
-        raise RuntimeError("%s %s: HTTP %d %s" % (method, path, r.status, data[:300]))
+    data = api.req(c, method, path, body, ctype)
     return json.loads(data) if data else None
 
 

@@ -13,39 +13,19 @@
 #       are the size of addressed Services, with both writers' managedFields. THREADS
 #       connections in parallel. Prints "created S" and "addressed S" (seconds from the
 #       start) and "bytes B" (the JSON size of one Service as the API returns it).
-import http.client
+import os
 import json
-import ssl
 import sys
 import threading
 import time
-import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kubeapi  # noqa: E402
 
 server, ca, token, cmd = sys.argv[1:5]
-url = urllib.parse.urlparse(server)
-ctx = ssl.create_default_context(cafile=ca)
-
-
-def conn(timeout=120):
-    return http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=timeout)
-
-
-def req(c, method, path, body=None, ctype="application/json"):
-    h = {"Authorization": "Bearer " + token, "Accept": "application/json"}
-    if body is not None:
-        h["Content-Type"] = ctype
-        body = json.dumps(body)
-    for attempt in range(10):
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        if r.status == 429 or r.status >= 500:
-            time.sleep(float(r.getheader("Retry-After") or 1))
-            continue
-        break
-    if r.status >= 300:
-        raise RuntimeError("%s %s: HTTP %d %s" % (method, path, r.status, data[:300]))
-    return data
+api = kubeapi.Api(server, ca, token)
+conn = api.conn
+req = api.req
 
 
 def svc(name):
