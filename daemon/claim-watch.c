@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "packet.h"
 #include "claim-watch.h"
 #include "l2.h"
 #include "ndisc.h"
@@ -49,7 +50,8 @@ static void listener_free(Listener *l)
         if (!l)
                 return;
         l->io = sd_event_source_disable_unref(l->io);
-        closep(&l->fd);
+        packet_socket_close(l->fd);
+        l->fd = -EBADF;
         ht_done(&l->watches);
         free(l);
 }

@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "packet.h"
 #include "l2.h"
 #include "probe.h"
 #include "util/log.h"
@@ -108,7 +109,7 @@ static void probe_reset(Probe *p)
 {
         p->timer = sd_event_source_disable_unref(p->timer);
         p->io = sd_event_source_disable_unref(p->io);
-        closep(&p->fd);
+        packet_socket_close(p->fd);
         p->fd = -EBADF;
         p->sent = 0;
 }

@@ -176,7 +176,8 @@ static void listener_free(Listener *l)
         if (!l)
                 return;
         l->io = sd_event_source_disable_unref(l->io);
-        closep(&l->fd);
+        packet_socket_close(l->fd);
+        l->fd = -EBADF;
         free(l->counts);
         free(l);
 }
