@@ -7,6 +7,7 @@
 #include <linux/if_packet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ int packet_socket_open(int ifindex, uint16_t protocol, const struct sock_fprog *
  * period there instead of in the event loop. */
 static int closer_fd = -EBADF; /* the pipe's write end; < 0: not started, or failed */
 static pthread_once_t closer_once = PTHREAD_ONCE_INIT;
+static pthread_t closer_thread;
 
 static void *closer_main(void *arg)
 {
@@ -48,15 +50,26 @@ static void *closer_main(void *arg)
                 ssize_t n = read(rfd, &fd, sizeof(fd));
                 if (n == (ssize_t)sizeof(fd))
                         (void)close(fd);
-                else if (n == 0 || (n < 0 && errno != EINTR))
+                else if (n == 0 || (n < 0 && errno != EINTR)) {
+                        close(rfd);
                         return NULL;
+                }
         }
+}
+
+/* At exit: the thread closes what it was given, sees the end of the pipe and is joined. */
+static void closer_stop(void)
+{
+        if (closer_fd < 0)
+                return;
+        close(closer_fd);
+        closer_fd = -EBADF;
+        (void)pthread_join(closer_thread, NULL);
 }
 
 static void closer_start(void)
 {
         int p[2];
-        pthread_t t;
         pthread_attr_t attr;
         sigset_t all, old;
 
@@ -68,9 +81,8 @@ static void closer_start(void)
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         bool ok = pthread_attr_init(&attr) == 0 &&
-                  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
                   pthread_attr_setstacksize(&attr, 64 * 1024) == 0 &&
-                  pthread_create(&t, &attr, closer_main, (void *)(intptr_t)p[0]) == 0;
+                  pthread_create(&closer_thread, &attr, closer_main, (void *)(intptr_t)p[0]) == 0;
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!ok) {
@@ -79,6 +91,7 @@ static void closer_start(void)
                 return;
         }
         closer_fd = p[1];
+        (void)atexit(closer_stop);
 }
 
 void packet_socket_close(int fd)
