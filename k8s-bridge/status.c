@@ -749,3 +749,8 @@ unsigned status_writer_conflicts(const StatusWriter *s)
 {
         return s->conflicts;
 }
+
+unsigned status_writer_events_pending(const StatusWriter *s)
+{
+        return s->queue_len;
+}

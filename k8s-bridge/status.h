@@ -37,3 +37,5 @@ void status_writer_service_changed(StatusWriter *w, const json_t *svc);
 /* Status PATCHes sent, and those answered 409, for logs and tests. */
 unsigned status_writer_writes(const StatusWriter *w);
 unsigned status_writer_conflicts(const StatusWriter *w);
+/* Events queued or in flight (0: every Event recorded so far was answered). */
+unsigned status_writer_events_pending(const StatusWriter *w);

@@ -5,7 +5,8 @@
  *   status-tool SERVER CA TOKEN NAMESPACE NAME ADDRESS
  * lists Services (informer.c), replaces the cached NAMESPACE/NAME by a copy whose
  * resourceVersion is "1", then hands status.c an `allocated` for ADDRESS as the leader.
- * Prints "writes N conflicts N" and exits 0 once the status shows ADDRESS, 1 on timeout.
+ * Prints "writes N conflicts N" and exits 0 once the status shows ADDRESS and its Event
+ * was answered, 1 on timeout.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static int tick(sd_event_source *s, uint64_t usec, void *userdata)
                 json_decref(msg);
                 run->started = true;
         } else if (run->started && svc && translate_ingress_equal(svc, v, 1) &&
-                   status_writer_writes(run->w) >= 1) {
+                   status_writer_writes(run->w) >= 1 && status_writer_events_pending(run->w) == 0) {
                 run->rc = 0;
                 return sd_event_exit(sd_event_source_get_event(s), 0);
         }
