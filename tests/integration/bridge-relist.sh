@@ -45,22 +45,9 @@ export KUBE_APISERVER_FLAGS="--watch-cache=false --audit-policy-file=$tmp/audit.
 kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log"; echo "Bail out! control plane"; exit 1; }
 dir=$tmp/node1
 blog=$dir/bridge.log
-count() { grep -acE "$1" "$blog"; }
-# The bridge's requests of VERB[,VERB...] (audit, ResponseComplete): "VERB URI" lines.
-audit() {
-        "$PY" - "$tmp/audit.log" "$1" <<'EOF'
-import json, sys
-verbs = sys.argv[2].split(",")
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if (e.get("userAgent", "").startswith("mlbd-bridge") and e.get("verb") in verbs
-            and e.get("stage") == "ResponseComplete"):
-        print(e.get("verb"), e.get("requestURI"))
-EOF
-}
+count() { bridge_count "$dir" "$1"; }
+# The bridge's requests of VERB[,VERB...] (audit log, ResponseComplete): "VERB URI" lines.
+audit() { kube_audit "$tmp/audit.log" "$1" ResponseComplete; }
 writes() { audit create,update,patch,delete,deletecollection; }
 # "name address,..." per Service of namespace demo that has an address, sorted.
 api_addrs() {
@@ -123,25 +110,15 @@ n_listed=$(count 'informer Service: listed')
 n_lists=$(audit list | wc -l)
 n_sync=$(count 'mlbd took sync part 1/')
 n_lines=$(wc -l <"$blog")
-kill -STOP "${BRIDGE_PID[node1]}"
-kube_stop_apiserver
-kube_start_apiserver || { echo "Bail out! kube-apiserver did not come back"; exit 1; }
+bridge_gone_begin node1
 k annotate svc -n demo lb-000 example.com/touched=1 >/dev/null
-rev=$(kube_etcdctl endpoint status -w json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
-compact() { kube_etcdctl compact "$1" >/dev/null; }
-tap_ok "etcd compacted to revision $rev" compact "$rev"
-t=$SECONDS
-kill -CONT "${BRIDGE_PID[node1]}"
-tap_ok "the bridge says its Service version is gone" \
-        bridge_wait_log "$dir" 'informer Service: resourceVersion [0-9]+ is gone .*listing again' 30
+bridge_gone_end node1 "$dir"
 relisted() { [ "$(count 'informer Service: listed')" -gt "$n_listed" ]; }
-last_line() { grep -anE "$1" "$blog" | tail -1 | cut -d: -f1; }
-synced_after_list() { relisted && [ "$(last_line 'mlbd took sync part')" -gt "$(last_line 'informer Service: listed')" ]; }
 tap_ok "and lists Services again" wait_for 30 relisted
 tap_ok "in pages of 500 (a LIST with limit=500)" \
         bash -c 'tail -n +$(($2 + 1)) <<<"$1" | grep -q "^list /api/v1/services?limit=500"' _ "$(audit list)" "$n_lists"
-tap_ok "and sends mlbd a full sync of the new list" wait_for 30 synced_after_list
-tap_diag "re-listed and synced in $((SECONDS - t)) s; $(count 'is gone') informers gone"
+tap_ok "and sends mlbd a full sync of the new list" wait_for 30 bridge_synced_after_list "$dir" "$n_listed"
+tap_diag "re-listed and synced in $((SECONDS - BRIDGE_GONE_T)) s; $(count 'is gone') informers gone"
 sleep 5 # what the sync would set off (a release, a status write) has time to happen
 syncs=$(($(count 'mlbd took sync part 1/') - n_sync))
 tap_is "$syncs" 1 "one full sync for all the re-lists"

@@ -36,25 +36,11 @@ kube_start "$tmp/kube" >"$tmp/kube-start.log" 2>&1 || { cat "$tmp/kube-start.log
 dir=$tmp/node1
 blog=$dir/bridge.log
 
-# The bridge's requests for Services of VERB at STAGE, in order: "URI" per line.
-audit() {
-        "$PY" - "$tmp/audit.log" "$1" "$2" <<'EOF'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    o = e.get("objectRef") or {}
-    if (e.get("userAgent", "").startswith("mlbd-bridge") and e.get("verb") == sys.argv[2]
-            and e.get("stage") == sys.argv[3] and o.get("resource") == "services"
-            and not o.get("namespace")):
-        print(e.get("requestURI"))
-EOF
-}
+# The bridge's requests for Services of VERB at STAGE (audit log), in order: "URI" per line.
+audit() { kube_audit "$tmp/audit.log" "$1" "$2" services | cut -d' ' -f2-; }
 # The resourceVersion a watch URI starts from.
 uri_rv() { sed -n 's/.*[?&]resourceVersion=\([^&]*\).*/\1/p' <<<"$1"; }
-count() { grep -cE "$1" "$blog"; }
+count() { bridge_count "$dir" "$1"; }
 # The Services mlbd holds as LoadBalancers (its `services` query): "ns/name state" lines.
 mlbd_services() {
         daemon_ctl "$dir" --until '"op": *"services"' --timeout 3 "$TEST_HELLO" '{"op":"services","id":"q"}' 2>/dev/null |
@@ -153,25 +139,15 @@ tap_is "$(count 'informer [A-Za-z]+: listed')" "$n_listed" "no informer listed a
 
 # 3. 410 Gone: the bridge stopped while the API restarts, Services change, etcd compacts.
 n_listed=$(count 'informer Service: listed')
-kill -STOP "${BRIDGE_PID[node1]}"
-kube_stop_apiserver
-kube_start_apiserver || { echo "Bail out! kube-apiserver did not come back"; exit 1; }
+bridge_gone_begin node1
 k delete svc -n demo lb-1 >/dev/null
 lb_svc lb-new | k create -f - >/dev/null
 for i in 1 2 3; do k annotate svc -n bulk ext-000$i example.com/touched=$i >/dev/null; done
-rev=$(kube_etcdctl endpoint status -w json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
-compact() { kube_etcdctl compact "$1" >/dev/null; }
-tap_ok "etcd compacted to revision $rev" compact "$rev"
-t=$SECONDS
-kill -CONT "${BRIDGE_PID[node1]}"
-tap_ok "the bridge says its Service version is gone" \
-        bridge_wait_log "$dir" 'informer Service: resourceVersion [0-9]+ is gone .*listing again' 30
+bridge_gone_end node1 "$dir"
 relisted() { [ "$(count 'informer Service: listed')" -gt "$n_listed" ]; }
-last_line() { grep -nE "$1" "$blog" | tail -1 | cut -d: -f1; }
-synced_after_list() { relisted && [ "$(last_line 'mlbd took sync part')" -gt "$(last_line 'informer Service: listed')" ]; }
 tap_ok "and lists Services again" wait_for 20 relisted
-tap_ok "and sends mlbd a full sync of the new list" wait_for 20 synced_after_list
-tap_diag "re-listed and synced in $((SECONDS - t)) s"
+tap_ok "and sends mlbd a full sync of the new list" wait_for 20 bridge_synced_after_list "$dir" "$n_listed"
+tap_diag "re-listed and synced in $((SECONDS - BRIDGE_GONE_T)) s"
 tap_is "$(sed -n 's/.*mlbd took sync part .*, \([0-9]*\) services,.*/\1/p' "$blog" | tail -1)" "$(kubectl get svc -A --no-headers 2>/dev/null | wc -l)" \
         "the full sync carries every Service now"
 tap_ok "the deleted demo/lb-1 is gone from mlbd" wait_for 10 mlbd_lacks demo/lb-1

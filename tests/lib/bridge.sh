@@ -19,6 +19,14 @@
 #   bridge_stop_all                every bridge still running (for the EXIT trap)
 #   bridge_wait_log DIR PATTERN [S]  wait (bounded, default 20 s) until DIR/bridge.log has
 #                                  a line matching PATTERN (extended regex)
+#   bridge_count DIR PATTERN       lines of DIR/bridge.log matching PATTERN (extended regex)
+#   bridge_gone_begin NODE         freeze NODE's bridge (SIGSTOP) and restart kube-apiserver:
+#                                  its watches end unseen; change things, then
+#   bridge_gone_end NODE DIR       compact etcd (kube_compact, a TAP check), let the bridge
+#                                  run (SIGCONT) and check (30 s) it says its Service
+#                                  resourceVersion is gone; sets BRIDGE_GONE_T ($SECONDS)
+#   bridge_synced_after_list DIR N true once DIR/bridge.log holds more than N "informer
+#                                  Service: listed" lines and a sync to mlbd after the last
 #   svc_ip NS NAME                 the Service's status.loadBalancer.ingress[*].ip (space list)
 #   wait_svc_ip NS NAME [S]        wait (bounded) until it has one; prints it
 #   svc_rv NS NAME                 the Service's metadata.resourceVersion
@@ -62,6 +70,33 @@ bridge_wait_log() {
                 sleep 0.1
         done
         return 1
+}
+
+bridge_count() {
+        grep -acE "$2" "$1/bridge.log"
+}
+
+bridge_gone_begin() {
+        kill -STOP "${BRIDGE_PID[$1]}"
+        kube_stop_apiserver
+        kube_start_apiserver || { echo "Bail out! kube-apiserver did not come back"; exit 1; }
+}
+
+bridge_gone_end() {
+        tap_ok "etcd compacted to its revision" kube_compact
+        BRIDGE_GONE_T=$SECONDS
+        kill -CONT "${BRIDGE_PID[$1]}"
+        tap_ok "the bridge says its Service version is gone" \
+                bridge_wait_log "$2" 'informer Service: resourceVersion [0-9]+ is gone .*listing again' 30
+}
+
+_bridge_last_line() {
+        grep -anE "$2" "$1/bridge.log" | tail -1 | cut -d: -f1
+}
+
+bridge_synced_after_list() {
+        [ "$(bridge_count "$1" 'informer Service: listed')" -gt "$2" ] &&
+                [ "$(_bridge_last_line "$1" 'mlbd took sync part')" -gt "$(_bridge_last_line "$1" 'informer Service: listed')" ]
 }
 
 svc_ip() {

@@ -46,6 +46,14 @@
 #   kube_start_apiserver        start it again on the same port, etcd and certificates
 #   kube_restart_apiserver      both; objects and resourceVersions survive (they live in etcd)
 #   kube_etcdctl ARGS...        ETCDCTL_API=3 etcdctl against this run's etcd (e.g. compact)
+#   kube_compact                compact etcd to its current revision (every older
+#                               resourceVersion is gone: a watch from one gets 410); sets
+#                               KUBE_COMPACTED to that revision
+#   kube_audit LOG VERBS STAGE [RESOURCE]
+#                               mlbd-bridge's requests (by User-Agent) in the API server's
+#                               audit LOG with a verb of VERBS (comma-separated) at STAGE,
+#                               in order, a "VERB URI" line each; with RESOURCE only the
+#                               cluster-wide ones for that resource
 #   kube_rss                    "etcd N MB, kube-apiserver N MB, kube-controller-manager N MB"
 #   kube_node NAME IP[,IP...] [Ready=True|False] [KEY=VALUE...]
 #                               create or update Node NAME (labels kubernetes.io/hostname=NAME
@@ -413,6 +421,30 @@ kube_stop() {
 
 kube_etcdctl() {
         ETCDCTL_API=3 etcdctl --endpoints="$KUBE_ETCD_URL" "$@"
+}
+
+kube_compact() {
+        KUBE_COMPACTED=$(kube_etcdctl endpoint status -w json |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])') &&
+                kube_etcdctl compact "$KUBE_COMPACTED" >/dev/null
+}
+
+kube_audit() {
+        python3 - "$@" <<'PYEOF'
+import json, sys
+log, verbs, stage = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+resource = sys.argv[4] if len(sys.argv) > 4 else None
+for line in open(log):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    o = e.get("objectRef") or {}
+    if (e.get("userAgent", "").startswith("mlbd-bridge") and e.get("verb") in verbs
+            and e.get("stage") == stage
+            and (resource is None or (o.get("resource") == resource and not o.get("namespace")))):
+        print(e.get("verb"), e.get("requestURI"))
+PYEOF
 }
 
 _kube_rss_mb() {
