@@ -16,4 +16,3 @@ Manager *manager_free(Manager *m);
 DEFINE_FREEP(Manager, manager_free)
 /* Runs until SIGTERM/SIGINT; returns 0 or -errno. */
 int manager_run(Manager *m);
-

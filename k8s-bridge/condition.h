@@ -3,8 +3,8 @@
  * condition: the Service condition mlbd.io/Announced (spec.md "Service semantics"), a
  * metav1.Condition in status.conditions: True (reason Announced, the message naming the
  * node that announces each address), or False (reason AllocationFailed with mlbd's words,
- * NoEligibleNode, or Released once the addresses are gone). Pure: the status writer decides when, this
- * module what the list looks like.
+ * NoEligibleNode, or Released once the addresses are gone). Pure: the status writer decides when,
+ * this module what the list looks like.
  */
 #pragma once
 

@@ -173,7 +173,7 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 
 int check_private_dir(const char *dir, uid_t owner, struct stat *ret)
 {
-        struct stat buf, *st = ret ?: &buf;
+        struct stat buf, *st = ret ?: &buf; /* cppcheck-suppress uninitvar ; stat() fills it */
 
         if (stat(dir, st) < 0)
                 return -errno;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * KeyMap: string -> size_t on the intrusive hash table of util/htable.h (SipHash-2-4
- * under a random per-table key, so names chosen by users cannot make lookups slow). Keys are borrowed: the caller keeps each key alive and unchanged while it
- * is in the map. Used where a linear search by Service key made every reconcile O(n^2)
- * (manager.c: 12,000 Services took ~150 ms per reconcile, 90% in strcmp).
+ * under a random per-table key, so names chosen by users cannot make lookups slow). Keys are
+ * borrowed: the caller keeps each key alive and unchanged while it is in the map. Used where a
+ * linear search by Service key made every reconcile O(n^2) (manager.c: 12,000 Services took ~150 ms
+ * per reconcile, 90% in strcmp).
  */
 #pragma once
 
