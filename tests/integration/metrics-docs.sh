@@ -5,7 +5,8 @@
 # real control plane, tests/lib/kube.sh) are scraped, the metric names of their # TYPE
 # lines compared with the names in the document's tables: the rows above the
 # "## mlbd-bridge" heading for mlbd, those below it for the bridge, both ways. Both
-# endpoints pass promtool check metrics with everything in use.
+# endpoints pass promtool check metrics with everything in use. The document's example
+# alerts pass promtool check rules, and every metric they name is one mlbd emits.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 . "$(dirname "$0")/../lib/kube.sh"
@@ -59,4 +60,14 @@ for pair in "mlbd above" "bridge below"; do
         tap_is "$undoc" "" "$1: every series it emits is in docs/metrics.md"
         tap_is "$unemitted" "" "$1: every metric docs/metrics.md lists for it is emitted"
 done
+
+# the yaml block under "## Example alerts"
+awk '/^## Example alerts/ { a = 1; next } a && /^```yaml/ { y = 1; next } y && /^```/ { exit } y' \
+        "$DOC" >"$tmp/alerts.yml"
+tap_ok "the example alerts ($(grep -c -- '- alert:' "$tmp/alerts.yml")) pass promtool check rules" \
+        bash -c 'promtool check rules "$1" >"$1.lint" 2>&1' _ "$tmp/alerts.yml"
+sed 's/^/# promtool: /' "$tmp/alerts.yml.lint"
+named=$(grep -v '^ *#' "$tmp/alerts.yml" | grep -oE 'mlbd_[a-z0-9_]+' | sort -u)
+tap_ok "they name metrics ($(echo $named))" test -n "$named"
+tap_is "$(comm -23 <(echo "$named") "$tmp/mlbd.emitted" | tr '\n' ' ')" "" "every metric they name is one mlbd emits"
 tap_done
