@@ -46,6 +46,7 @@ typedef struct L2Pending {
 typedef struct Parser {
         const char *file; /* the file being read */
         size_t file_index;
+        SourcePos end;      /* just after the file's last character */
         bool *file_metallb; /* per file: read in the MetalLB form */
         DiagList *diags;
         yaml_document_t *doc;
@@ -65,10 +66,20 @@ typedef struct Parser {
 #define VISITS_PER_NODE 4
 #define VISITS_SLACK 1024
 
-static SourcePos pos_of(const yaml_node_t *n)
+/* At the end of the stream libyaml moves its mark to a new line that may not exist in
+ * the file (an empty value there starts on it): such a place is reported just after the
+ * last character instead. */
+static SourcePos clamp_pos(const Parser *p, size_t line, size_t column)
 {
-        return (SourcePos){(unsigned)MIN(n->start_mark.line + 1, (size_t)UINT32_MAX),
-                           (unsigned)MIN(n->start_mark.column + 1, (size_t)UINT32_MAX)};
+        if (line + 1 > p->end.line)
+                return p->end;
+        return (SourcePos){(unsigned)MIN(line + 1, (size_t)UINT32_MAX),
+                           (unsigned)MIN(column + 1, (size_t)UINT32_MAX)};
+}
+
+static SourcePos pos_of(const Parser *p, const yaml_node_t *n)
+{
+        return clamp_pos(p, n->start_mark.line, n->start_mark.column);
 }
 
 _printf_(5, 0) static void vsay_in(Parser *p, DiagLevel level, const char *file, SourcePos pos,
@@ -102,9 +113,9 @@ _printf_(5, 6) static void say_in(Parser *p, DiagLevel level, size_t file, Sourc
         va_end(ap);
 }
 
-#define err(p, node, ...) say(p, DIAG_ERROR, pos_of(node), __VA_ARGS__)
-#define warn(p, node, ...) say(p, DIAG_WARNING, pos_of(node), __VA_ARGS__)
-#define notice(p, node, ...) say(p, DIAG_NOTICE, pos_of(node), __VA_ARGS__)
+#define err(p, node, ...) say(p, DIAG_ERROR, pos_of(p, node), __VA_ARGS__)
+#define warn(p, node, ...) say(p, DIAG_WARNING, pos_of(p, node), __VA_ARGS__)
+#define notice(p, node, ...) say(p, DIAG_NOTICE, pos_of(p, node), __VA_ARGS__)
 
 static yaml_node_t *get(Parser *p, int index, const yaml_node_t *parent)
 {
@@ -248,7 +259,7 @@ static int check_dup_keys(Parser *p, const yaml_node_t *map, const char *what)
         qsort(refs, k, sizeof(*refs), keyref_cmp);
         for (size_t i = 1; i < k; i++)
                 if (streq(refs[i].key, refs[i - 1].key)) {
-                        SourcePos first = pos_of(refs[i - 1].node);
+                        SourcePos first = pos_of(p, refs[i - 1].node);
                         err(p, refs[i].node, "duplicate key \"%s\" in %s (first at %s:%u:%u)",
                             refs[i].key, what, p->file, first.line, first.column);
                 }
@@ -357,7 +368,7 @@ static int parse_str_list(Parser *p, const yaml_node_t *n, const char *what, boo
                         }
                 if (dup)
                         continue;
-                pos[k] = pos_of(s);
+                pos[k] = pos_of(p, s);
                 if (!(v[k++] = strdup(str))) {
                         for (size_t i = 0; i < k; i++)
                                 free(v[i]);
@@ -636,7 +647,7 @@ static int parse_addresses(Parser *p, const yaml_node_t *n, Pool *pool, bool met
                         continue;
                 }
                 pool->ranges[pool->n_ranges] = rg;
-                pool->range_pos[pool->n_ranges++] = pos_of(a);
+                pool->range_pos[pool->n_ranges++] = pos_of(p, a);
         }
         return 0;
 }
@@ -777,8 +788,8 @@ static int parse_native_pool_fields(Parser *p, const yaml_node_t *n, Pool *pool,
 
 static int parse_native_pool(Parser *p, const yaml_node_t *n)
 {
-        Pool pool = {.auto_assign = true, .pos = pos_of(n)};
-        Advert adv = {.pos = pos_of(n), .file = p->file_index};
+        Pool pool = {.auto_assign = true, .pos = pos_of(p, n)};
+        Advert adv = {.pos = pos_of(p, n), .file = p->file_index};
         size_t idx;
         int r;
 
@@ -964,7 +975,7 @@ static int parse_pool_spec(Parser *p, const yaml_node_t *spec, Pool *pool,
 static int parse_ipaddresspool(Parser *p, const yaml_node_t *root, const yaml_node_t *metadata,
                                const yaml_node_t *spec)
 {
-        Pool pool = {.auto_assign = true, .pos = pos_of(root)};
+        Pool pool = {.auto_assign = true, .pos = pos_of(p, root)};
         const yaml_node_t *addresses = NULL;
         Meta m = {0};
         size_t idx;
@@ -976,7 +987,7 @@ static int parse_ipaddresspool(Parser *p, const yaml_node_t *root, const yaml_no
         else
                 err(p, root, "IPAddressPool has no metadata.name");
         if (r >= 0 && m.name) {
-                pool.pos = pos_of(m.name_node);
+                pool.pos = pos_of(p, m.name_node);
                 if (!(pool.name = strdup(m.name)))
                         r = -ENOMEM;
         }
@@ -1062,7 +1073,7 @@ static int parse_l2_spec(Parser *p, const yaml_node_t *spec, L2Pending *l)
 static int parse_l2adv(Parser *p, const yaml_node_t *root, const yaml_node_t *metadata,
                        const yaml_node_t *spec)
 {
-        L2Pending l = {.adv.pos = pos_of(root), .adv.file = p->file_index};
+        L2Pending l = {.adv.pos = pos_of(p, root), .adv.file = p->file_index};
         Meta m = {0};
         int r = 0;
 
@@ -1071,7 +1082,7 @@ static int parse_l2adv(Parser *p, const yaml_node_t *root, const yaml_node_t *me
         else
                 err(p, root, "L2Advertisement has no metadata.name");
         if (r >= 0 && m.name) {
-                l.adv.pos = pos_of(m.name_node);
+                l.adv.pos = pos_of(p, m.name_node);
                 if (!(l.adv.name = strdup(m.name)))
                         r = -ENOMEM;
         }
@@ -1191,7 +1202,7 @@ static int parse_document(Parser *p, const yaml_node_t *root)
         }
         if (p->form == FORM_NONE) {
                 p->form = form;
-                p->form_pos = pos_of(root);
+                p->form_pos = pos_of(p, root);
         }
         return form == FORM_NATIVE ? parse_native(p, root) : parse_object(p, root, 0);
 }
@@ -1212,14 +1223,7 @@ static void yaml_error(Parser *p, const yaml_parser_t *y, const char *buf, size_
                 say(p, DIAG_ERROR, pos, "%s", y->problem ? y->problem : "cannot read the input");
                 return;
         }
-        /* at the end of the stream libyaml moves its mark to a new line that may not
-         * exist in the file: point just after the last character instead */
-        SourcePos end = pos_at_offset(buf, len, len);
-        if (y->problem_mark.line + 1 > end.line)
-                pos = end;
-        else
-                pos = (SourcePos){(unsigned)MIN(y->problem_mark.line + 1, (size_t)UINT32_MAX),
-                                  (unsigned)MIN(y->problem_mark.column + 1, (size_t)UINT32_MAX)};
+        pos = clamp_pos(p, y->problem_mark.line, y->problem_mark.column);
         if (y->context)
                 say(p, DIAG_ERROR, pos, "YAML syntax error: %s (%s started at line %u, column %u)",
                     y->problem ? y->problem : "invalid YAML", y->context,
@@ -1237,6 +1241,7 @@ static int read_documents(Parser *p, const char *buf, size_t len)
 
         if (!yaml_parser_initialize(&y))
                 return -ENOMEM;
+        p->end = pos_at_offset(buf, len, len);
         yaml_parser_set_input_string(&y, (const unsigned char *)buf, len);
         for (;;) {
                 yaml_document_t doc;

@@ -569,6 +569,9 @@ static void test_errors(void)
                      "pools:\n  - name: a\n  b",
                      "t.yaml:3:4: YAML syntax error: could not find expected ':' (while scanning a "
                      "simple key started at line 3, column 3)");
+        check_errors("empty value at the end of a file without a final newline",
+                     "pools:\n  - name: a\n    addresses:",
+                     "t.yaml:3:15: addresses: expected a list, got an empty value");
         check_errors("root is a list", "- a\n- b\n",
                      "t.yaml:1:1: expected a mapping (a \"pools:\" list or a MetalLB object), got "
                      "a list");
