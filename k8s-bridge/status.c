@@ -536,7 +536,8 @@ static void want_soon(Want *w)
                 w->again = true;
                 return;
         }
-        if (!w->retry && sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+        /* accuracy 1 us: a write "on the next iteration" must not wait up to 1 ms */
+        if (!w->retry && sd_event_add_time(s->event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 1,
                                            retry_fired, w) < 0)
                 return want_kick(w);
         (void)sd_event_source_set_time(w->retry, mono_now(s) + delay);
