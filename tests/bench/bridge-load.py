@@ -14,6 +14,11 @@
 #       creates N LoadBalancer Services bulk-I with THREADS connections in parallel; prints
 #       "created S" when the last create returned and "all S" when the watch has shown
 #       every one with an address (seconds since the first create).
+#   bridge-load.py SERVER CA TOKEN patch NS N THREADS
+#       the API server's own write rate, the floor of (b): PATCHes an annotation onto
+#       Services bulk-0..N-1 with THREADS connections (the same objects, the same etcd
+#       writes and watch events as a status write; the bridge sees them and writes
+#       nothing); prints "patched S".
 #   bridge-load.py SERVER CA TOKEN addrs NS
 #       "name address" per Service of NS with an address, sorted.
 import os
@@ -86,6 +91,20 @@ class Watch(threading.Thread):
             return len(self.seen)
 
 
+def in_parallel(n, threads, do):
+    """do(connection, i) for i in 0..n-1, spread over THREADS connections; returns when all are done"""
+    def worker(k):
+        cc = conn()
+        for i in range(k, n, threads):
+            do(cc, i)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
 def list_rv(c, ns):
     return req(c, "GET", "/api/v1/namespaces/%s/services?limit=1" % ns)["metadata"]["resourceVersion"]
 
@@ -122,20 +141,20 @@ elif cmd == "bulk":
     time.sleep(1)
     t0 = time.time()
 
-    def worker(k):
-        cc = conn()
-        for i in range(k, n, threads):
-            req(cc, "POST", "/api/v1/namespaces/%s/services" % ns, svc("bulk-%05d" % i, "LoadBalancer"))
-
-    ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    in_parallel(n, threads, lambda cc, i: req(cc, "POST", "/api/v1/namespaces/%s/services" % ns,
+                                              svc("bulk-%05d" % i, "LoadBalancer")))
     print("created %.2f" % (time.time() - t0), flush=True)
     got = w.wait_count(n, 600)
     last = max(w.seen.values()) if w.seen else t0
     print("all %.2f %d" % (last - t0, got), flush=True)
+elif cmd == "patch":
+    ns, n, threads = sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+    t0 = time.time()
+
+    in_parallel(n, threads, lambda cc, i: req(cc, "PATCH", "/api/v1/namespaces/%s/services/bulk-%05d" % (ns, i),
+                                              {"metadata": {"annotations": {"example.com/floor": str(i)}}},
+                                              "application/merge-patch+json"))
+    print("patched %.2f" % (time.time() - t0), flush=True)
 elif cmd == "addrs":
     ns = sys.argv[5]
     c = conn()
