@@ -62,6 +62,7 @@ typedef enum KeyId {
         KEY_PEERS,
         KEY_HEARTBEAT_INTERVAL_MS,
         KEY_DEAD_AFTER_MS,
+        KEY_DRAIN_MS,
         KEY_KEY_FILE,
         KEY_IGNORE_EXCLUDE_LB,
         KEY_EXCLUDE_NOT_READY,
@@ -151,6 +152,7 @@ static const KeyDef keys[_KEY_MAX] = {
         KEY(SECTION_CLUSTER, "heartbeat_interval_ms", parse_uint, heartbeat_interval_ms, 5, 10000),
     [KEY_DEAD_AFTER_MS] =
         KEY(SECTION_CLUSTER, "dead_after_ms", parse_uint, dead_after_ms, 1, 600000),
+    [KEY_DRAIN_MS] = KEY(SECTION_CLUSTER, "drain_ms", parse_uint, drain_ms, 0, 60000),
     [KEY_KEY_FILE] = KEY(SECTION_CLUSTER, "key_file", parse_path, key_file, 0, 0),
     [KEY_IGNORE_EXCLUDE_LB] =
         KEY(SECTION_CLUSTER, "ignore_exclude_lb", parse_bool, ignore_exclude_lb, 0, 0),
@@ -958,6 +960,7 @@ static int conf_new_defaults(const char *file, Conf **ret)
                                .port = MLBD_DEFAULT_CLUSTER_PORT},
             .heartbeat_interval_ms = 100,
             .dead_after_ms = 400,
+            .drain_ms = 2000,
             .key_file = strdup(MLBD_DEFAULT_KEY_FILE),
             .metrics_listen = {.set = true,
                                .addr = ADDR_V4_BASE | 0x7f000001,

@@ -55,7 +55,8 @@ typedef struct Conf {
         size_t n_peers;
         unsigned heartbeat_interval_ms; /* 5..10000, default 100 */
         unsigned dead_after_ms;         /* >= 2*heartbeat_interval_ms, <= 600000; default 400 */
-        char *key_file;                 /* default /etc/mlbd/cluster.key */
+        unsigned drain_ms; /* 0..60000, default 2000: a handover keeps TCP connections that long */
+        char *key_file;    /* default /etc/mlbd/cluster.key */
         bool ignore_exclude_lb; /* the exclude-from-external-load-balancers label is ignored */
         bool exclude_not_ready; /* a Node that is not Ready announces nothing */
         /* [metrics] */

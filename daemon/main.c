@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "handover-rules.h"
 #include "heartbeat.h"
 #include "manager.h"
 #include "netlink.h"
@@ -205,6 +206,7 @@ static int flush(const char *config)
         if (r < 0)
                 return log_error_errno(r, "Flushing addresses failed: %m");
         log_info("Removed %d address%s added by mlbd", r, r == 1 ? "" : "es");
+        (void)handover_rules_delete_all(); /* a failure is logged; the addresses are gone */
         return error < 0 ? error : r;
 }
 

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "control-proto.h"
 #include "control.h"
+#include "handover-rules.h"
 #include "http-server.h"
 #include "manager.h"
 #include "model.h"
@@ -53,6 +54,9 @@ typedef struct Handover {
         u128 addr;
         uint64_t since;  /* CLOCK_MONOTONIC µs: when the new owner was seen */
         uint64_t listed; /* when its heartbeat first listed the address (0: not yet) */
+        /* draining (drain.c): ARP/NS for it no longer answered here since drain_started */
+        bool hushed, drained, drain_said;
+        uint64_t drain_started;
 } Handover;
 
 /* A peer that owns an address by rendezvous hashing but does not hold it (it cannot: a
@@ -98,6 +102,8 @@ struct Manager {
         HttpServer *metrics; /* [metrics] listen; NULL: off */
         sd_event_source *reconcile_source;
         sd_event_source *handover_timer, *stop_timer;
+        HandoverRules *rules;         /* nftables rules of draining handovers */
+        sd_event_source *drain_timer; /* polls the TCP connections of draining addresses */
         /* state.json is written (with fsync) from a deferred source, once for all the
          * changes of a loop iteration, and at most every STATE_SAVE_INTERVAL_USEC
          * (save_timer writes the one that had to wait) */
@@ -119,6 +125,7 @@ struct Manager {
         State *restored;   /* state.json of the previous run, until the first full sync */
         bool leader;
         Client *leader_client; /* the connection that said leader on */
+        bool reconciling;      /* inside manager_reconcile() */
         bool synced;
         size_t n_bridges; /* clients that said hello as mlbd-bridge */
         bool stopping;
@@ -146,6 +153,8 @@ void manager_update_status(Manager *m);
 void manager_schedule_save(Manager *m);
 void manager_save_state(Manager *m);
 int manager_reload(Manager *m, char **reply, const json_t *id);
+/* Graceful stop: lets go of each address as soon as a peer holds it (and it is drained). */
+void manager_stop_progress(Manager *m);
 uint64_t manager_now(Manager *m);
 
 /* reconcile.c */
@@ -163,6 +172,17 @@ int manager_on_claim_timer(sd_event_source *s, uint64_t usec, void *userdata);
 bool handover_linger_done(Manager *m, u128 addr);
 void handover_forget(Manager *m, u128 addr);
 bool addrset_has(const AddrSet *d, u128 a);
+
+/* drain.c */
+/* After the linger: whether h is drained (starts the drain when it has not begun). */
+bool drain_done(Manager *m, Handover *h);
+int manager_on_drain_timer(sd_event_source *s, uint64_t usec, void *userdata);
+/* The handover of h is over or cancelled: ARP/NS for it are answered again. */
+void drain_unhush(Manager *m, Handover *h);
+/* This node takes addr: the connections of a live peer holding it are forwarded to it. */
+void drain_forward_from_holder(Manager *m, u128 addr);
+/* Ends the forwards whose old holder let go (or died) and those of addresses not held. */
+void drain_prune_forwards(Manager *m);
 int addrset_add(AddrSet *d, u128 a);
 bool addrset_remove(AddrSet *d, u128 a);
 /* Empties the set (keeps its memory); addrset_done() frees it. */

@@ -491,8 +491,9 @@ static void hush_cb(u128 addr, const char *ifname, void *userdata)
         announcer_hush(userdata, addr);
 }
 
-/* Graceful stop: lets go of each address as soon as a peer says it holds it. */
-static void stop_progress(Manager *m)
+/* Graceful stop: lets go of each address as soon as a peer says it holds it (after the
+ * linger and the drain). */
+void manager_stop_progress(Manager *m)
 {
         AddrSet owned = {0};
 
@@ -527,7 +528,7 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         Manager *m = userdata;
-        uint64_t bound = 2 * (uint64_t)m->conf->dead_after_ms * 1000 + 500 * 1000;
+        uint64_t bound = (2 * (uint64_t)m->conf->dead_after_ms + 500 + m->conf->drain_ms) * 1000;
 
         if (m->stopping)
                 return 0;
@@ -555,7 +556,7 @@ static void on_cluster_changed(void *userdata)
         Manager *m = userdata;
 
         if (m->stopping)
-                stop_progress(m);
+                manager_stop_progress(m);
         else
                 manager_schedule_reconcile(m);
 }
@@ -565,7 +566,7 @@ static int on_handover_timer(sd_event_source *s, uint64_t usec, void *userdata)
         Manager *m = userdata;
 
         if (m->stopping)
-                stop_progress(m); /* a handover's linger is over */
+                manager_stop_progress(m); /* a handover's linger is over */
         else
                 manager_schedule_reconcile(m);
         return 0;
@@ -655,6 +656,9 @@ int manager_new(Manager **ret, const char *conf_path)
         r = netlink_new(&m->nl);
         if (r < 0)
                 return log_error_errno(r, "Cannot open rtnetlink: %m");
+        r = handover_rules_new(&m->rules); /* deletes what a crashed run left */
+        if (r < 0)
+                return r;
         r = nl_monitor_new(&m->monitor, on_netlink, m);
         if (r >= 0)
                 r = nl_monitor_attach_event(m->monitor, m->event, 0);
@@ -705,6 +709,11 @@ int manager_new(Manager **ret, const char *conf_path)
         if (r < 0)
                 return log_oom();
         (void)sd_event_source_set_enabled(m->handover_timer, SD_EVENT_OFF);
+        r = sd_event_add_time(m->event, &m->drain_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+                              manager_on_drain_timer, m);
+        if (r < 0)
+                return log_oom();
+        (void)sd_event_source_set_enabled(m->drain_timer, SD_EVENT_OFF);
         r = sd_event_add_time(m->event, &m->claim_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                               manager_on_claim_timer, m);
         if (r < 0)
@@ -738,11 +747,14 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        m->stopping = true; /* the clients' gone callbacks below start nothing */
         http_server_free(m->metrics);
         control_server_free(m->control);
         announcer_free(m->announcer);
         cluster_free(m->cluster);
         sd_event_source_disable_unref(m->handover_timer);
+        sd_event_source_disable_unref(m->drain_timer);
+        handover_rules_free(m->rules); /* after the addresses: a hushed one is gone by now */
         sd_event_source_disable_unref(m->claim_timer);
         addrset_done(&m->claimed);
         sd_event_source_disable_unref(m->stop_timer);

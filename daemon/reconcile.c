@@ -245,7 +245,7 @@ static Handover *handover_get(Manager *m, u128 addr, bool *created)
         if (GROW(m->handovers, m->cap_handovers, m->n_handovers + 1) < 0)
                 return NULL;
         *created = true;
-        m->handovers[m->n_handovers] = (Handover){addr, manager_now(m), 0};
+        m->handovers[m->n_handovers] = (Handover){.addr = addr, .since = manager_now(m)};
         return &m->handovers[m->n_handovers++];
 }
 
@@ -272,7 +272,7 @@ bool handover_linger_done(Manager *m, u128 addr)
         if (h->listed == 0)
                 h->listed = now;
         if (now >= h->listed + handover_linger(m))
-                return true;
+                return drain_done(m, h);
         arm_handover_timer(m, h->listed + handover_linger(m));
         return false;
 }
@@ -384,6 +384,7 @@ void handover_forget(Manager *m, u128 addr)
 {
         for (size_t i = 0; i < m->n_handovers; i++)
                 if (m->handovers[i].addr == addr) {
+                        drain_unhush(m, &m->handovers[i]);
                         m->handovers[i] = m->handovers[--m->n_handovers];
                         return;
                 }
@@ -453,6 +454,8 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
         if (o == 0) {
                 addrset_add(want, addr);
                 handover_forget(m, addr);
+                if (!has || st == ANN_VETTED)
+                        drain_forward_from_holder(m, addr); /* before the first announcement */
                 /* probe only what nobody announced yet: not an address this node held
                  * before, nor one a peer says it holds (a handover, not a conflict); a
                  * stand-in probes what nobody holds (the owner may have seen a conflict) */
@@ -783,8 +786,9 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         const void **list = NULL;
         size_t n = 0;
 
-        if (m->stopping)
+        if (m->stopping || m->reconciling)
                 return 0;
+        m->reconciling = true; /* a client dropped by a notification must not start another */
         for (size_t i = 0; i < m->n_svcs; i++)
                 m->svcs[i].seen = false;
         cluster_update_members(m->cluster, m->model);
@@ -798,8 +802,10 @@ int manager_reconcile(sd_event_source *source, void *userdata)
          * back first, so the new Service gets it, as MetalLB does. */
         release_gone(m);
         prevet_avoid(m);
-        if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0)
+        if (model_list_sorted(m->model, OBJ_SERVICE, &list, &n) < 0) {
+                m->reconciling = false;
                 return log_oom(), 0;
+        }
         for (size_t i = 0; i < n; i++) {
                 const Service *s = list[i];
                 if (service_wants_load_balancer(s, NULL))
@@ -834,6 +840,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
                 addrset_remove(&m->contested, drop.addrs[i]);
         }
         unheld_prune(m);
+        drain_prune_forwards(m);
         /* what was taken while a link was down waits for the peers: once every one of
          * them is heard again, what they hold has just been dropped above */
         if (cluster_peers_alive(m->cluster) == peers_count(cluster_peers(m->cluster)))
@@ -843,6 +850,7 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         manager_publish_owned(m);
         manager_schedule_save(m);
         manager_update_status(m);
+        m->reconciling = false;
         return 0;
 }
 

@@ -496,10 +496,14 @@ void manager_on_gone(ControlClient *c, void *userdata)
                 return;
         m->n_bridges -= cl->bridge;
         if (m->leader_client == cl) {
+                /* what that connection asked while it led (an upsert just before it
+                 * closed) is decided by the leader it was: the reconcile it scheduled
+                 * runs first */
+                m->leader_client = NULL;
+                manager_flush_reconcile(m);
                 log_info("The connection that made this node the leader closed; no longer the "
                          "leader");
                 m->leader = false;
-                m->leader_client = NULL;
                 manager_schedule_reconcile(m);
         }
         model_free(cl->pending_sync);

@@ -97,7 +97,7 @@ tap_ok "rpm: both are %config(noreplace)" \
         eval "rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' '$rpm' 2>/dev/null | grep -c '^/etc/mlbd/[a-z.]* cn\$' | grep -qx 2"
 dep=$(dpkg-deb -f "$deb" Depends)
 tap_diag "mlbd Depends: $dep"
-for p in libsystemd0 libyaml-0-2 libinih1 libjansson4 libsodium23 libmnl0 libmicrohttpd12 procps systemd; do
+for p in libsystemd0 libyaml-0-2 libinih1 libjansson4 libsodium23 libmnl0 libmicrohttpd12 libnftables1 procps systemd; do
         tap_ok "mlbd depends on $p" grep -qE "(^|, )$p( |,|$)" <<<"$dep"
 done
 bdep=$(dpkg-deb -f "$bdeb" Depends)

@@ -11,6 +11,8 @@ p.add_argument("messages", nargs="*")
 p.add_argument("--wait", type=float, default=0.5, help="idle seconds before exiting")
 p.add_argument("--until", help="exit once a received line matches this regex")
 p.add_argument("--timeout", type=float, default=10.0, help="total seconds at most")
+p.add_argument("--half-close", action="store_true",
+               help="shut down the sending side once the messages are sent (replies still come)")
 a = p.parse_intermixed_args()
 
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -22,6 +24,8 @@ except OSError as e:
 msgs = a.messages or [l.rstrip("\n") for l in sys.stdin]
 for m in msgs:
     s.sendall(m.encode() + b"\n")
+if a.half_close:
+    s.shutdown(socket.SHUT_WR)
 s.settimeout(0.05)
 buf = b""
 start = last = time.monotonic()

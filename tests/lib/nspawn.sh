@@ -58,8 +58,8 @@ NSPAWN_CACHE=${NSPAWN_CACHE:-/var/cache/mlbd-test}
 NSPAWN_SUITE=${NSPAWN_SUITE:-bookworm}
 # systemd + what `systemctl` needs, procps for /bin/kill (mlbd.service's ExecReload=), plus the runtime libraries of the test build of mlbd
 # and mlbctl (ldd: libasan8 and libubsan1 because the test build uses the sanitizers;
-# libmicrohttpd12 for mlbd's [metrics] listen).
-NSPAWN_PACKAGES=${NSPAWN_PACKAGES:-systemd,systemd-sysv,dbus,iproute2,procps,libasan8,libubsan1,libyaml-0-2,libinih1,libjansson4,libsodium23,libmnl0,libmicrohttpd12}
+# libmicrohttpd12 for mlbd's [metrics] listen, libnftables1 for its handover rules).
+NSPAWN_PACKAGES=${NSPAWN_PACKAGES:-systemd,systemd-sysv,dbus,iproute2,procps,libasan8,libubsan1,libyaml-0-2,libinih1,libjansson4,libsodium23,libmnl0,libmicrohttpd12,libnftables1}
 NSPAWN_BOOT_TIMEOUT=${NSPAWN_BOOT_TIMEOUT:-60}
 NSPAWN_STOP_TIMEOUT=${NSPAWN_STOP_TIMEOUT:-20}
 declare -A NSPAWN_PID=()

@@ -92,6 +92,7 @@ static void test_defaults(void)
         is_int(c->n_peers, 0, "no peers by default");
         is_int(c->heartbeat_interval_ms, 100, "heartbeat_interval_ms default");
         is_int(c->dead_after_ms, 400, "dead_after_ms default");
+        is_int(c->drain_ms, 2000, "drain_ms default");
         is_str(c->key_file, SYSCONFDIR "/mlbd/cluster.key", "key_file default");
         is_str(hostport_format(&c->metrics_listen, buf, sizeof(buf)), "127.0.0.1:7472",
                "[metrics] listen default");
@@ -129,6 +130,7 @@ static void test_spec_example(void)
         is_int(c->n_peers, 0, "example: empty peers");
         is_int(c->heartbeat_interval_ms, 100, "example: heartbeat_interval_ms");
         is_int(c->dead_after_ms, 400, "example: dead_after_ms");
+        is_int(c->drain_ms, 2000, "example: drain_ms");
         is_str(c->key_file, "/etc/mlbd/cluster.key", "example: key_file");
         is_str(hostport_format(&c->metrics_listen, buf, sizeof(buf)), "127.0.0.1:7472",
                "example: metrics listen");
@@ -295,6 +297,8 @@ static void test_integers(void)
         is_str(error_of("[cluster]\ndead_after_ms = 600001\n"),
                "mlbd.conf:2:17: dead_after_ms = 600001 is out of range (1-600000)",
                "dead_after_ms too big");
+        is_str(error_of("[cluster]\ndrain_ms = 60001\n"),
+               "mlbd.conf:2:12: drain_ms = 60001 is out of range (0-60000)", "drain_ms too big");
 
         _cleanup_(conf_freep) Conf *c = NULL;
         is_int(parse("[announce]\ngarp_count = 007\n", &c), 0, "leading zeros are decimal");

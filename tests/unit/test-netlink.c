@@ -9,12 +9,11 @@
  */
 #include <errno.h>
 #include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "netlink.h"
+#include "netns.h"
 #include "tap.h"
 
 #define N_V4 (3 * 254)
@@ -62,22 +61,6 @@ static int count_cb(const NlAddr *a, void *userdata)
         return 0;
 }
 
-static int lo_up(void)
-{
-        struct ifreq ifr = {.ifr_name = "lo"};
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                r = -errno;
-        ifr.ifr_flags |= IFF_UP;
-        if (r == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-                r = -errno;
-        close(fd);
-        return r;
-}
-
 /* A dump, repeated (at most 5 times) while the kernel flags it interrupted: an address
  * change in the kernel's own work (see main) is not what this test is about. */
 static int dump(Netlink *nl, Counter *c, int stop_after)
@@ -122,15 +105,9 @@ int main(void)
         Counter c = {};
         int lo, r, failed = 0;
 
-        if (geteuid() != 0) {
-                printf("1..0 # SKIP needs root (a network namespace of its own)\n");
+        if (!netns_enter())
                 return 0;
-        }
-        if (unshare(CLONE_NEWNET) < 0) {
-                printf("1..0 # SKIP unshare(CLONE_NEWNET): %s\n", strerror(errno));
-                return 0;
-        }
-        is_int(lo_up(), 0, "lo is up in the new namespace");
+        is_int(netns_lo_up(), 0, "lo is up in the new namespace");
         lo = (int)if_nametoindex("lo");
         is_int(netlink_new(&nl), 0, "netlink_new");
         if (!nl)
