@@ -391,12 +391,19 @@ void handover_forget(Manager *m, u128 addr)
 }
 
 /* Another node holds addr too: when it lets go, announce again (clients may still point
- * at that node). */
-static void contest(Manager *m, u128 addr)
+ * at that node). held: this node owned and announced it before the peer listed it, so the
+ * peer took it while this node looked dead to it (a loop or link stall past dead_after_ms)
+ * and announced it: clients follow the peer now, and the peer lets go once this node's
+ * heartbeats list it again plus the 50 ms linger, sooner than a foreign claim is answered
+ * (claim_grace()). Defend it at once (rate-limited), as a node whose link returns does
+ * for what it owned before the cut. */
+static void contest(Manager *m, u128 addr, bool held)
 {
-        if (cluster_peer_holds(m->cluster, addr))
+        if (cluster_peer_holds(m->cluster, addr)) {
+                if (held && !addrset_has(&m->contested, addr))
+                        announcer_defend(m->announcer, addr);
                 addrset_add(&m->contested, addr);
-        else if (addrset_remove(&m->contested, addr))
+        } else if (addrset_remove(&m->contested, addr))
                 announcer_reannounce(m->announcer, addr);
 }
 
@@ -445,7 +452,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                 if (has || restored_owned(m, addr)) {
                         addrset_add(want, addr);
                         announcer_want(m->announcer, addr, iface, false);
-                        contest(m, addr);
+                        contest(m, addr, false);
                 }
                 return false;
         }
@@ -464,7 +471,7 @@ static bool decide(Manager *m, u128 addr, size_t pool, const Service *s, bool fr
                                    !cluster_peer_holds(m->cluster, addr));
                 if (!has || st == ANN_VETTED)
                         count_takeover(m, addr, standin);
-                contest(m, addr);
+                contest(m, addr, has && st == ANN_OWNED);
                 return announcer_has(m->announcer, addr, &st, NULL) && st == ANN_OWNED;
         }
         if (fresh && m->leader && !(has && st == ANN_OWNED)) {

@@ -14,7 +14,10 @@
 #       node's (while cut off and while it takes them back);
 #   (c) a planned restart (SIGTERM, start again) of all three nodes one after another:
 #       0 lost on every address;
-#   (d) the same with heartbeat_interval_ms = 20, dead_after_ms = 80.
+#   (d) the same with heartbeat_interval_ms = 20, dead_after_ms = 80;
+#   (e) an owner whose loop stops for dead_after_ms + 300 ms (SIGSTOP, then SIGCONT):
+#       0 lost on every address (its peers take its addresses meanwhile and give them
+#       back).
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
 . "$(dirname "$0")/../lib/client.sh"
@@ -212,6 +215,26 @@ for victim in node3 node1 node2; do
                         "partition of $victim for 2 s, its own addresses" $((DEAD_MS + 200)) \
                         "${mine[@]}"
 done
+
+# --- (e) a stalled owner: its loop stops for longer than dead_after_ms (SIGSTOP; a host
+# that froze, a loop held by a slow step), its peers take its addresses and announce
+# them, then it goes on holding them. The owner must answer at once, not after the peers
+# let go (they do 50 ms after its heartbeats list the addresses again; a foreign claim is
+# answered only after claim_grace, 100 ms or more): 0 lost on every address. The kernel
+# of the stalled node still answers, so nothing is lost while it is stopped either.
+victim=node3
+mapfile -t mine < <(owned_by "$victim")
+tap_diag "$victim owns ${mine[*]}"
+client_run stall
+kill -STOP "${PID[$victim]}"
+sleep "$(echo "scale=3; ($DEAD_MS + 300) / 1000" | bc)"
+took=$(held node1 node2 | awk '{ print $1 }' | grep -cxF -f <(printf '%s\n' "${mine[@]}"))
+kill -CONT "${PID[$victim]}"
+tap_ok "its peers took the $victim's addresses while it was stopped (${took:-0} of ${#mine[@]})" \
+        [ "${took:-0}" -gt 0 ]
+WANT=$tmp/before tap_ok "stall of $victim over: every address held as before" settled "${NODES[@]}"
+client_end stall
+judge_none "$tmp/stall.client" "$victim stopped for dead_after_ms + 300 ms, then going on" "${ADDRS[@]}"
 
 # --- (c), (d) planned restart of every node, one after another ---
 rolling() { # WHAT
