@@ -15,6 +15,7 @@
 # mlbd --flush.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
+. "$(dirname "$0")/../lib/pair.sh"
 lan_require_root nft python3
 PROBER=${top_builddir:-.}/tests/bench/prober
 [ -x "$PROBER" ] || { echo "Bail out! $PROBER is not built"; exit 1; }
@@ -38,30 +39,6 @@ set_drain() {
                 sed -i '/^drain_ms = /d' "$tmp/$n/mlbd.conf"
                 [ -n "$1" ] && sed -i "s/^\[cluster\]$/[cluster]\ndrain_ms = $1/" "$tmp/$n/mlbd.conf"
         done
-}
-start_node() {
-        daemon_start "$1" "$tmp/$1" || return 1
-        PID[$1]=$DAEMON_PID
-        daemon_ctl "$tmp/$1" --until '"id": *3' --timeout 10 "$TEST_HELLO" "$SYNC" | grep -q '"id": *3'
-}
-stop_node() {
-        DAEMON_PID=${PID[$1]}
-        daemon_stop TERM
-        PID[$1]=
-}
-holder() {
-        local n out=
-        for n in node1 node2; do host_has_addr "$n" "$VIP" && out+="$n "; done
-        echo "${out% }"
-}
-# Waits (bounded, 10 s) until exactly node $1 holds the address.
-wait_holder() {
-        local i
-        for ((i = 0; i < 100; i++)); do
-                [ "$(holder)" = "$1" ] && return 0
-                sleep 0.1
-        done
-        return 1
 }
 # "yes" while node $1's network namespace has an nftables table named mlbd
 has_tables() { lan_exec "$1" nft list tables 2>/dev/null | grep -q ' mlbd$' && echo yes || echo no; }

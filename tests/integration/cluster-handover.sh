@@ -14,6 +14,7 @@
 # through its own ARP cache loses nothing.
 . "$(dirname "$0")/../lib/lan.sh"
 . "$(dirname "$0")/../lib/daemon.sh"
+. "$(dirname "$0")/../lib/pair.sh"
 . "$(dirname "$0")/../lib/client.sh"
 lan_require_root tcpdump
 [ -x "$CACHED_CLIENT" ] || { echo "Bail out! $CACHED_CLIENT is not built"; exit 1; }
@@ -32,30 +33,6 @@ for n in node1 node2; do
                 "$tmp/$n/mlbd.conf"
         client_serve "$n" "$n"
 done
-start_node() {
-        daemon_start "$1" "$tmp/$1" || return 1
-        PID[$1]=$DAEMON_PID
-        daemon_ctl "$tmp/$1" --until '"id": *3' --timeout 10 "$TEST_HELLO" "$SYNC" | grep -q '"id": *3'
-}
-stop_node() {
-        DAEMON_PID=${PID[$1]}
-        daemon_stop TERM
-        PID[$1]=
-}
-holder() {
-        local n out=
-        for n in node1 node2; do host_has_addr "$n" "$VIP" && out+="$n "; done
-        echo "${out% }"
-}
-# Waits (bounded, 10 s) until exactly node $1 holds the address.
-wait_holder() {
-        local i
-        for ((i = 0; i < 100; i++)); do
-                [ "$(holder)" = "$1" ] && return 0
-                sleep 0.1
-        done
-        return 1
-}
 for n in node1 node2; do start_node "$n" || { echo "Bail out! $n did not start"; exit 1; }; done
 for ((i = 0; i < 100; i++)); do [[ $(holder) =~ ^node[12]$ ]] && break; sleep 0.1; done
 X=$(holder)
