@@ -793,9 +793,13 @@ int manager_reconcile(sd_event_source *source, void *userdata)
         const void **list = NULL;
         size_t n = 0;
 
-        if (m->stopping || m->reconciling)
+        if (m->stopping)
                 return 0;
-        m->reconciling = true; /* a client dropped by a notification must not start another */
+        if (m->reconciling) { /* asked from inside one (a client it dropped): run again after */
+                manager_schedule_reconcile(m);
+                return 0;
+        }
+        m->reconciling = true;
         for (size_t i = 0; i < m->n_svcs; i++)
                 m->svcs[i].seen = false;
         cluster_update_members(m->cluster, m->model);
