@@ -88,44 +88,50 @@ static struct nft_ctx *nft_open(void)
         return nft;
 }
 
+/* quiet: at start, where a failure only means nftables is not usable (said when used) */
+static int delete_tables(struct nft_ctx *nft, bool quiet)
+{
+        char err[256];
+        int r = run(nft, DELETE_TABLES, err, sizeof(err));
+
+        if (r < 0 && quiet)
+                log_debug("nftables: cannot delete earlier handover rules: %s", err);
+        else if (r < 0)
+                log_warning("Cannot delete the handover rules (nftables tables \"mlbd\"): %s", err);
+        return r;
+}
+
 int handover_rules_delete_all(void)
 {
         struct nft_ctx *nft = nft_open();
-        char err[256];
         int r;
 
         if (!nft)
                 return log_oom();
-        r = run(nft, DELETE_TABLES, err, sizeof(err));
+        r = delete_tables(nft, false);
         nft_ctx_free(nft);
-        if (r < 0)
-                log_warning("Cannot delete the handover rules (nftables tables \"mlbd\"): %s", err);
         return r;
 }
 
 int handover_rules_new(HandoverRules **ret)
 {
         HandoverRules *r = calloc(1, sizeof(*r));
-        char err[256];
 
         if (!r || !(r->nft = nft_open())) {
                 free(r);
                 return log_oom();
         }
-        if (run(r->nft, DELETE_TABLES, err, sizeof(err)) < 0)
-                log_debug("nftables: cannot delete earlier handover rules: %s", err);
+        (void)delete_tables(r->nft, true);
         *ret = r;
         return 0;
 }
 
 HandoverRules *handover_rules_free(HandoverRules *r)
 {
-        char err[256];
-
         if (!r)
                 return NULL;
-        if (r->up && run(r->nft, DELETE_TABLES, err, sizeof(err)) < 0)
-                log_warning("Cannot delete the handover rules (nftables tables \"mlbd\"): %s", err);
+        if (r->up)
+                (void)delete_tables(r->nft, false);
         nft_ctx_free(r->nft);
         free(r->hush);
         free(r->fwd);
@@ -149,8 +155,7 @@ static const char *nft_addr(u128 a, bool raw, char buf[static 40 + ADDR_STR_MAX]
         return buf;
 }
 
-__attribute__((format(printf, 4, 5))) static int appendf(char **s, size_t *n, size_t *cap,
-                                                         const char *fmt, ...)
+_printf_(4, 5) static int appendf(char **s, size_t *n, size_t *cap, const char *fmt, ...)
 {
         va_list ap;
         int len;

@@ -21,16 +21,8 @@ PROBER=${top_builddir:-.}/tests/bench/prober
 [ -x "$PROBER" ] || { echo "Bail out! $PROBER is not built"; exit 1; }
 RESTARTS=3
 
-VIP=192.0.2.150
-lan_setup node1 node2 client || { echo "Bail out! lan_setup failed"; exit 1; }
-tmp=$(lan_tmpdir)
-export DAEMON_KEY=$tmp/cluster.key
-PEERS="node1=192.0.2.1, node2=192.0.2.2"
-declare -A PID
-SVC="{\"metadata\":{\"namespace\":\"demo\",\"name\":\"web\",\"uid\":\"u-web\"},\"spec\":{\"type\":\"LoadBalancer\",\"ports\":[{\"protocol\":\"TCP\",\"port\":80}]},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$VIP\"}]}}}"
-SYNC="{\"op\":\"sync\",\"id\":3,\"services\":[$SVC],\"endpointslices\":[],\"nodes\":[],\"namespaces\":[]}"
+pair_lan TCP 80 || { echo "Bail out! the LAN or the configuration failed"; exit 1; }
 for n in node1 node2; do
-        daemon_conf "$tmp/$n" "$n" "$PEERS" || { echo "Bail out! config"; exit 1; }
         lan_bg "$n" "$tmp/$n/http.log" python3 "$(dirname "$0")/../lib/slow-http.py" "$n" 0.03
 done
 set_drain() {

@@ -19,16 +19,8 @@
 lan_require_root tcpdump
 [ -x "$CACHED_CLIENT" ] || { echo "Bail out! $CACHED_CLIENT is not built"; exit 1; }
 
-VIP=192.0.2.150
-lan_setup node1 node2 client || { echo "Bail out! lan_setup failed"; exit 1; }
-tmp=$(lan_tmpdir)
-export DAEMON_KEY=$tmp/cluster.key
-PEERS="node1=192.0.2.1, node2=192.0.2.2"
-declare -A PID
-SVC="{\"metadata\":{\"namespace\":\"demo\",\"name\":\"web\",\"uid\":\"u-web\"},\"spec\":{\"type\":\"LoadBalancer\",\"ports\":[{\"protocol\":\"UDP\",\"port\":$CLIENT_PORT}]},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$VIP\"}]}}}"
-SYNC="{\"op\":\"sync\",\"id\":3,\"services\":[$SVC],\"endpointslices\":[],\"nodes\":[],\"namespaces\":[]}"
+pair_lan UDP "$CLIENT_PORT" || { echo "Bail out! the LAN or the configuration failed"; exit 1; }
 for n in node1 node2; do
-        daemon_conf "$tmp/$n" "$n" "$PEERS" || { echo "Bail out! config"; exit 1; }
         sed -i 's/^garp_count = .*/garp_count = 100/; s/^garp_interval_ms = .*/garp_interval_ms = 20/' \
                 "$tmp/$n/mlbd.conf"
         client_serve "$n" "$n"
